@@ -1,0 +1,52 @@
+"""ONNX Runtime on the CPU: the default backend everywhere without a GPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from ..core.errors import ModelError
+from .base import InferenceBackend, TensorInfo, existing_file
+
+
+def _shape(raw: list[object]) -> tuple[int, ...]:
+    return tuple(d if isinstance(d, int) and d > 0 else -1 for d in raw)
+
+
+class OnnxRuntimeBackend(InferenceBackend):
+    name = "onnxruntime"
+
+    def __init__(self, model_file: str | Path, threads: int = 0, providers: list[str] | None = None) -> None:
+        import onnxruntime as ort
+
+        path = existing_file(model_file, "ONNX model")
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads > 0:
+            opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(str(path), sess_options=opts, providers=providers or ["CPUExecutionProvider"])
+        except Exception as exc:
+            raise ModelError(f"cannot load ONNX model {path}: {str(exc).splitlines()[0][:300]}") from None
+        self._inputs = [TensorInfo(i.name, _shape(i.shape)) for i in self._session.get_inputs()]
+        self._outputs = [TensorInfo(o.name, _shape(o.shape)) for o in self._session.get_outputs()]
+        self._output_names = [o.name for o in self._outputs]
+
+    @property
+    def inputs(self) -> list[TensorInfo]:
+        return self._inputs
+
+    @property
+    def outputs(self) -> list[TensorInfo]:
+        return self._outputs
+
+    def infer(self, feeds: dict[str, npt.NDArray[np.float32]]) -> dict[str, npt.NDArray[np.float32]]:
+        try:
+            results = self._session.run(self._output_names, {k: np.ascontiguousarray(v) for k, v in feeds.items()})
+        except Exception as exc:
+            raise ModelError(f"ONNX Runtime inference failed: {str(exc).splitlines()[0][:300]}") from None
+        return dict(zip(self._output_names, results, strict=True))

@@ -1,0 +1,17 @@
+"""Documented error types: callers (nodes, tools) catch these and report one clear line."""
+
+
+class GestureRosError(Exception):
+    """Base class of every error the package raises on purpose."""
+
+
+class ImageFormatError(GestureRosError):
+    """An image cannot be interpreted (unsupported encoding, inconsistent size, step or data)."""
+
+
+class ModelError(GestureRosError):
+    """A model file or its description is missing, unreadable or inconsistent with the other."""
+
+
+class ConfigError(GestureRosError):
+    """A configuration file or parameter value is invalid."""

@@ -1,0 +1,224 @@
+"""The stages as plain objects: detector, classifier, and the fused pipeline.
+
+Every node (separate or fused) and the offline tools call these, so the separate-node graph,
+the fused node and evaluation give the same numbers for the same frame.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from .classify import GestureResult, postprocess
+from .detectnet import ClusterConfig, Detections, cluster, decode
+from .errors import ModelError
+from .image import Image, PixelOrder
+from .model_spec import ClassifierSpec, DetectorSpec
+from .preprocess import Preprocessor
+from .roi import RoiConfig, expand_rois, pixel_region
+from .tracking import Debouncer, GestureChange, IouTracker
+
+if TYPE_CHECKING:
+    from ..backends.base import InferenceBackend
+
+
+@dataclass
+class Timings:
+    """Milliseconds spent per stage for one frame."""
+
+    pre: float = 0.0
+    infer: float = 0.0
+    post: float = 0.0
+    classify: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {"pre_ms": self.pre, "infer_ms": self.infer, "post_ms": self.post, "classify_ms": self.classify}
+
+
+class HandDetector:
+    """Pre-process -> backend -> DetectNet_v2 decode -> cluster -> map to frame pixels."""
+
+    def __init__(self, spec: DetectorSpec, backend: InferenceBackend, clustering: ClusterConfig) -> None:
+        from ..backends.base import check_io
+
+        self.spec = spec
+        self.backend = backend
+        self.clustering = clustering
+        gh, gw = spec.grid
+        n = len(spec.labels)
+        check_io(
+            backend,
+            spec.file,
+            spec.input.name,
+            (3, spec.input.height, spec.input.width),
+            {spec.coverage_output: (n, gh, gw), spec.bbox_output: (4 * n, gh, gw)},
+        )
+        self.pre = Preprocessor(spec.input, max_batch=1)
+        self.nonfinite_frames = 0
+
+    def detect(self, image: Image, order: PixelOrder, timings: Timings | None = None) -> Detections:
+        t0 = time.perf_counter()
+        lb = self.pre.fill(0, image, order)
+        t1 = time.perf_counter()
+        out = self.backend.infer({self.spec.input.name: self.pre.batch(1)})
+        t2 = time.perf_counter()
+        cov, bbox = out[self.spec.coverage_output][0], out[self.spec.bbox_output][0]
+        if not (np.isfinite(cov).all() and np.isfinite(bbox).all()):
+            self.nonfinite_frames += 1
+        cands = decode(
+            cov,
+            bbox,
+            threshold=self.clustering.coverage_threshold,
+            stride=self.spec.stride,
+            bbox_scale=self.spec.bbox_scale,
+            offset=self.spec.offset,
+            input_size=(self.spec.input.width, self.spec.input.height),
+        )
+        dets = cluster(cands, self.clustering)
+        dets.boxes = lb.to_source(dets.boxes)
+        keep = (dets.boxes[:, 2] > dets.boxes[:, 0]) & (dets.boxes[:, 3] > dets.boxes[:, 1])
+        if not keep.all():
+            dets = Detections(dets.boxes[keep], dets.scores[keep], dets.class_ids[keep])
+        if timings is not None:
+            timings.pre += (t1 - t0) * 1e3
+            timings.infer += (t2 - t1) * 1e3
+            timings.post += (time.perf_counter() - t2) * 1e3
+        return dets
+
+
+class GestureClassifier:
+    """Crops ROIs from the frame into one batch and classifies them in one backend call."""
+
+    def __init__(self, spec: ClassifierSpec, backend: InferenceBackend, max_batch: int = 8) -> None:
+        from ..backends.base import check_io
+
+        self.spec = spec
+        self.backend = backend
+        check_io(backend, spec.file, spec.input.name, (3, spec.input.height, spec.input.width), {spec.output: (len(spec.labels),)})
+        batch_dim = next(t.shape[0] for t in backend.inputs if t.name == spec.input.name)
+        self.fixed_batch = batch_dim if batch_dim > 0 else 0
+        self.pre = Preprocessor(spec.input, max_batch=max_batch)
+        self.nonfinite = 0
+
+    def classify(self, image: Image, order: PixelOrder, rois: npt.NDArray[np.float32]) -> list[GestureResult | None]:
+        n = int(rois.shape[0])
+        if n == 0:
+            return []
+        self.pre.ensure_batch(n)
+        for i in range(n):
+            self.pre.fill(i, image, order, pixel_region(rois[i]))
+        if self.fixed_batch:
+            probs = np.concatenate(
+                [self.backend.infer({self.spec.input.name: self.pre.batch(n)[i : i + 1]})[self.spec.output] for i in range(n)]
+            )
+        else:
+            probs = self.backend.infer({self.spec.input.name: self.pre.batch(n)})[self.spec.output]
+        results = postprocess(probs, self.spec.labels, self.spec.output_is_probability)
+        self.nonfinite += sum(r is None for r in results)
+        return results
+
+
+@dataclass
+class Hand:
+    """One hand in one frame: detector output, ROI, gesture and track."""
+
+    box: npt.NDArray[np.float32]
+    score: float
+    class_id: int
+    label: str
+    roi: npt.NDArray[np.float32]
+    roi_valid: bool
+    gesture: GestureResult | None = None
+    track_id: int = -1
+
+
+@dataclass
+class FrameResult:
+    hands: list[Hand]
+    changes: list[GestureChange] = field(default_factory=list)
+    timings: Timings = field(default_factory=Timings)
+
+
+def build_hands(dets: Detections, labels: tuple[str, ...], frame_w: int, frame_h: int, roi_cfg: RoiConfig | None) -> list[Hand]:
+    """Hands from clustered detections, with ROIs when ``roi_cfg`` is given."""
+    n = len(dets)
+    if roi_cfg is None:
+        rois, valid = np.zeros((n, 4), np.float32), np.zeros(n, dtype=bool)
+    else:
+        rois, valid = expand_rois(dets.boxes, frame_w, frame_h, roi_cfg)
+    return [
+        Hand(dets.boxes[i], float(dets.scores[i]), int(dets.class_ids[i]), labels[int(dets.class_ids[i])], rois[i], bool(valid[i]))
+        for i in range(n)
+    ]
+
+
+def attach_rois(hands: list[Hand], frame_w: int, frame_h: int, roi_cfg: RoiConfig) -> None:
+    """Compute ROIs in place for hands that arrived without one (all-zero ROI)."""
+    todo = [h for h in hands if not h.roi_valid and not np.any(h.roi)]
+    if not todo:
+        return
+    rois, valid = expand_rois(np.stack([h.box for h in todo]), frame_w, frame_h, roi_cfg)
+    for h, r, ok in zip(todo, rois, valid, strict=True):
+        h.roi, h.roi_valid = r, bool(ok)
+
+
+def classify_hands(
+    classifier: GestureClassifier, image: Image, order: PixelOrder, hands: list[Hand], timings: Timings | None = None
+) -> None:
+    """Fill ``hand.gesture`` for every hand with a valid ROI (one batched backend call)."""
+    t0 = time.perf_counter()
+    idx = [i for i, h in enumerate(hands) if h.roi_valid]
+    if idx:
+        results = classifier.classify(image, order, np.stack([hands[i].roi for i in idx]))
+        for i, r in zip(idx, results, strict=True):
+            hands[i].gesture = r
+    if timings is not None:
+        timings.classify += (time.perf_counter() - t0) * 1e3
+
+
+class GesturePipeline:
+    """All stages in one call: the fused node and offline evaluation use this."""
+
+    def __init__(
+        self,
+        detector: HandDetector,
+        classifier: GestureClassifier | None,
+        roi: RoiConfig,
+        tracker: IouTracker | None = None,
+        debouncer: Debouncer | None = None,
+    ) -> None:
+        if classifier is None and debouncer is not None:
+            raise ModelError("gesture events need a classifier")
+        self.detector = detector
+        self.classifier = classifier
+        self.roi = roi
+        self.tracker = tracker
+        self.debouncer = debouncer
+
+    def process(self, image: Image, order: PixelOrder) -> FrameResult:
+        timings = Timings()
+        dets = self.detector.detect(image, order, timings)
+        h, w = image.shape[:2]
+        hands = build_hands(dets, self.detector.spec.labels, w, h, self.roi)
+        if self.classifier is not None:
+            classify_hands(self.classifier, image, order, hands, timings)
+        result = FrameResult(hands, timings=timings)
+        result.changes = track_hands(hands, self.tracker, self.debouncer)
+        return result
+
+
+def track_hands(hands: list[Hand], tracker: IouTracker | None, debouncer: Debouncer | None) -> list[GestureChange]:
+    """Assign track ids in place and return debounced gesture changes."""
+    if tracker is None:
+        return []
+    ids, ended = tracker.update(np.stack([h.box for h in hands]) if hands else np.zeros((0, 4), np.float32))
+    for hand, tid in zip(hands, ids, strict=True):
+        hand.track_id = int(tid)
+    if debouncer is None:
+        return []
+    tracked = [(h.track_id, h.gesture.label) for h in hands if h.gesture is not None]
+    return debouncer.update([t for t, _ in tracked], [lbl for _, lbl in tracked], ended)

@@ -1,0 +1,47 @@
+"""Shared fixtures: the model descriptions from config/, synthetic ONNX models, the shared data."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# Every test run gets its own DDS domain, localhost-only discovery, logs inside build/.
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(101, 200)))
+os.environ.setdefault("ROS_LOCALHOST_ONLY", "1")
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+os.environ.setdefault("ROS_LOG_DIR", str(ROOT / "build" / "ros_log"))
+os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(ROOT / "config" / "fastdds_shm.xml"))
+
+from synthetic_models import classifier_model, detector_model  # noqa: E402
+
+from gesture_ros.core.model_spec import ModelsConfig, load_models  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def models() -> ModelsConfig:
+    return load_models(ROOT / "config" / "models.yaml")
+
+
+@pytest.fixture(scope="session")
+def synthetic(tmp_path_factory: pytest.TempPathFactory, models: ModelsConfig) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("synthetic_models")
+    return {
+        "detector": detector_model(models.detector, d / "detector.onnx"),
+        "classifier": classifier_model(models.classifier, d / "classifier.onnx"),
+    }
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    data = SHARED / "data"
+    if not data.is_dir():
+        pytest.skip("../shared/data is not present beside the checkout")
+    return data

@@ -1,0 +1,68 @@
+"""ONNX Runtime backend on real ONNX files, and the start-up checks against the description."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from synthetic_models import classifier_model, detector_model
+
+from gesture_ros.backends import create_backend
+from gesture_ros.core.detectnet import ClusterConfig
+from gesture_ros.core.errors import ModelError
+from gesture_ros.core.pipeline import GestureClassifier, HandDetector
+
+
+def test_onnxruntime_reports_tensors_and_runs(synthetic: dict[str, Path], models) -> None:
+    be = create_backend("onnxruntime", synthetic["detector"])
+    assert [t.name for t in be.inputs] == ["input_1"]
+    assert {t.name for t in be.outputs} == {"output_cov/Sigmoid", "output_bbox/BiasAdd"}
+    h, w = models.detector.input.height, models.detector.input.width
+    out = be.infer({"input_1": np.ones((2, 3, h, w), np.float32)})
+    assert out["output_cov/Sigmoid"].shape == (2, 1, h // 16, w // 16)
+    assert np.allclose(out["output_cov/Sigmoid"], 1 / (1 + np.exp(-10.0)), atol=1e-5)
+
+
+def test_missing_corrupt_and_unknown(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="ONNX model not found"):
+        create_backend("onnxruntime", tmp_path / "nope.onnx")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08\x01garbage" * 10)
+    with pytest.raises(ModelError, match="cannot load ONNX model"):
+        create_backend("onnxruntime", bad)
+    with pytest.raises(ModelError, match="unknown backend 'openvino'"):
+        create_backend("openvino", bad)
+
+
+def test_tensorrt_absent_is_one_clear_error(tmp_path: Path) -> None:
+    pytest.importorskip("numpy")
+    try:
+        import tensorrt  # noqa: F401
+
+        pytest.skip("TensorRT is installed here")
+    except ImportError:
+        pass
+    with pytest.raises(ModelError, match="TensorRT"):
+        create_backend("tensorrt", tmp_path / "x.engine")
+
+
+def test_description_mismatch_names_both_sides(tmp_path: Path, models) -> None:
+    other_size = replace(models.detector, input=replace(models.detector.input, height=160, width=160))
+    wrong = detector_model(other_size, tmp_path / "d160.onnx")
+    with pytest.raises(ModelError, match=r"input 'input_1' has shape \[3, 160, 160\].*but \[3, 288, 512\]"):
+        HandDetector(models.detector, create_backend("onnxruntime", wrong), ClusterConfig())
+    renamed = replace(models.classifier, output="probs")
+    wrong_cls = classifier_model(renamed, tmp_path / "probs.onnx")
+    with pytest.raises(ModelError, match=r"names output 'activation_18' but the model has \['probs'\]"):
+        GestureClassifier(models.classifier, create_backend("onnxruntime", wrong_cls))
+
+
+def test_classifier_with_fixed_batch_one_runs_hand_by_hand(tmp_path: Path, models) -> None:
+    path = classifier_model(models.classifier, tmp_path / "b1.onnx", batch=1)
+    cls = GestureClassifier(models.classifier, create_backend("onnxruntime", path))
+    img = np.zeros((100, 200, 3), np.uint8)
+    img[:, :100] = (0, 0, 255)  # BGR red
+    img[:, 100:] = (255, 0, 0)  # BGR blue
+    res = cls.classify(img, "bgr", np.array([[0, 0, 100, 100], [100, 0, 200, 100]], np.float32))
+    labels = models.classifier.labels
+    assert [r.label for r in res if r] == [labels[0], labels[2]]

@@ -1,0 +1,92 @@
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+
+from gesture_ros.core.model_spec import Normalisation, TensorInput
+from gesture_ros.core.preprocess import Preprocessor
+
+
+def _spec(h: int, w: int, color: str = "rgb", pad: str = "right_bottom", mean: float = 0.0, scale: float = 1 / 255) -> TensorInput:
+    return TensorInput("input_1", 3, h, w, color, Normalisation((mean,) * 3, (scale,) * 3), pad)  # type: ignore[arg-type]
+
+
+def test_same_size_layout_colour_and_normalisation_match_numpy_reference() -> None:
+    rng = np.random.default_rng(1)
+    bgr = rng.integers(0, 256, size=(32, 48, 3), dtype=np.uint8)
+    pre = Preprocessor(_spec(32, 48, "rgb", mean=128.0, scale=1 / 256), max_batch=2)
+    pre.fill(1, bgr, "bgr")
+    ref = (bgr[..., ::-1].astype(np.float32) - 128.0) / 256.0
+    np.testing.assert_allclose(pre.tensor[1], ref.transpose(2, 0, 1), rtol=0, atol=1e-6)
+    assert not pre.tensor[0].any()  # other slots untouched
+
+
+def test_bgr_model_keeps_bgr_and_rgb_input_is_swapped() -> None:
+    rgb = np.zeros((16, 16, 3), np.uint8)
+    rgb[..., 0] = 200  # red
+    pre = Preprocessor(_spec(16, 16, "bgr", scale=1.0))
+    pre.fill(0, rgb, "rgb")
+    assert pre.tensor[0, 2].min() == 200 and pre.tensor[0, 0].max() == 0
+
+
+def test_letterbox_right_bottom_pads_with_zero_pixels_and_maps_boxes_back() -> None:
+    img = np.full((100, 200, 3), 255, np.uint8)  # 2:1 into 64x64 -> 64x32 on top
+    pre = Preprocessor(_spec(64, 64, mean=0.0, scale=1 / 255))
+    lb = pre.fill(0, img, "rgb")
+    t = pre.tensor[0]
+    assert np.allclose(t[:, :32, :], 1.0) and np.allclose(t[:, 32:, :], 0.0)
+    assert lb.scale_x == pytest.approx(0.32) and lb.pad_x == 0 and lb.pad_y == 0
+    np.testing.assert_allclose(lb.to_source(np.array([[0, 0, 32, 16]])), [[0, 0, 100, 50]], atol=1e-4)
+    # clipped to the source frame (the padding area maps outside it)
+    np.testing.assert_allclose(lb.to_source(np.array([[0, 0, 64, 64]])), [[0, 0, 200, 100]], atol=1e-4)
+
+
+def test_symmetric_padding_centres_the_image() -> None:
+    img = np.full((100, 50, 3), 255, np.uint8)  # tall crop into 64x64 -> 32 wide, centred
+    pre = Preprocessor(_spec(64, 64, pad="symmetric", mean=128.0, scale=1 / 256))
+    lb = pre.fill(0, img, "bgr")
+    col_means = pre.tensor[0, 0].mean(axis=0)
+    pad_value = (0 - 128.0) / 256.0
+    assert np.allclose(col_means[:16], pad_value) and np.allclose(col_means[48:], pad_value)
+    assert np.allclose(col_means[16:48], (255 - 128) / 256)
+    assert lb.pad_x == 16.0
+
+
+def test_region_crop_matches_cropping_by_hand() -> None:
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, size=(60, 80, 3), dtype=np.uint8)
+    spec = _spec(20, 20, pad="stretch", scale=1.0)
+    a, b = Preprocessor(spec), Preprocessor(spec)
+    lb = a.fill(0, img, "rgb", region=(10, 5, 30, 25))
+    b.fill(0, np.ascontiguousarray(img[5:25, 10:30]), "rgb")
+    np.testing.assert_array_equal(a.tensor, b.tensor)
+    np.testing.assert_allclose(lb.to_source(np.array([[0, 0, 20, 20]])), [[10, 5, 30, 25]])
+
+
+def test_mono_and_alpha_inputs() -> None:
+    mono = np.arange(16 * 16, dtype=np.uint8).reshape(16, 16, 1)
+    pre = Preprocessor(_spec(16, 16, scale=1.0))
+    pre.fill(0, mono, "mono")
+    for c in range(3):
+        np.testing.assert_array_equal(pre.tensor[0, c], mono[..., 0])
+    rgba = np.zeros((16, 16, 4), np.uint8)
+    rgba[..., 3] = 255
+    rgba[..., 1] = 9
+    pre.fill(0, rgba, "rgb")
+    assert pre.tensor[0, 1].max() == 9 and pre.tensor[0, 0].max() == 0
+
+
+def test_resize_uses_area_interpolation_like_cv2_when_shrinking() -> None:
+    rng = np.random.default_rng(4)
+    img = rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
+    pre = Preprocessor(_spec(32, 32, scale=1.0))
+    pre.fill(0, img, "rgb")
+    ref = cv2.resize(img, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32).transpose(2, 0, 1)
+    np.testing.assert_array_equal(pre.tensor[0], ref)
+
+
+def test_batch_grows_when_more_crops_arrive() -> None:
+    pre = Preprocessor(replace(_spec(8, 8)), max_batch=1)
+    pre.ensure_batch(5)
+    assert pre.tensor.shape[0] >= 5

@@ -1,0 +1,67 @@
+"""The TensorRT backend against a FAKE TensorRT/CUDA (see fake_tensorrt.py): binding logic only.
+Real TensorRT engines were not run on this project's machines (no GPU, TensorRT not installable)."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fake_tensorrt import cuda_module, make_engine_file, tensorrt_module
+
+from gesture_ros.backends import create_backend
+from gesture_ros.core.detectnet import ClusterConfig
+from gesture_ros.core.errors import ModelError
+from gesture_ros.core.pipeline import GestureClassifier, HandDetector
+
+
+@pytest.fixture
+def fake_trt(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    cuda = cuda_module()
+    pkg = types.ModuleType("cuda")
+    bindings = types.ModuleType("cuda.bindings")
+    bindings.runtime = cuda  # type: ignore[attr-defined]
+    pkg.bindings = bindings  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tensorrt", tensorrt_module())
+    monkeypatch.setitem(sys.modules, "cuda", pkg)
+    monkeypatch.setitem(sys.modules, "cuda.bindings", bindings)
+    monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", cuda)
+    return cuda
+
+
+def test_tensorrt_backend_matches_onnxruntime(tmp_path: Path, synthetic, models, fake_trt) -> None:
+    engine = tmp_path / "detector.engine"
+    make_engine_file(engine, synthetic["detector"])
+    trt_det = HandDetector(models.detector, create_backend("tensorrt", engine), ClusterConfig())
+    ort_det = HandDetector(models.detector, create_backend("onnxruntime", synthetic["detector"]), ClusterConfig())
+    img = np.zeros((480, 640, 3), np.uint8)
+    img[100:220, 200:320] = 255
+    a, b = trt_det.detect(img, "bgr"), ort_det.detect(img, "bgr")
+    assert len(a) == 1
+    np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-4)
+
+    cls_engine = tmp_path / "classifier.engine"
+    make_engine_file(cls_engine, synthetic["classifier"], max_batch=2)
+    backend = create_backend("tensorrt", cls_engine)
+    cls = GestureClassifier(models.classifier, backend)
+    rois = np.array([[0, 0, 100, 100], [100, 0, 200, 100]], np.float32)
+    res = cls.classify(np.full((100, 200, 3), 200, np.uint8), "bgr", rois)
+    assert len(res) == 2 and all(r is not None for r in res)
+    # more hands than the engine's profile allows: one clear error
+    with pytest.raises(ModelError, match="outside the engine's profile"):
+        cls.classify(np.full((100, 300, 3), 200, np.uint8), "bgr", np.array([[0, 0, 100, 100]] * 3, np.float32))
+    assert len(fake_trt.buffers) > 0
+    backend.close()
+    trt_det.backend.close()
+    assert len(fake_trt.buffers) == 0  # every device buffer released
+
+
+def test_corrupt_engine_is_one_clear_error(tmp_path: Path, fake_trt) -> None:
+    bad = tmp_path / "bad.engine"
+    bad.write_bytes(b"\x00" * 64)
+    with pytest.raises(ModelError, match="corrupt, or built for another GPU / TensorRT version"):
+        create_backend("tensorrt", bad)
+    with pytest.raises(ModelError, match="TensorRT engine not found"):
+        create_backend("tensorrt", tmp_path / "missing.engine")
