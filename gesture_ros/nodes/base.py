@@ -1,0 +1,268 @@
+"""What every gesture_ros node shares: declared parameters with ranges, one-line error
+reporting, rate/latency/drop statistics and ``/diagnostics``."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image
+
+from .. import paths
+from ..core.errors import ConfigError, GestureRosError, ImageFormatError
+from ..core.image import Image as Frame
+from ..core.image import PixelOrder
+from ..core.model_spec import ModelsConfig, load_models
+from ..core.sync import ExactTimeSync
+from ..settings import PARAMS, Param
+from .convert import image_from_msg, stamp_key
+
+#: Images: best effort, keep only the newest frame (never process stale frames).
+IMAGE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST)
+#: Detections / gestures / events: reliable, a short history.
+RESULT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+
+
+def _descriptor(p: Param) -> ParameterDescriptor:
+    d = ParameterDescriptor(description=p.description, read_only=p.read_only)
+    if p.choices:
+        d.additional_constraints = "one of: " + ", ".join(p.choices)
+    if p.min is not None and p.max is not None:
+        if isinstance(p.default, float):
+            d.floating_point_range = [FloatingPointRange(from_value=float(p.min), to_value=float(p.max), step=0.0)]
+        elif isinstance(p.default, int) and not isinstance(p.default, bool):
+            d.integer_range = [IntegerRange(from_value=int(p.min), to_value=int(p.max), step=1)]
+    return d
+
+
+class Stats:
+    """Rates over a sliding window, latency, drops and rejections for diagnostics."""
+
+    def __init__(self, window_s: float = 5.0) -> None:
+        self.window_s = window_s
+        self.inputs: deque[float] = deque()
+        self.outputs: deque[float] = deque()
+        self.latency_ms: deque[float] = deque(maxlen=200)
+        self.counters: dict[str, int] = {}
+
+    def _trim(self, q: deque[float], now: float) -> None:
+        while q and now - q[0] > self.window_s:
+            q.popleft()
+
+    def input(self) -> None:
+        now = time.monotonic()
+        self.inputs.append(now)
+        self._trim(self.inputs, now)
+
+    def output(self, latency_ms: float) -> None:
+        now = time.monotonic()
+        self.outputs.append(now)
+        self._trim(self.outputs, now)
+        self.latency_ms.append(latency_ms)
+
+    def count(self, key: str, n: int = 1) -> None:
+        self.counters[key] = self.counters.get(key, 0) + n
+
+    def rate(self, q: deque[float]) -> float:
+        now = time.monotonic()
+        self._trim(q, now)
+        return len(q) / self.window_s
+
+
+class BaseNode(Node):
+    """Declares its parameters from :data:`gesture_ros.settings.PARAMS`, rejects bad values with
+    the reason, and publishes diagnostics for the node."""
+
+    def __init__(self, name: str, param_names: tuple[str, ...] | list[str]) -> None:
+        super().__init__(name)
+        self.stats = Stats()
+        self.backend_state: tuple[int, str] = (0, "ok")
+        self._reported: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+        self.values: dict[str, Any] = {}
+        for n in ("diagnostics_period", *param_names):
+            if n not in self.values:
+                self.values[n] = self._declare(PARAMS[n])
+        self._on_change: list[Callable[[], None]] = []
+        self.add_on_set_parameters_callback(self._validate)
+        self.add_post_set_parameters_callback(self._apply)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(float(self.values["diagnostics_period"]), self._publish_diagnostics)
+
+    # -- parameters -------------------------------------------------------------------------
+    def _declare(self, p: Param) -> Any:
+        """Declare with the override from the params file / command line, if it is valid.
+
+        An invalid override is one error line and the default; an integer given for a float
+        parameter (``ratio: 2``) is accepted as the float, and a number given for a string
+        parameter (``camera.source:=0``, YAML reads it as an int) as its text.
+        """
+        desc = _descriptor(p)
+        value: Any = p.default
+        ignore = False
+        override = self._parameter_overrides.get(p.name)
+        if override is not None:
+            raw = override.value
+            if isinstance(p.default, str) and isinstance(raw, int | float) and not isinstance(raw, bool):
+                raw = str(raw)
+            why = p.check(raw)
+            if why:
+                self.get_logger().error(f"parameter {why}; using the default {p.default!r}")
+            else:
+                value = float(raw) if isinstance(p.default, float) else raw
+            # declare with our value unless it is exactly the override (type included)
+            ignore = bool(why) or type(value) is not type(override.value)
+        try:
+            return self.declare_parameter(p.name, value, desc, ignore_override=ignore).value
+        except (InvalidParameterValueException, InvalidParameterTypeException) as exc:
+            self.get_logger().error(f"parameter {p.name}: {exc}; using the default {p.default!r}")
+            return self.declare_parameter(p.name, p.default, desc, ignore_override=True).value
+
+    def _validate(self, params: list[Parameter]) -> SetParametersResult:
+        for prm in params:
+            spec = PARAMS.get(prm.name)
+            if spec is None:
+                continue
+            why = spec.check(prm.value)
+            if why:
+                self.get_logger().warning(f"rejected parameter change: {why}")
+                return SetParametersResult(successful=False, reason=why)
+        return SetParametersResult(successful=True)
+
+    def _apply(self, params: list[Parameter]) -> None:
+        for prm in params:
+            if prm.name in self.values:
+                self.values[prm.name] = prm.value
+        for cb in self._on_change:
+            cb()
+
+    def on_parameters_changed(self, cb: Callable[[], None]) -> None:
+        self._on_change.append(cb)
+
+    def models(self) -> ModelsConfig:
+        return load_models(paths.resolve(self.values["models_file"]))
+
+    def model_path(self, override_param: str, spec_file: str) -> str:
+        override = str(self.values.get(override_param, "") or "")
+        return str(paths.resolve(override or spec_file))
+
+    # -- reporting --------------------------------------------------------------------------
+    def report(self, kind: str, message: str, throttle_s: float = 10.0) -> None:
+        """One clear error line per distinct problem; repeats are counted, not spammed.
+
+        ``kind`` is the diagnostics counter; the same message within ``throttle_s`` is only
+        counted and summarised in the next line for it.
+        """
+        self.stats.count(kind)
+        now = time.monotonic()
+        last = self._reported.get(message)
+        if last is None or now - last >= throttle_s:
+            extra = self._suppressed.pop(message, 0)
+            suffix = f" ({extra} more since the last report)" if extra else ""
+            self.get_logger().error(f"{message}{suffix}")
+            self._reported[message] = now
+            if len(self._reported) > 256:  # bounded: forget the oldest problems
+                oldest = min(self._reported, key=self._reported.__getitem__)
+                self._reported.pop(oldest)
+                self._suppressed.pop(oldest, None)
+        else:
+            self._suppressed[message] = self._suppressed.get(message, 0) + 1
+
+    def fail_startup(self, exc: GestureRosError | OSError) -> None:
+        """A model or config that cannot load: one error, ERROR on diagnostics, node stays up."""
+        self.backend_state = (2, str(exc))
+        self.get_logger().error(f"{type(exc).__name__}: {exc}")
+
+    # -- images -----------------------------------------------------------------------------
+    def subscribe_images(self, callback: Callable[[Any], None]) -> None:
+        topic = str(self.values["image_topic"])
+        if self.values.get("image_transport", "raw") == "compressed":
+            self.create_subscription(CompressedImage, topic.rstrip("/") + "/compressed", callback, IMAGE_QOS)
+        else:
+            self.create_subscription(Image, topic, callback, IMAGE_QOS)
+
+    def frame_from(self, msg: Any) -> tuple[Frame, PixelOrder] | None:
+        """The image of a message, or None after reporting why it was rejected."""
+        try:
+            return image_from_msg(msg)
+        except ImageFormatError as exc:
+            self.report("rejected_images", f"rejected image on {self.values['image_topic']}: {exc}")
+            return None
+
+    def subscribe_synced(self, msg_type: Any, topic: str, callback: Callable[[Any, Any], None]) -> ExactTimeSync[Any, Any]:
+        """Call ``callback(image_msg, other_msg)`` for images and ``msg_type`` messages with the
+        same stamp; unmatched messages are counted on diagnostics."""
+        sync: ExactTimeSync[Any, Any] = ExactTimeSync(int(self.values["sync.queue_size"]))
+
+        def deliver(pair: tuple[Any, Any] | None) -> None:
+            self.stats.counters["unmatched_images"] = sync.dropped_a
+            self.stats.counters["unmatched_inputs"] = sync.dropped_b
+            if pair is not None:
+                callback(*pair)
+
+        def on_image(msg: Any) -> None:
+            self.stats.input()
+            deliver(sync.add_a(stamp_key(msg.header.stamp), msg))
+
+        self.subscribe_images(on_image)
+        self.create_subscription(msg_type, topic, lambda m: deliver(sync.add_b(stamp_key(m.header.stamp), m)), RESULT_QOS)
+        return sync
+
+    def latency_ms(self, stamp: Any) -> float:
+        now = self.get_clock().now().nanoseconds
+        return (now - (int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec))) / 1e6
+
+    # -- diagnostics ------------------------------------------------------------------------
+    def _publish_diagnostics(self) -> None:
+        st = DiagnosticStatus()
+        st.name = f"gesture_ros: {self.get_name()}"
+        st.hardware_id = self.get_fully_qualified_name()
+        level, text = self.backend_state
+        st.level = bytes([level])
+        st.message = text
+        lat = sorted(self.stats.latency_ms)
+        values = {
+            "input_rate_hz": f"{self.stats.rate(self.stats.inputs):.2f}",
+            "processing_rate_hz": f"{self.stats.rate(self.stats.outputs):.2f}",
+            "latency_p50_ms": f"{lat[len(lat) // 2]:.2f}" if lat else "nan",
+            **{k: str(v) for k, v in sorted(self.stats.counters.items())},
+        }
+        st.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        arr = DiagnosticArray()
+        arr.header.stamp = self.get_clock().now().to_msg()
+        arr.status = [st]
+        self._diag_pub.publish(arr)
+
+
+def spin_node(factory: Callable[[], Node], args: list[str] | None = None) -> None:
+    """Run a node until SIGINT/SIGTERM; a ConfigError from the factory is one line, exit code 2."""
+    import signal
+    import sys
+
+    rclpy.init(args=args)
+    try:
+        node = factory()
+    except ConfigError as exc:
+        print(f"[ERROR] {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        sys.exit(2)
+    signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        close = getattr(node, "close", None)
+        if callable(close):
+            close()
+        node.destroy_node()
+        rclpy.try_shutdown()

@@ -1,0 +1,74 @@
+"""gesture_classifier: Image + DetectionArray (same stamp) -> GestureArray (+ GestureEvent).
+
+Uses the ROIs in the incoming DetectionArray (from the roi node); detections that arrive with an
+all-zero ROI (straight from the detector) get one computed here with the same core function.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gesture_ros_msgs.msg import DetectionArray, GestureArray, GestureEvent
+
+from ..core.errors import GestureRosError, ModelError
+from ..core.pipeline import GestureClassifier, attach_rois, classify_hands, track_hands
+from ..settings import CLASSIFIER_PARAMS, ROI_PARAMS, TRACKING_PARAMS, roi_config
+from .base import RESULT_QOS, BaseNode, spin_node
+from .convert import event_msgs, gestures_msg, hands_from_msg
+from .publishing import safe_publish
+from .stages import build_classifier, build_tracking
+
+
+class GestureClassifierNode(BaseNode):
+    def __init__(self) -> None:
+        super().__init__(
+            "gesture_classifier",
+            (
+                "image_topic",
+                "image_transport",
+                "rois_topic",
+                "gestures_topic",
+                "events_topic",
+                "models_file",
+                "sync.queue_size",
+                *CLASSIFIER_PARAMS,
+                *ROI_PARAMS,
+                *TRACKING_PARAMS,
+            ),
+        )
+        self.pub = self.create_publisher(GestureArray, self.values["gestures_topic"], RESULT_QOS)
+        self.events = self.create_publisher(GestureEvent, self.values["events_topic"], RESULT_QOS)
+        self.classifier: GestureClassifier | None = None
+        try:
+            self.classifier = build_classifier(self, self.models())
+        except (GestureRosError, OSError) as exc:
+            self.fail_startup(exc)
+        self.tracker, self.debouncer = build_tracking(self)
+        self.subscribe_synced(DetectionArray, self.values["rois_topic"], self._process)
+
+    def _process(self, image_msg: Any, dets: DetectionArray) -> None:
+        hands = hands_from_msg(dets)
+        if hands and self.classifier is not None:
+            frame = self.frame_from(image_msg)
+            if frame is None:
+                return
+            image, order = frame
+            h, w = image.shape[:2]
+            attach_rois(hands, w, h, roi_config(self.values))
+            try:
+                classify_hands(self.classifier, image, order, hands)
+            except ModelError as exc:
+                self.report("inference_errors", f"classifier inference failed: {exc}")
+        changes = track_hands(hands, self.tracker, self.debouncer)
+        if safe_publish(self, self.pub, gestures_msg(dets.header, hands)):
+            self.stats.output(self.latency_ms(dets.header.stamp))
+        for ev in event_msgs(dets.header, hands, changes):
+            safe_publish(self, self.events, ev)
+
+
+def main(args: list[str] | None = None) -> None:
+    spin_node(GestureClassifierNode, args)
+
+
+if __name__ == "__main__":
+    main()

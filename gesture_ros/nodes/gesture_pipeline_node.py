@@ -1,0 +1,105 @@
+"""gesture_pipeline: all stages fused in one process (no image re-publishing).
+
+Image -> DetectionArray (with ROIs) + GestureArray + GestureEvent (+ annotated image), from the
+same core objects and the same parameters as the separate nodes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gesture_ros_msgs.msg import DetectionArray, GestureArray, GestureEvent
+from sensor_msgs.msg import Image
+
+from ..core.errors import GestureRosError, ModelError
+from ..core.overlay import draw, to_bgr
+from ..core.pipeline import GesturePipeline
+from ..settings import CLASSIFIER_PARAMS, DETECTOR_PARAMS, OVERLAY_PARAMS, ROI_PARAMS, TRACKING_PARAMS, cluster_config, roi_config
+from .base import IMAGE_QOS, RESULT_QOS, BaseNode, spin_node
+from .convert import detections_msg, event_msgs, gestures_msg, image_to_msg
+from .publishing import safe_publish
+from .stages import build_classifier, build_detector, build_tracking
+from .video import VideoSink
+
+
+class GesturePipelineNode(BaseNode):
+    def __init__(self) -> None:
+        super().__init__(
+            "gesture_pipeline",
+            (
+                "image_topic",
+                "image_transport",
+                "detections_topic",
+                "gestures_topic",
+                "events_topic",
+                "overlay_topic",
+                "models_file",
+                "classifier.enabled",
+                *DETECTOR_PARAMS,
+                *ROI_PARAMS,
+                *CLASSIFIER_PARAMS,
+                *TRACKING_PARAMS,
+                *OVERLAY_PARAMS,
+            ),
+        )
+        v = self.values
+        self.det_pub = self.create_publisher(DetectionArray, v["detections_topic"], RESULT_QOS)
+        self.pub = self.create_publisher(GestureArray, v["gestures_topic"], RESULT_QOS)
+        self.events = self.create_publisher(GestureEvent, v["events_topic"], RESULT_QOS)
+        self.overlay_pub = self.create_publisher(Image, v["overlay_topic"], IMAGE_QOS) if v["overlay.publish"] else None
+        self.video = VideoSink(v["overlay.video_path"], float(v["overlay.video_fps"]), self) if v["overlay.video_path"] else None
+        self.pipeline: GesturePipeline | None = None
+        try:
+            models = self.models()
+            detector = build_detector(self, models)
+            classifier = build_classifier(self, models) if v["classifier.enabled"] else None
+            tracker, debouncer = build_tracking(self)
+            self.pipeline = GesturePipeline(detector, classifier, roi_config(v), tracker, debouncer if classifier else None)
+        except (GestureRosError, OSError) as exc:
+            self.fail_startup(exc)
+        self.on_parameters_changed(self._reconfigure)
+        self.subscribe_images(self._on_image)
+
+    def _reconfigure(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.detector.clustering = cluster_config(self.values)
+            self.pipeline.roi = roi_config(self.values)
+
+    def _on_image(self, msg: Any) -> None:
+        self.stats.input()
+        if self.pipeline is None:
+            self.stats.count("frames_without_model")
+            return
+        frame = self.frame_from(msg)
+        if frame is None:
+            return
+        image, order = frame
+        try:
+            result = self.pipeline.process(image, order)
+        except ModelError as exc:
+            self.report("inference_errors", f"inference failed: {exc}")
+            return
+        h, w = image.shape[:2]
+        safe_publish(self, self.det_pub, detections_msg(msg.header, result.hands, (w, h)))
+        if safe_publish(self, self.pub, gestures_msg(msg.header, result.hands)):
+            self.stats.output(self.latency_ms(msg.header.stamp))
+        for ev in event_msgs(msg.header, result.hands, result.changes):
+            safe_publish(self, self.events, ev)
+        if self.overlay_pub is not None or self.video is not None:
+            drawn = draw(to_bgr(image, order), result.hands)
+            if self.overlay_pub is not None:
+                safe_publish(self, self.overlay_pub, image_to_msg(drawn, msg.header))
+            if self.video is not None:
+                self.video.write(drawn)
+
+    def close(self) -> None:
+        if self.video is not None:
+            self.video.close()
+
+
+def main(args: list[str] | None = None) -> None:
+    spin_node(GesturePipelineNode, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""Config files, parameters, graph descriptions and launch files agree with each other."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gesture_ros.core.errors import ConfigError
+from gesture_ros.core.model_spec import load_models, parse_models
+from gesture_ros.graph import load_graph, nested, resolve
+from gesture_ros.settings import PARAMS, check_all, load_params_file
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_params_file_sets_every_parameter_with_valid_values() -> None:
+    flat = load_params_file(ROOT / "config" / "gesture_ros.yaml")
+    assert check_all(flat) == []
+    assert set(flat) == set(PARAMS), "config/gesture_ros.yaml and gesture_ros/settings.py list different parameters"
+    # the shipped file is the documented default: a node started without it behaves the same
+    assert {k: v for k, v in flat.items() if v != PARAMS[k].default} == {}
+
+
+def test_param_checks_name_the_problem() -> None:
+    assert "must be one of" in (PARAMS["detector.clustering"].check("kmeans") or "")
+    assert "must be <= 1.0" in (PARAMS["detector.coverage_threshold"].check(1.5) or "")
+    assert "must be float, got str" in (PARAMS["roi.ratio"].check("big") or "")
+    assert PARAMS["roi.ratio"].check(2) is None  # an int for a float parameter is fine
+    assert check_all({"nope": 1}) == ["unknown parameter 'nope'"]
+
+
+def test_models_file_is_the_one_description(models) -> None:
+    assert models.detector.input.name == "input_1"
+    assert models.detector.coverage_output == "output_cov/Sigmoid" and models.detector.bbox_output == "output_bbox/BiasAdd"
+    assert (models.classifier.input.height, models.classifier.input.width, models.classifier.output) == (160, 160, "activation_18")
+    assert models.classifier.labels == ("thumbs_up", "fist", "stop", "ok", "two", "random")
+    assert models.classifier.input.normalisation.mean == (128.0,) * 3
+
+
+@pytest.mark.parametrize(
+    ("patch", "match"),
+    [
+        ({"detector": None}, "must have 'detector' and 'classifier'"),
+        ({"detector.input.shape": [3, 100, 512]}, "not a multiple of stride"),
+        ({"detector.input.shape": [1, 288, 512]}, "only 3-channel"),
+        ({"classifier.input.color": "yuv"}, "must be 'rgb' or 'bgr'"),
+        ({"classifier.input.normalisation": {"mean": [1, 2]}}, "3 numbers"),
+        ({"classifier.output": None}, "missing key 'output'"),
+    ],
+)
+def test_bad_models_files_are_one_clear_error(patch: dict[str, Any], match: str) -> None:
+    raw = yaml.safe_load((ROOT / "config" / "models.yaml").read_text())
+    for dotted, value in patch.items():
+        *parents, leaf = dotted.split(".")
+        node = raw
+        for p in parents:
+            node = node[p]
+        if value is None:
+            del node[leaf]
+        else:
+            node[leaf] = value
+    with pytest.raises(ConfigError, match=match):
+        parse_models(raw)
+
+
+def test_missing_and_malformed_models_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_models(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("detector: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_models(bad)
+
+
+def test_graphs_resolve_launch_arguments() -> None:
+    g = load_graph("config/graph_separate.yaml")
+    names = [n.name for n in resolve(g, {})]
+    assert names == ["camera", "hand_detector", "roi", "gesture_classifier", "overlay"]  # echo off by default
+    launches = resolve(g, {"camera": "false", "backend": "tensorrt", "image_topic": "/robot/cam", "camera_rate": "15"})
+    assert "camera" not in [n.name for n in launches]
+    det = next(n for n in launches if n.name == "hand_detector")
+    assert det.overrides["detector.backend"] == "tensorrt" and det.overrides["classifier.backend"] == "tensorrt"
+    assert det.overrides["image_topic"] == "/robot/cam" and det.overrides["camera.rate"] == 15.0
+    assert det.params_files[0].endswith("config/gesture_ros.yaml")
+    fused = load_graph("config/graph_fused.yaml")
+    assert [n.name for n in resolve(fused, {"echo": "true"})] == ["camera", "gesture_pipeline", "echo"]
+    with pytest.raises(ConfigError, match="unknown launch argument"):
+        resolve(g, {"bakend": "x"})
+    with pytest.raises(ConfigError, match="is not a float"):
+        resolve(g, {"camera_rate": "fast"})
+    assert nested({"a.b": 1, "a.c": 2, "d": 3}) == {"a": {"b": 1, "c": 2}, "d": 3}
+
+
+def test_graph_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "g.yaml"
+    bad.write_text("nodes:\n  - {name: x, executable: rm_rf_node}\n")
+    with pytest.raises(ConfigError, match="unknown executable"):
+        load_graph(bad)
+    bad.write_text("nodes:\n  - {name: x, executable: roi_node, parameters: {roi.ration: 2}}\n")
+    with pytest.raises(ConfigError, match=r"unknown parameter 'roi\.ration'"):
+        load_graph(bad)
+
+
+class _Recorder:
+    """FAKE of the ROS `launch` / `launch_ros` action classes (not installable here): records
+    what the launch file builds, so the launch files are checked against the graph description."""
+
+    def __init__(self, kind: str, *args: Any, **kwargs: Any) -> None:
+        self.kind, self.args, self.kwargs = kind, args, kwargs
+
+
+def _fake_launch_modules(monkeypatch: pytest.MonkeyPatch, values: dict[str, str]) -> None:
+    def factory(kind: str) -> Any:
+        return lambda *a, **k: _Recorder(kind, *a, **k)
+
+    class LaunchConfiguration:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def perform(self, _context: Any) -> str:
+            return values.get(self.name, "")
+
+    mods = {
+        "launch": {"LaunchDescription": factory("LaunchDescription")},
+        "launch.actions": {k: factory(k) for k in ("DeclareLaunchArgument", "OpaqueFunction", "SetEnvironmentVariable")},
+        "launch.substitutions": {"LaunchConfiguration": LaunchConfiguration, "EnvironmentVariable": factory("EnvironmentVariable")},
+        "launch_ros": {},
+        "launch_ros.actions": {"Node": factory("Node")},
+    }
+    for name, attrs in mods.items():
+        m = types.ModuleType(name)
+        for k, v in attrs.items():
+            setattr(m, k, v)
+        monkeypatch.setitem(sys.modules, name, m)
+
+
+@pytest.mark.parametrize(
+    ("launch_file", "nodes"),
+    [
+        ("gesture_pipeline.launch.py", ["hand_detector", "roi", "gesture_classifier", "overlay"]),
+        ("gesture_fused.launch.py", ["gesture_pipeline"]),
+    ],
+)
+def test_launch_files_build_the_graph(monkeypatch: pytest.MonkeyPatch, launch_file: str, nodes: list[str]) -> None:
+    import runpy
+
+    args = {"camera": "false", "backend": "tensorrt", "params_file": "config/gesture_ros.yaml"}
+    _fake_launch_modules(monkeypatch, args)
+    ld = runpy.run_path(str(ROOT / "launch" / launch_file))["generate_launch_description"]()
+    actions = ld.args[0]
+    declared = {a.args[0] for a in actions if a.kind == "DeclareLaunchArgument"}
+    assert {"params_file", "image_topic", "backend", "detector_model", "classifier_model"} <= declared
+    opaque = next(a for a in actions if a.kind == "OpaqueFunction")
+    built = opaque.kwargs["function"](None)
+    assert [n.kwargs["name"] for n in built] == nodes
+    for n in built:
+        assert n.kwargs["package"] == "gesture_ros"
+        params_file, overrides = n.kwargs["parameters"]
+        assert params_file.endswith("config/gesture_ros.yaml")
+        assert overrides["detector.backend"] == "tensorrt"

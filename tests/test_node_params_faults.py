@@ -1,0 +1,114 @@
+"""Parameters (start-up and runtime) and a missing model, on real node processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from gesture_ros_msgs.msg import Box, Detection, DetectionArray
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from ros_harness import ROOT, Harness, header
+
+pytestmark = pytest.mark.dds
+
+
+def _node(module: str, name: str, args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", f"gesture_ros.nodes.{module}", "--ros-args", "-r", f"__node:={name}",
+           "--params-file", str(ROOT / "config" / "gesture_ros.yaml"), *args]  # fmt: skip
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+
+
+def _double(name: str, v: float) -> Parameter:
+    return Parameter(name=name, value=ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=v))
+
+
+def test_roi_node_parameters_at_startup_and_runtime(tmp_path: Path) -> None:
+    log = tmp_path / "roi.log"
+    proc = _node(
+        "roi_node", "roi_params",
+        ["-p", "roi.ratio:=99.0", "-p", "roi.margin_px:=3", "-p", "roi.min_size:=0.0",
+         "-p", "detections_topic:=/pt/in", "-p", "rois_topic:=/pt/out"],
+        log,
+    )  # fmt: skip
+    h = Harness()
+    try:
+        client = h.node.create_client(SetParameters, "/roi_params/set_parameters")
+        expected = "roi.ratio must be <= 10.0, got 99.0; using the default 1.6"
+        assert h.spin_until(lambda: client.service_is_ready() and expected in log.read_text(), 30), log.read_text()
+
+        def call(*params: Parameter) -> list:
+            fut = client.call_async(SetParameters.Request(parameters=list(params)))
+            assert h.spin_until(fut.done, 10)
+            return fut.result().results
+
+        bad = call(_double("roi.ratio", -1.0))
+        assert not bad[0].successful and "roi.ratio" in bad[0].reason
+        wrong_type = call(Parameter(name="roi.square", value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="yes")))
+        assert not wrong_type[0].successful
+        read_only = call(Parameter(name="rois_topic", value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="/x")))
+        assert not read_only[0].successful
+        assert call(_double("roi.ratio", 2.0))[0].successful
+
+        pub = h.publisher(DetectionArray, "/pt/in")
+        out = h.subscribe(DetectionArray, "/pt/out")
+        assert h.spin_until(lambda: pub.get_subscription_count() >= 1 and h.matched("/pt/out"), 30)
+
+        def msg(k: int) -> DetectionArray:
+            m = DetectionArray(header=header(5_000_000_000 + k, "cam"), image_width=640, image_height=480)
+            m.detections = [
+                Detection(header=m.header, label="hand", score=0.9, box=Box(x_min=100.0, y_min=100.0, x_max=140.0, y_max=120.0))
+            ]
+            return m
+
+        h.handshake(lambda k: pub.publish(msg(k)), out)
+        pub.publish(msg(1000))
+        assert h.spin_until(lambda: len(out) >= 1, 10)
+        roi = out[-1].detections[0].roi
+        # longer side 40 x ratio 2.0 (runtime value) + 2 x margin 3 (the int given for a float) = 86
+        np.testing.assert_allclose([roi.x_min, roi.y_min, roi.x_max, roi.y_max], [77, 67, 163, 153])
+        assert out[-1].header == msg(1000).header
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        h.close()
+
+
+def test_missing_model_is_one_error_and_the_node_stays_up(tmp_path: Path) -> None:
+    log = tmp_path / "det.log"
+    missing = tmp_path / "no_such_model.onnx"
+    proc = _node("hand_detector_node", "det_missing", ["-p", f"detector.model:={missing}", "-p", "diagnostics_period:=0.2"], log)
+    h = Harness()
+    diags = h.subscribe(DiagnosticArray, "/diagnostics")
+    try:
+        assert h.spin_until(lambda: any(s.name.endswith("det_missing") for d in diags for s in d.status), 30), log.read_text()
+        st = next(s for d in diags for s in d.status if s.name.endswith("det_missing"))
+        assert st.level == bytes([2]) and "not found" in st.message
+        time.sleep(0.5)
+        assert proc.poll() is None
+        text = log.read_text()
+        assert text.count(f"ONNX model not found: {missing}") == 1 and "Traceback" not in text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        h.close()
+
+
+def test_unknown_backend_in_params_is_rejected_with_the_choices(tmp_path: Path) -> None:
+    log = tmp_path / "det.log"
+    proc = _node("hand_detector_node", "det_backend", ["-p", "detector.backend:=openvino"], log)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "detector.backend must be" not in log.read_text():
+            time.sleep(0.1)
+        text = log.read_text()
+        assert "detector.backend must be one of onnxruntime, tensorrt, got 'openvino'; using the default 'onnxruntime'" in text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
