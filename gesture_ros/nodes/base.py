@@ -89,6 +89,8 @@ class BaseNode(Node):
         self._reported: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
         self.values: dict[str, Any] = {}
+        #: set by a node whose work is done (a camera at the end of its file): spin_node returns
+        self.finished = False
         for n in ("diagnostics_period", *param_names):
             if n not in self.values:
                 self.values[n] = self._declare(PARAMS[n])
@@ -144,6 +146,9 @@ class BaseNode(Node):
                 self.values[prm.name] = prm.value
         for cb in self._on_change:
             cb()
+
+    def close(self) -> None:
+        """Release what the node holds (video files, sources); called before shutdown."""
 
     def on_parameters_changed(self, cb: Callable[[], None]) -> None:
         self._on_change.append(cb)
@@ -243,26 +248,37 @@ class BaseNode(Node):
         self._diag_pub.publish(arr)
 
 
-def spin_node(factory: Callable[[], Node], args: list[str] | None = None) -> None:
-    """Run a node until SIGINT/SIGTERM; a ConfigError from the factory is one line, exit code 2."""
+def spin_node(factory: Callable[[], BaseNode], args: list[str] | None = None) -> None:
+    """Run a node until SIGINT/SIGTERM or until it says it is finished.
+
+    Signals only set a flag, so the node's ``close()`` (finalising a video, logging what it
+    wrote) runs while the ROS context is still valid. A ConfigError from the factory is one
+    line and exit code 2.
+    """
     import signal
     import sys
+    import threading
 
-    rclpy.init(args=args)
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
+
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     try:
         node = factory()
     except ConfigError as exc:
         print(f"[ERROR] {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         sys.exit(2)
-    signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
     try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
+        while not stop.is_set() and not node.finished and rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
     finally:
-        close = getattr(node, "close", None)
-        if callable(close):
-            close()
+        node.close()
+        executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()

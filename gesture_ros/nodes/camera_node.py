@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 
-import rclpy
 from sensor_msgs.msg import CameraInfo, Image
 
 from ..core.image import Image as Frame
@@ -92,7 +91,7 @@ class CameraNode(BaseNode):
                 return src.read()
             self.get_logger().info(f"end of {src.description} after {self.frames} frames")
             self.timer.cancel()
-            rclpy.try_shutdown()
+            self.finished = True
             return None
         # a device or stream that dropped: reopen it at the reconnect period
         now = time.monotonic()
