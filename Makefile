@@ -4,10 +4,26 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 OUT ?= out
 
-.PHONY: setup test test-fast lint typecheck colcon-check clean
+.PHONY: setup run run-separate test test-fast lint typecheck colcon-check train clean
 
 setup:
 	@bash scripts/setup.sh
+
+## run: the demo on the built-in default (CPU, ONNX Runtime, committed sample video):
+## prints gestures as they are published and writes $(OUT)/demo_annotated.mp4
+run: setup
+	@mkdir -p $(OUT)
+	@bash scripts/ros_env.sh $(PY) -m gesture_ros.cli up config/graph_fused.yaml \
+	  camera_source:=samples/hands_demo.mp4 camera_rate:=10.0 echo:=true \
+	  video_path:=$(OUT)/demo_annotated.mp4
+	@ls -l $(OUT)/demo_annotated.mp4
+
+## the same with one process per stage
+run-separate: setup
+	@mkdir -p $(OUT)
+	@bash scripts/ros_env.sh $(PY) -m gesture_ros.cli up config/graph_separate.yaml \
+	  camera_source:=samples/hands_demo.mp4 camera_rate:=10.0 echo:=true \
+	  video_path:=$(OUT)/demo_annotated_separate.mp4
 
 test: setup lint typecheck
 	@bash scripts/ros_env.sh $(PY) -m pytest -q tests
@@ -16,11 +32,17 @@ test-fast: setup
 	@bash scripts/ros_env.sh $(PY) -m pytest -q -x tests -m "not slow"
 
 lint: setup
-	@$(VENV)/bin/ruff check gesture_ros tests launch
-	@$(VENV)/bin/ruff format --check gesture_ros tests launch
+	@$(VENV)/bin/ruff check gesture_ros training tests launch
+	@$(VENV)/bin/ruff format --check gesture_ros training tests launch
 
 typecheck: setup
-	@$(VENV)/bin/mypy gesture_ros
+	@$(VENV)/bin/mypy gesture_ros training
+
+## train: retrain both default models on ../shared/data and publish them into models/
+train: setup
+	@$(VENV)/bin/gesture-train detector --config training/default_detector.yaml
+	@$(VENV)/bin/gesture-train classifier --config training/default_classifier.yaml
+	@$(VENV)/bin/gesture-train publish
 
 colcon-check: setup
 	@bash scripts/colcon_check.sh

@@ -12,12 +12,12 @@ if [[ ! -x "$venv/bin/python" ]]; then
   echo "[setup] creating $venv"
   "$py" -m venv "$venv"
 fi
-reqs=$(cat requirements/runtime.txt requirements/build.txt requirements/dev.txt | sha256sum | cut -d' ' -f1)
+reqs=$(cat requirements/runtime.txt requirements/build.txt requirements/dev.txt requirements/train.txt | sha256sum | cut -d' ' -f1)
 if [[ "$(cat "$venv/.requirements.stamp" 2>/dev/null)" != "$reqs" ]]; then
-  echo "[setup] installing pinned requirements (ROS 2 Kilted wheels, ONNX Runtime, OpenCV, dev tools)"
+  echo "[setup] installing pinned requirements (ROS 2 Kilted wheels, ONNX Runtime, OpenCV, torch CPU, dev tools)"
   mkdir -p build
   "$venv/bin/python" -m pip install -q --disable-pip-version-check -r requirements/runtime.txt -r requirements/build.txt \
-    -r requirements/dev.txt > build/pip-install.log 2>&1 || { grep -v "^WARNING: Location" build/pip-install.log | tail -30; exit 1; }
+    -r requirements/dev.txt -r requirements/train.txt > build/pip-install.log 2>&1 || { grep -v "^WARNING: Location" build/pip-install.log | tail -30; exit 1; }
   echo "$reqs" > "$venv/.requirements.stamp"
 fi
 mkdir -p build

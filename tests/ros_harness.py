@@ -23,6 +23,8 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 ROOT = Path(__file__).resolve().parent.parent
+#: stamps of warm-up frames: WARMUP_NS + k (real test frames are stamped later)
+WARMUP_NS = 1_000_000_000
 
 
 def encode(bgr: np.ndarray, encoding: str, stamp_ns: int, frame_id: str = "test_cam", pad: int = 0) -> Image:
@@ -75,6 +77,8 @@ class Harness:
         self.executor.add_node(self.node)
         self.received: dict[str, list[Any]] = {}
         self.subscriptions: dict[str, Any] = {}
+        #: messages stamped below this are warm-up traffic and are not recorded
+        self.stamp_floor = 0
 
     def publisher(self, msg_type: Any, topic: str) -> Any:
         return self.node.create_publisher(msg_type, topic, QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
@@ -82,7 +86,13 @@ class Harness:
     def subscribe(self, msg_type: Any, topic: str, best_effort: bool = False) -> list[Any]:
         box: list[Any] = self.received.setdefault(topic, [])
         qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT if best_effort else ReliabilityPolicy.RELIABLE)
-        self.subscriptions[topic] = self.node.create_subscription(msg_type, topic, box.append, qos)
+
+        def record(msg: Any) -> None:
+            h = getattr(msg, "header", None)
+            if h is None or stamp_ns(h) >= self.stamp_floor:
+                box.append(msg)
+
+        self.subscriptions[topic] = self.node.create_subscription(msg_type, topic, record, qos)
         return box
 
     def matched(self, topic: str, n: int = 1) -> bool:
@@ -97,12 +107,14 @@ class Harness:
             self.executor.spin_once(timeout_sec=0.05)
         return cond()
 
-    def handshake(self, publish: Callable[[int], None], *boxes: list[Any], timeout: float = 40.0) -> None:
+    def handshake(self, publish: Callable[[int], Any], *boxes: list[Any], timeout: float = 40.0) -> None:
         """Send warm-up frames until one comes back through the graph, then forget them.
 
         DDS discovery is asymmetric: a writer can report a matched reader before that reader
         has matched the writer, and samples sent in between are dropped. A round trip to every
-        output in ``boxes`` proves the links to them are up.
+        output in ``boxes`` proves the links to them are up. ``publish(k)`` sends warm-up frame k
+        with stamp ``WARMUP_NS + k``; afterwards only messages stamped after the warm-up are
+        recorded, however late a warm-up output arrives.
         """
         deadline = time.monotonic() + timeout
         k = 0
@@ -110,7 +122,7 @@ class Harness:
             publish(k)
             k += 1
             if self.spin_until(lambda: all(len(b) > 0 for b in boxes), 1.0):
-                self.spin_until(lambda: False, 0.3)  # let stragglers of the warm-up arrive
+                self.stamp_floor = WARMUP_NS + k
                 for lst in self.received.values():
                     lst.clear()
                 return

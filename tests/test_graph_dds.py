@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from gesture_ros_msgs.msg import DetectionArray, GestureArray, GestureEvent
-from ros_harness import Graph, Harness, compressed, encode, stamp_ns
+from ros_harness import WARMUP_NS, Graph, Harness, compressed, encode, stamp_ns
 from sensor_msgs.msg import CompressedImage, Image
 
 from gesture_ros.backends import create_backend
@@ -61,7 +61,7 @@ def _run(graph_file: str, tmp_path: Path, synthetic, reference, n_subscribers: i
         overlays = h.subscribe(Image, "gestures/overlay", best_effort=True)
         assert h.spin_until(lambda: pub.get_subscription_count() >= n_subscribers and h.matched("gestures"), 30), g.log()
         warm = scene("red", 0, 0)
-        h.handshake(lambda k: pub.publish(encode(warm, "bgr8", 1_000_000_000 + k)), gestures, *([overlays] if overlay else []))
+        h.handshake(lambda k: pub.publish(encode(warm, "bgr8", WARMUP_NS + k)), gestures, *([overlays] if overlay else []))
         sent = []
         for i, (msg, img) in enumerate(frames):
             pub.publish(msg)
@@ -142,7 +142,7 @@ def test_every_encoding_accepted_and_bad_ones_logged_once(tmp_path: Path, synthe
         pub = h.publisher(Image, "/enc_test/image_raw")
         gestures = h.subscribe(GestureArray, "gestures")
         assert h.spin_until(lambda: pub.get_subscription_count() >= 1 and h.matched("gestures"), 30), g.log()
-        h.handshake(lambda k: pub.publish(encode(scene("red", 0, 0), "bgr8", 1_000_000_000 + k)), gestures)
+        h.handshake(lambda k: pub.publish(encode(scene("red", 0, 0), "bgr8", WARMUP_NS + k)), gestures)
         t0 = 1_700_000_200_000_000_000
         img = scene("red", 120, 80)
         for i, enc in enumerate(ENCODINGS):
@@ -183,7 +183,7 @@ def test_compressed_input_and_gesture_events(tmp_path: Path, synthetic) -> None:
         gestures = h.subscribe(GestureArray, "gestures")
         events = h.subscribe(GestureEvent, "gestures/events")
         assert h.spin_until(lambda: pub.get_subscription_count() >= 1 and h.matched("gestures"), 30), g.log()
-        h.handshake(lambda k: pub.publish(compressed(scene("green", 200, 150), 1_000_000_000 + k)), gestures)
+        h.handshake(lambda k: pub.publish(compressed(scene("green", 200, 150), WARMUP_NS + k)), gestures)
         t0 = 1_700_000_300_000_000_000
         colours = ["red"] * 4 + ["blue"] * 4
         for i, colour in enumerate(colours):

@@ -13,7 +13,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from gesture_ros_msgs.msg import Box, Detection, DetectionArray
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
-from ros_harness import ROOT, Harness, header
+from ros_harness import ROOT, WARMUP_NS, Harness, header
 
 pytestmark = pytest.mark.dds
 
@@ -60,7 +60,7 @@ def test_roi_node_parameters_at_startup_and_runtime(tmp_path: Path) -> None:
         assert h.spin_until(lambda: pub.get_subscription_count() >= 1 and h.matched("/pt/out"), 30)
 
         def msg(k: int) -> DetectionArray:
-            m = DetectionArray(header=header(5_000_000_000 + k, "cam"), image_width=640, image_height=480)
+            m = DetectionArray(header=header(WARMUP_NS + k, "cam"), image_width=640, image_height=480)
             m.detections = [
                 Detection(header=m.header, label="hand", score=0.9, box=Box(x_min=100.0, y_min=100.0, x_max=140.0, y_max=120.0))
             ]

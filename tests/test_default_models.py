@@ -1,0 +1,75 @@
+"""The models the package ships: load against config/models.yaml, and still perform on the
+validation scenes they were not trained on (floors well under the recorded metrics, so that a
+broken model, decoder or pre-processing change fails here)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from gesture_ros import paths
+from gesture_ros.backends import create_backend
+from gesture_ros.core.pipeline import GestureClassifier, HandDetector
+from gesture_ros.settings import PARAMS, cluster_config, load_params_file, roi_config
+from training.data import gesture_crop, load_detection_set, load_gesture_set, split_gestures
+from training.evaluate import average_precision, classification_metrics
+
+ROOT = Path(__file__).resolve().parent.parent
+METRICS = json.loads((ROOT / "models" / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def values() -> dict:
+    v = {k: p.default for k, p in PARAMS.items()}
+    v.update(load_params_file(ROOT / "config" / "gesture_ros.yaml"))
+    return v
+
+
+def test_shipped_models_match_their_description(models) -> None:
+    for spec in (models.detector, models.classifier):
+        assert paths.resolve(spec.file).is_file()
+    HandDetector(
+        models.detector,
+        create_backend("onnxruntime", paths.resolve(models.detector.file)),
+        cluster_config({k: p.default for k, p in PARAMS.items()}),
+    )
+    GestureClassifier(models.classifier, create_backend("onnxruntime", paths.resolve(models.classifier.file)))
+
+
+def test_detector_on_validation_scenes(models, values, shared_data) -> None:
+    det = HandDetector(models.detector, create_backend("onnxruntime", paths.resolve(models.detector.file)), cluster_config(values))
+    val = set(METRICS["detector"]["val_scenes"])
+    samples = [s for s in load_detection_set(shared_data / "hands_detect") if s.scene in val]
+    assert len(samples) >= 20
+    outs, gts = [], []
+    for s in samples:
+        d = det.detect(cv2.imread(str(s.image)), "bgr")
+        assert ((d.scores >= 0) & (d.scores <= 1)).all()
+        outs.append((d.boxes, d.scores))
+        gts.append(s.boxes)
+    ap50 = average_precision(outs, gts, 0.5)["ap"]
+    assert ap50 >= 0.4, ap50
+    assert ap50 == pytest.approx(METRICS["detector"]["val"]["ap50"], abs=0.02)  # same decoder, same number
+
+
+def test_classifier_on_validation_crops(models, values, shared_data) -> None:
+    cls = GestureClassifier(models.classifier, create_backend("onnxruntime", paths.resolve(models.classifier.file)))
+    cfg = METRICS["classifier"]["config"]
+    _, samples, _ = split_gestures(
+        load_gesture_set(shared_data, models.classifier.labels), set(cfg["val_scenes"]), cfg["val_crop_fraction"]
+    )
+    assert len(samples) >= 20
+    roi = roi_config(values)
+    y_true, y_pred = [], []
+    for s in samples:
+        frame, (x1, y1, x2, y2) = gesture_crop(cv2.imread(str(s.image)), s.box, roi)
+        r = cls.classify(frame, "bgr", np.array([[x1, y1, x2, y2]], np.float32))[0]
+        assert r is not None and abs(float(r.scores.sum()) - 1.0) < 1e-3
+        y_true.append(models.classifier.labels.index(s.label))
+        y_pred.append(r.class_id)
+    m = classification_metrics(y_true, y_pred, models.classifier.labels)
+    assert m["accuracy"] >= 0.4, m

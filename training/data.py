@@ -1,0 +1,132 @@
+"""Datasets as the runtime sees them: KITTI labels, scenes, scene-wise splits, gesture crops."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from gesture_ros.core.image import Image
+from gesture_ros.core.roi import RoiConfig, expand_rois
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+@dataclass(frozen=True)
+class DetSample:
+    image: Path
+    boxes: npt.NDArray[np.float32]  # (N, 4) x1,y1,x2,y2 in image pixels
+    labels: tuple[str, ...]
+    scene: str
+
+
+def read_kitti(path: Path) -> tuple[npt.NDArray[np.float32], tuple[str, ...]]:
+    """KITTI label file -> boxes (N,4) and class names; a missing file means no objects."""
+    boxes, names = [], []
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            parts = line.split()
+            if len(parts) < 8:
+                continue
+            names.append(parts[0])
+            boxes.append([float(v) for v in parts[4:8]])
+    return np.asarray(boxes, np.float32).reshape(-1, 4), tuple(names)
+
+
+def scene_of(name: str) -> str:
+    """Scene/video of a file when no manifest says it: EgoHands video or SubhiH session prefix."""
+    stem = Path(name).stem
+    if "_frame_" in stem:
+        return stem.split("__", 1)[-1].rsplit("_frame_", 1)[0]
+    base = stem.split("__", 1)[-1]
+    return base.rsplit("_pic", 1)[0] if "_pic" in base else base
+
+
+def load_detection_set(root: Path) -> list[DetSample]:
+    """``root/images/*.jpg`` + ``root/labels/*.txt`` (+ optional ``manifest.csv`` with scenes)."""
+    scenes: dict[str, str] = {}
+    manifest = root / "manifest.csv"
+    if manifest.is_file():
+        for row in csv.DictReader(manifest.open()):
+            scenes[Path(row["image"]).name] = row.get("scene") or scene_of(row["image"])
+    samples = []
+    for img in sorted((root / "images").iterdir()):
+        if img.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        boxes, names = read_kitti(root / "labels" / (img.stem + ".txt"))
+        samples.append(DetSample(img, boxes, names, scenes.get(img.name, scene_of(img.name))))
+    return samples
+
+
+def split_by_scene(scenes: list[str], val_scenes: set[str] | None = None, val_fraction: float = 0.25) -> set[str]:
+    """Validation scenes: the given ones, or a deterministic hash-chosen fraction of scenes."""
+    if val_scenes:
+        return set(val_scenes)
+    uniq = sorted(set(scenes))
+    ranked = sorted(uniq, key=lambda s: hashlib.sha1(s.encode()).hexdigest())
+    n = min(max(1, round(len(uniq) * val_fraction)), len(uniq) - 1)  # keep a training scene
+    return set(ranked[:n])
+
+
+@dataclass(frozen=True)
+class GestureSample:
+    image: Path
+    box: npt.NDArray[np.float32] | None  # None: the whole image is a tight hand crop
+    label: str
+    scene: str
+
+
+def load_gesture_set(root: Path, labels: tuple[str, ...]) -> list[GestureSample]:
+    """``root/gestures/<class>/*.jpg`` (+ ``root/gestures_labels/<class>/*.txt`` for full frames)."""
+    out = []
+    for cls in labels:
+        folder = root / "gestures" / cls
+        if not folder.is_dir():
+            continue
+        for img in sorted(folder.iterdir()):
+            if img.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            boxes, _ = read_kitti(root / "gestures_labels" / cls / (img.stem + ".txt"))
+            if len(boxes) == 0:
+                # tight crop: every crop is its own photo of its own person
+                out.append(GestureSample(img, None, cls, "crop:" + img.stem))
+            else:
+                for b in boxes:
+                    out.append(GestureSample(img, b, cls, scene_of(img.name)))
+    return out
+
+
+def gesture_crop(image: Image, box: npt.NDArray[np.float32] | None, roi: RoiConfig) -> tuple[Image, tuple[int, int, int, int]]:
+    """The frame region the runtime would classify for this hand, as an image + integer region.
+
+    For full frames this is exactly the runtime's ROI (clipped to the frame). A tight crop has
+    no context around the hand: it is first extended by edge replication to the size the
+    runtime's ROI would have, so the hand covers the same fraction of the classifier input.
+    """
+    if box is None:
+        h, w = image.shape[:2]
+        side = int(np.ceil(max(w, h) * roi.ratio + 2 * roi.margin_px))
+        pad_x, pad_y = max(0, (side - w) // 2), max(0, (side - h) // 2)
+        canvas = cv2.copyMakeBorder(image, pad_y, side - h - pad_y, pad_x, side - w - pad_x, cv2.BORDER_REPLICATE)
+        return canvas, (0, 0, canvas.shape[1], canvas.shape[0])
+    h, w = image.shape[:2]
+    rois, _ = expand_rois(box[None], w, h, roi)
+    r = rois[0]
+    return image, (int(np.floor(r[0])), int(np.floor(r[1])), int(np.ceil(r[2])), int(np.ceil(r[3])))
+
+
+def split_gestures(
+    samples: list[GestureSample], val_scenes: set[str], val_crop_fraction: float = 0.2
+) -> tuple[list[GestureSample], list[GestureSample], set[str]]:
+    """Full frames split by scene; tight crops (one photo each) by a deterministic hash."""
+    frame_scenes = [s.scene for s in samples if s.box is not None]
+    val_frames = split_by_scene(frame_scenes, val_scenes) if frame_scenes else set()
+    crop_scenes = [s.scene for s in samples if s.box is None]
+    val_crops = split_by_scene(crop_scenes, None, val_crop_fraction) if crop_scenes else set()
+    val = val_frames | val_crops
+    return [s for s in samples if s.scene not in val], [s for s in samples if s.scene in val], val_frames

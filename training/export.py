@@ -1,0 +1,46 @@
+"""ONNX export with the DetectNet_v2 / GestureNet tensor names, checked against torch in ORT."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from gesture_ros.core.model_spec import ClassifierSpec, DetectorSpec
+
+
+def export_detector(model: nn.Module, spec: DetectorSpec, path: Path) -> float:
+    """Write the ONNX file; return the largest |ORT - torch| difference on a random batch."""
+    dummy = torch.rand(2, 3, spec.input.height, spec.input.width)
+    return export_onnx(model, dummy, path, spec.input.name, [spec.coverage_output, spec.bbox_output])
+
+
+def export_classifier(model: nn.Module, spec: ClassifierSpec, path: Path) -> float:
+    dummy = torch.rand(3, 3, spec.input.height, spec.input.width) - 0.5
+    return export_onnx(model, dummy, path, spec.input.name, [spec.output])
+
+
+def export_onnx(model: nn.Module, dummy: torch.Tensor, path: Path, input_name: str, outputs: list[str]) -> float:
+    """Export with a dynamic batch axis (opset 17) and compare ONNX Runtime with torch."""
+    import onnxruntime as ort
+
+    model.eval()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(
+        model,
+        (dummy,),
+        str(path),
+        input_names=[input_name],
+        output_names=outputs,
+        dynamic_axes={name: {0: "N"} for name in [input_name, *outputs]},
+        opset_version=17,
+        dynamo=False,
+    )
+    with torch.no_grad():
+        ref = model(dummy)
+    ref_list = [t.numpy() for t in (ref if isinstance(ref, tuple) else (ref,))]
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(outputs, {input_name: dummy.numpy()})
+    return float(max(np.abs(g - r).max() for g, r in zip(got, ref_list, strict=True)))

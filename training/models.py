@@ -1,0 +1,93 @@
+"""ResNet backbones (written here: there is no CPU torchvision) and the two heads.
+
+``DetectNetV2``: ResNet-18/34 trunk at stride 16 (the last stage keeps stride 1, as TAO's
+DetectNet_v2 does), a sigmoid coverage head [C, H/16, W/16] and a linear bbox head
+[4C, H/16, W/16]. ``GestureNet``: ResNet trunk, global pooling, softmax over the classes.
+``width`` scales every stage's channels for CPU-sized models.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+DEPTHS = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.down: nn.Module | None = None
+        if stride != 1 or cin != cout:
+            self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        idt = x if self.down is None else self.down(x)
+        y = self.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return self.relu(y + idt)
+
+
+class ResNet(nn.Module):
+    def __init__(self, depth: int = 18, width: float = 1.0, last_stride: int = 2) -> None:
+        super().__init__()
+        if depth not in DEPTHS:
+            raise ValueError(f"ResNet depth must be one of {sorted(DEPTHS)}, got {depth}")
+        chans = [max(8, round(c * width)) for c in (64, 128, 256, 512)]
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, chans[0], 7, 2, 3, bias=False), nn.BatchNorm2d(chans[0]), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)
+        )
+        layers: list[nn.Module] = []
+        cin = chans[0]
+        for i, (n, c) in enumerate(zip(DEPTHS[depth], chans, strict=True)):
+            stride = 1 if i == 0 else (last_stride if i == 3 else 2)
+            for j in range(n):
+                layers.append(BasicBlock(cin, c, stride if j == 0 else 1))
+                cin = c
+        self.layers = nn.Sequential(*layers)
+        self.out_channels = cin
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(self.stem(x))
+
+
+class DetectNetV2(nn.Module):
+    def __init__(self, num_classes: int = 1, depth: int = 18, width: float = 1.0) -> None:
+        super().__init__()
+        self.backbone = ResNet(depth, width, last_stride=1)  # stride 4 * 2 * 2 = 16
+        c = self.backbone.out_channels
+        self.cov = nn.Conv2d(c, num_classes, 1)
+        self.bbox = nn.Conv2d(c, 4 * num_classes, 1)
+        assert self.cov.bias is not None and self.bbox.bias is not None
+        nn.init.constant_(self.cov.bias, -4.0)  # start from "no hand anywhere"
+        nn.init.normal_(self.bbox.weight, std=0.01)
+        nn.init.constant_(self.bbox.bias, 0.5)
+        self.config = {"num_classes": num_classes, "depth": depth, "width": width}
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.backbone(x)
+        return torch.sigmoid(self.cov(f)), self.bbox(f)
+
+
+class GestureNet(nn.Module):
+    def __init__(self, num_classes: int = 6, depth: int = 10, width: float = 0.5) -> None:
+        super().__init__()
+        self.backbone = ResNet(depth, width, last_stride=2)
+        self.dropout = nn.Dropout(0.2)
+        self.fc = nn.Linear(self.backbone.out_channels, num_classes)
+        self.config = {"num_classes": num_classes, "depth": depth, "width": width}
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.backbone(x).mean(dim=(2, 3))
+        return self.fc(self.dropout(f))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.logits(x), dim=1)

@@ -1,0 +1,159 @@
+"""Train a GestureNet-compatible classifier on hand crops made exactly as the runtime makes them."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gesture_ros.backends import create_backend
+from gesture_ros.core.model_spec import ClassifierSpec, with_file
+from gesture_ros.core.pipeline import GestureClassifier
+from gesture_ros.core.preprocess import Preprocessor
+from gesture_ros.core.roi import RoiConfig
+
+from .augment import colour_jitter, rotate
+from .data import GestureSample, gesture_crop, load_gesture_set, split_gestures
+from .evaluate import classification_metrics
+from .export import export_classifier
+from .models import GestureNet
+
+
+@dataclass
+class ClassifierTrainConfig:
+    data: str = "../shared/data"
+    out: str = "runs/classifier"
+    val_scenes: list[str] = field(default_factory=list)
+    val_crop_fraction: float = 0.2
+    depth: int = 10
+    width: float = 0.5
+    epochs: int = 60
+    batch: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    seed: int = 0
+    limit_per_class: int = 0  # tests
+
+
+def _read(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise FileNotFoundError(f"cannot read {path}")
+    return img
+
+
+def _region_image(s: GestureSample, roi: RoiConfig) -> np.ndarray:
+    img = _read(s.image)
+    frame, (x1, y1, x2, y2) = gesture_crop(img, s.box, roi)
+    return np.ascontiguousarray(frame[y1:y2, x1:x2])
+
+
+class ClassifierData:
+    def __init__(self, samples: list[GestureSample], spec: ClassifierSpec, roi: RoiConfig) -> None:
+        self.samples = samples
+        self.spec = spec
+        self.roi = roi
+        self.targets = np.array([spec.labels.index(s.label) for s in samples], np.int64)
+        self.frames = [_read(s.image) for s in samples]
+        self.pre = Preprocessor(spec.input, max_batch=1)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def item(self, i: int, rng: np.random.Generator) -> np.ndarray:
+        s, img = self.samples[i], self.frames[i]
+        box = None if s.box is None else s.box.copy()
+        if box is not None:  # detector boxes are never exact: jitter centre and size
+            w, h = box[2] - box[0], box[3] - box[1]
+            shift = rng.uniform(-0.1, 0.1, 2) * [w, h]
+            scale = rng.uniform(0.85, 1.2)
+            cx, cy = (box[0] + box[2]) / 2 + shift[0], (box[1] + box[3]) / 2 + shift[1]
+            box = np.array([cx - w * scale / 2, cy - h * scale / 2, cx + w * scale / 2, cy + h * scale / 2], np.float32)
+        roi = replace(self.roi, ratio=self.roi.ratio * rng.uniform(0.85, 1.15))
+        frame, (x1, y1, x2, y2) = gesture_crop(img, box, roi)
+        crop = np.ascontiguousarray(frame[max(0, y1) : y2, max(0, x1) : x2])
+        if rng.random() < 0.5:
+            crop = np.ascontiguousarray(crop[:, ::-1])
+        if rng.random() < 0.5:
+            crop = rotate(crop, rng.uniform(-15, 15))
+        crop = colour_jitter(crop, rng)
+        self.pre.fill(0, crop, "bgr")
+        return self.pre.tensor[0].copy()
+
+
+def evaluate_classifier_onnx(onnx_path: Path, spec: ClassifierSpec, samples: list[GestureSample], roi: RoiConfig) -> dict[str, Any]:
+    """Accuracy / macro-F1 through the runtime's GestureClassifier on runtime-made crops."""
+    cls = GestureClassifier(with_file(spec, str(onnx_path)), create_backend("onnxruntime", onnx_path))
+    y_true, y_pred, kinds = [], [], []
+    for s in samples:
+        region = _region_image(s, roi)
+        r = cls.classify(region, "bgr", np.array([[0, 0, region.shape[1], region.shape[0]]], np.float32))[0]
+        y_true.append(spec.labels.index(s.label))
+        y_pred.append(r.class_id if r else len(spec.labels) - 1)
+        kinds.append("crop" if s.box is None else s.scene)
+    res = classification_metrics(y_true, y_pred, spec.labels)
+    res["samples"] = len(samples)
+    res["per_scene_accuracy"] = {
+        k: float(np.mean([t == p for t, p, x in zip(y_true, y_pred, kinds, strict=True) if x == k])) for k in sorted(set(kinds))
+    }
+    return res
+
+
+def train_classifier(cfg: ClassifierTrainConfig, spec: ClassifierSpec, roi: RoiConfig, log: Any = print) -> dict[str, Any]:
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    samples = load_gesture_set(Path(cfg.data), spec.labels)
+    if cfg.limit_per_class:
+        samples = [s for c in spec.labels for s in [x for x in samples if x.label == c][: cfg.limit_per_class]]
+    train_s, val_s, val_scenes = split_gestures(samples, set(cfg.val_scenes), cfg.val_crop_fraction)
+    log(f"classifier: {len(train_s)} train / {len(val_s)} val crops; val scenes: {sorted(val_scenes)}")
+    data = ClassifierData(train_s, spec, roi)
+    counts = np.bincount(data.targets, minlength=len(spec.labels)).astype(np.float32)
+    class_w = torch.from_numpy(np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(spec.labels), 0.0).astype(np.float32))
+    model = GestureNet(len(spec.labels), cfg.depth, cfg.width)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = max(1, int(np.ceil(len(data) / cfg.batch)))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.15)
+    t0 = time.time()
+    history = []
+    for epoch in range(cfg.epochs):
+        model.train()
+        order = rng.permutation(len(data))
+        losses = []
+        for b in range(steps_per_epoch):
+            idx = order[b * cfg.batch : (b + 1) * cfg.batch]
+            if len(idx) < 2:
+                continue
+            x = torch.from_numpy(np.stack([data.item(int(i), rng) for i in idx]))
+            y = torch.from_numpy(data.targets[idx])
+            loss = F.cross_entropy(model.logits(x), y, weight=class_w, label_smoothing=cfg.label_smoothing)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "time_s": time.time() - t0})
+        if (epoch + 1) % 5 == 0 or epoch == 0:
+            log(f"classifier epoch {epoch + 1}/{cfg.epochs} loss {np.mean(losses):.4f} ({time.time() - t0:.0f} s)")
+    train_time = time.time() - t0
+    torch.save({"state_dict": model.state_dict(), "config": model.config}, out / "classifier.pt")
+    onnx_path = out / "gesture_classifier.onnx"
+    diff = export_classifier(model, spec, onnx_path)
+    metrics: dict[str, Any] = {"train_time_s": train_time, "onnx_vs_torch_max_abs_diff": diff, "history": history}
+    metrics["val"] = evaluate_classifier_onnx(onnx_path, spec, val_s, roi) if val_s else {}
+    metrics["config"] = asdict(cfg)
+    metrics["val_scenes"] = sorted(val_scenes)
+    metrics["onnx_bytes"] = onnx_path.stat().st_size
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    log(f"classifier: val accuracy {metrics['val'].get('accuracy')} macro-F1 {metrics['val'].get('macro_f1')}")
+    return metrics

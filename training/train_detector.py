@@ -1,0 +1,202 @@
+"""Train the DetectNet_v2-style hand detector on KITTI-labelled images."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gesture_ros.backends import create_backend
+from gesture_ros.core.detectnet import ClusterConfig
+from gesture_ros.core.model_spec import DetectorSpec, with_file
+from gesture_ros.core.pipeline import HandDetector
+from gesture_ros.core.preprocess import Preprocessor
+
+from .augment import colour_jitter, flip_boxes
+from .data import DetSample, load_detection_set, split_by_scene
+from .evaluate import average_precision
+from .export import export_detector
+from .models import DetectNetV2
+from .targets import rasterise
+
+
+@dataclass
+class DetectorTrainConfig:
+    data: str = "../shared/data/hands_detect"
+    out: str = "runs/detector"
+    val_scenes: list[str] = field(default_factory=list)
+    depth: int = 18
+    width: float = 0.375
+    epochs: int = 30
+    batch: int = 8
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    cov_radius: float = 0.5
+    bbox_weight: float = 0.5
+    fg_weight: float = 4.0
+    seed: int = 0
+    max_source_width: int = 1024
+    limit: int = 0  # use only the first N images (tests)
+
+
+class DetectorData:
+    """Decoded, down-sized frames in memory plus the augmentation that feeds the runtime
+    pre-processor (so training tensors are exactly what the node computes)."""
+
+    def __init__(self, samples: list[DetSample], spec: DetectorSpec, labels: tuple[str, ...], max_w: int) -> None:
+        self.spec = spec
+        self.labels = labels
+        self.images, self.boxes, self.classes = [], [], []
+        for s in samples:
+            img = cv2.imread(str(s.image), cv2.IMREAD_COLOR)
+            if img is None:
+                raise FileNotFoundError(f"cannot read {s.image}")
+            k = min(1.0, max_w / img.shape[1])
+            if k < 1.0:
+                img = cv2.resize(img, (round(img.shape[1] * k), round(img.shape[0] * k)), interpolation=cv2.INTER_AREA)
+            self.images.append(img)
+            self.boxes.append(s.boxes * k)
+            self.classes.append(np.array([labels.index(n) if n in labels else 0 for n in s.labels], np.int64))
+        self.pre = Preprocessor(spec.input, max_batch=1)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def item(self, i: int, rng: np.random.Generator | None, cov_radius: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        img, boxes, cls = self.images[i], self.boxes[i].copy(), self.classes[i]
+        h, w = img.shape[:2]
+        region = (0, 0, w, h)
+        if rng is not None:
+            if rng.random() < 0.3:  # zoom out: hands smaller than in the data
+                f = rng.uniform(1.0, 1.6)
+                px, py = int(w * (f - 1) * rng.random()), int(h * (f - 1) * rng.random())
+                img = cv2.copyMakeBorder(img, py, int(h * (f - 1)) - py, px, int(w * (f - 1)) - px, cv2.BORDER_CONSTANT, value=0)
+                boxes = boxes + np.array([px, py, px, py], np.float32)
+                h, w = img.shape[:2]
+                region = (0, 0, w, h)
+            elif rng.random() < 0.6:  # zoom in: a random window
+                s = rng.uniform(0.55, 1.0)
+                cw, ch = int(w * s), int(h * s)
+                x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+                region = (x0, y0, x0 + cw, y0 + ch)
+            if rng.random() < 0.5:
+                img = img[:, ::-1]
+                boxes = flip_boxes(boxes, w)
+                region = (w - region[2], region[1], w - region[0], region[3])
+            img = colour_jitter(np.ascontiguousarray(img), rng)
+        x0, y0, x1, y1 = region
+        if len(boxes):
+            clipped = boxes.copy()
+            np.clip(clipped[:, 0::2], x0, x1, out=clipped[:, 0::2])
+            np.clip(clipped[:, 1::2], y0, y1, out=clipped[:, 1::2])
+            area = lambda b: np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)  # noqa: E731
+            keep = area(clipped) >= 0.4 * np.maximum(area(boxes), 1e-6)
+            boxes, cls = clipped[keep], cls[keep]
+        lb = self.pre.fill(0, img, "bgr", region if region != (0, 0, w, h) else None)
+        net = boxes.copy()
+        net[:, 0::2] = (boxes[:, 0::2] - lb.origin_x) * lb.scale_x + lb.pad_x
+        net[:, 1::2] = (boxes[:, 1::2] - lb.origin_y) * lb.scale_y + lb.pad_y
+        cov, bbox = rasterise(
+            net,
+            cls,
+            len(self.labels),
+            self.spec.grid,
+            stride=self.spec.stride,
+            bbox_scale=self.spec.bbox_scale,
+            offset=self.spec.offset,
+            cov_radius=cov_radius,
+        )
+        return self.pre.tensor[0].copy(), cov, bbox
+
+
+def detector_loss(
+    pred_cov: torch.Tensor, pred_bbox: torch.Tensor, cov: torch.Tensor, bbox: torch.Tensor, cfg: DetectorTrainConfig
+) -> torch.Tensor:
+    """Weighted coverage BCE + coverage-masked L1 on the box distances."""
+    weight = 1.0 + cfg.fg_weight * cov
+    l_cov = F.binary_cross_entropy(pred_cov.clamp(1e-6, 1 - 1e-6), cov, weight=weight)
+    mask = cov.repeat_interleave(4, dim=1)
+    l_box = (torch.abs(pred_bbox - bbox) * mask).sum() / mask.sum().clamp(min=1.0)
+    return l_cov + cfg.bbox_weight * l_box
+
+
+def evaluate_onnx(onnx_path: Path, spec: DetectorSpec, samples: list[DetSample], clustering: ClusterConfig) -> dict[str, Any]:
+    """AP50/AP70 with the runtime's HandDetector (pre-processing, decoder, clustering)."""
+    det = HandDetector(with_file(spec, str(onnx_path)), create_backend("onnxruntime", onnx_path), clustering)
+    outs, gts, scenes = [], [], []
+    for s in samples:
+        img = cv2.imread(str(s.image), cv2.IMREAD_COLOR)
+        if img is None:
+            raise FileNotFoundError(f"cannot read {s.image}")
+        d = det.detect(img, "bgr")
+        outs.append((d.boxes, d.scores))
+        gts.append(s.boxes)
+        scenes.append(s.scene)
+    res: dict[str, Any] = {"ap50": average_precision(outs, gts, 0.5)["ap"], "ap70": average_precision(outs, gts, 0.7)["ap"]}
+    res["per_scene"] = {
+        sc: average_precision(
+            [o for o, x in zip(outs, scenes, strict=True) if x == sc], [g for g, x in zip(gts, scenes, strict=True) if x == sc], 0.5
+        )["ap"]
+        for sc in sorted(set(scenes))
+    }
+    res["images"] = len(samples)
+    return res
+
+
+def train_detector(cfg: DetectorTrainConfig, spec: DetectorSpec, clustering: ClusterConfig, log: Any = print) -> dict[str, Any]:
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    samples = load_detection_set(Path(cfg.data))
+    if cfg.limit:
+        samples = samples[: cfg.limit]
+    val_scenes = split_by_scene([s.scene for s in samples], set(cfg.val_scenes))
+    train_s = [s for s in samples if s.scene not in val_scenes]
+    val_s = [s for s in samples if s.scene in val_scenes]
+    log(f"detector: {len(train_s)} train / {len(val_s)} val images; val scenes: {sorted(val_scenes)}")
+    data = DetectorData(train_s, spec, spec.labels, cfg.max_source_width)
+    model = DetectNetV2(len(spec.labels), cfg.depth, cfg.width)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps = cfg.epochs * max(1, len(data) // cfg.batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(1, steps), pct_start=0.15)
+    t0 = time.time()
+    history = []
+    for epoch in range(cfg.epochs):
+        model.train()
+        order = rng.permutation(len(data))
+        losses = []
+        for b in range(max(1, len(order) // cfg.batch)):
+            idx = order[b * cfg.batch : (b + 1) * cfg.batch]
+            items = [data.item(int(i), rng, cfg.cov_radius) for i in idx]
+            x = torch.from_numpy(np.stack([it[0] for it in items]))
+            cov = torch.from_numpy(np.stack([it[1] for it in items]))
+            bbox = torch.from_numpy(np.stack([it[2] for it in items]))
+            pc, pb = model(x)
+            loss = detector_loss(pc, pb, cov, bbox, cfg)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "time_s": time.time() - t0})
+        log(f"detector epoch {epoch + 1}/{cfg.epochs} loss {np.mean(losses):.4f} ({time.time() - t0:.0f} s)")
+    train_time = time.time() - t0
+    torch.save({"state_dict": model.state_dict(), "config": model.config}, out / "detector.pt")
+    onnx_path = out / "hand_detector.onnx"
+    diff = export_detector(model, spec, onnx_path)
+    metrics: dict[str, Any] = {"train_time_s": train_time, "onnx_vs_torch_max_abs_diff": diff, "history": history}
+    metrics["val"] = evaluate_onnx(onnx_path, spec, val_s, clustering) if val_s else {}
+    metrics["config"] = asdict(cfg)
+    metrics["val_scenes"] = sorted(val_scenes)
+    metrics["onnx_bytes"] = onnx_path.stat().st_size
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    log(f"detector: val {json.dumps(metrics['val'])}")
+    return metrics
