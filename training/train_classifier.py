@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from .augment import colour_jitter, rotate
 from .data import GestureSample, gesture_crop, load_gesture_set, split_gestures
 from .evaluate import classification_metrics
 from .export import export_classifier
+from .loop import fit
 from .models import GestureNet
 
 
@@ -121,31 +121,16 @@ def train_classifier(cfg: ClassifierTrainConfig, spec: ClassifierSpec, roi: RoiC
     counts = np.bincount(data.targets, minlength=len(spec.labels)).astype(np.float32)
     class_w = torch.from_numpy(np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(spec.labels), 0.0).astype(np.float32))
     model = GestureNet(len(spec.labels), cfg.depth, cfg.width)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = max(1, int(np.ceil(len(data) / cfg.batch)))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.15)
-    t0 = time.time()
-    history = []
-    for epoch in range(cfg.epochs):
-        model.train()
-        order = rng.permutation(len(data))
-        losses = []
-        for b in range(steps_per_epoch):
-            idx = order[b * cfg.batch : (b + 1) * cfg.batch]
-            if len(idx) < 2:
-                continue
-            x = torch.from_numpy(np.stack([data.item(int(i), rng) for i in idx]))
-            y = torch.from_numpy(data.targets[idx])
-            loss = F.cross_entropy(model.logits(x), y, weight=class_w, label_smoothing=cfg.label_smoothing)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
-        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "time_s": time.time() - t0})
-        if (epoch + 1) % 5 == 0 or epoch == 0:
-            log(f"classifier epoch {epoch + 1}/{cfg.epochs} loss {np.mean(losses):.4f} ({time.time() - t0:.0f} s)")
-    train_time = time.time() - t0
+
+    def batch_loss(idx: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(np.stack([data.item(int(i), rng) for i in idx]))
+        y = torch.from_numpy(data.targets[idx])
+        return F.cross_entropy(model.logits(x), y, weight=class_w, label_smoothing=cfg.label_smoothing)
+
+    history, train_time = fit(
+        model, len(data), batch_loss, epochs=cfg.epochs, batch=cfg.batch, lr=cfg.lr, weight_decay=cfg.weight_decay,
+        rng=rng, name="classifier", log=log, log_every=5, drop_last=False,
+    )  # fmt: skip
     torch.save({"state_dict": model.state_dict(), "config": model.config}, out / "classifier.pt")
     onnx_path = out / "gesture_classifier.onnx"
     diff = export_classifier(model, spec, onnx_path)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from .augment import colour_jitter, flip_boxes
 from .data import DetSample, load_detection_set, split_by_scene
 from .evaluate import average_precision
 from .export import export_detector
+from .loop import fit
 from .models import DetectNetV2
 from .targets import rasterise
 
@@ -164,31 +164,19 @@ def train_detector(cfg: DetectorTrainConfig, spec: DetectorSpec, clustering: Clu
     log(f"detector: {len(train_s)} train / {len(val_s)} val images; val scenes: {sorted(val_scenes)}")
     data = DetectorData(train_s, spec, spec.labels, cfg.max_source_width)
     model = DetectNetV2(len(spec.labels), cfg.depth, cfg.width)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps = cfg.epochs * max(1, len(data) // cfg.batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(1, steps), pct_start=0.15)
-    t0 = time.time()
-    history = []
-    for epoch in range(cfg.epochs):
-        model.train()
-        order = rng.permutation(len(data))
-        losses = []
-        for b in range(max(1, len(order) // cfg.batch)):
-            idx = order[b * cfg.batch : (b + 1) * cfg.batch]
-            items = [data.item(int(i), rng, cfg.cov_radius) for i in idx]
-            x = torch.from_numpy(np.stack([it[0] for it in items]))
-            cov = torch.from_numpy(np.stack([it[1] for it in items]))
-            bbox = torch.from_numpy(np.stack([it[2] for it in items]))
-            pc, pb = model(x)
-            loss = detector_loss(pc, pb, cov, bbox, cfg)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
-        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "time_s": time.time() - t0})
-        log(f"detector epoch {epoch + 1}/{cfg.epochs} loss {np.mean(losses):.4f} ({time.time() - t0:.0f} s)")
-    train_time = time.time() - t0
+
+    def batch_loss(idx: np.ndarray) -> torch.Tensor:
+        items = [data.item(int(i), rng, cfg.cov_radius) for i in idx]
+        x = torch.from_numpy(np.stack([it[0] for it in items]))
+        cov = torch.from_numpy(np.stack([it[1] for it in items]))
+        bbox = torch.from_numpy(np.stack([it[2] for it in items]))
+        pc, pb = model(x)
+        return detector_loss(pc, pb, cov, bbox, cfg)
+
+    history, train_time = fit(
+        model, len(data), batch_loss, epochs=cfg.epochs, batch=cfg.batch, lr=cfg.lr, weight_decay=cfg.weight_decay,
+        rng=rng, name="detector", log=log,
+    )  # fmt: skip
     torch.save({"state_dict": model.state_dict(), "config": model.config}, out / "detector.pt")
     onnx_path = out / "hand_detector.onnx"
     diff = export_detector(model, spec, onnx_path)
