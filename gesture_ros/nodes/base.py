@@ -195,6 +195,15 @@ class BaseNode(Node):
         else:
             self.create_subscription(Image, topic, callback, IMAGE_QOS)
 
+    def accept(self, msg: Any, ready: bool) -> tuple[Frame, PixelOrder] | None:
+        """Count an incoming image and return it, or None when the node has no working model
+        (counted) or the image is rejected (reported)."""
+        self.stats.input()
+        if not ready:
+            self.stats.count("frames_without_model")
+            return None
+        return self.frame_from(msg)
+
     def frame_from(self, msg: Any) -> tuple[Frame, PixelOrder] | None:
         """The image of a message, or None after reporting why it was rejected."""
         try:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import time
 
+from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
 
 from ..core.image import Image as Frame
 from ..core.sources import CaptureSource, FrameSource, open_source
@@ -79,9 +81,7 @@ class CameraNode(BaseNode):
         info.distortion_model = "plumb_bob"
         safe_publish(self, self.info_pub, info)
 
-    def _header(self, stamp: object) -> object:
-        from std_msgs.msg import Header
-
+    def _header(self, stamp: Time) -> Header:
         return Header(stamp=stamp, frame_id=str(self.values["camera.frame_id"]))
 
     def _handle_missing_frame(self) -> Frame | None:

@@ -66,12 +66,8 @@ class GesturePipelineNode(BaseNode):
             self.pipeline.roi = roi_config(self.values)
 
     def _on_image(self, msg: Any) -> None:
-        self.stats.input()
-        if self.pipeline is None:
-            self.stats.count("frames_without_model")
-            return
-        frame = self.frame_from(msg)
-        if frame is None:
+        frame = self.accept(msg, self.pipeline is not None)
+        if frame is None or self.pipeline is None:
             return
         image, order = frame
         try:

@@ -32,12 +32,8 @@ class HandDetectorNode(BaseNode):
             self.detector.clustering = cluster_config(self.values)
 
     def _on_image(self, msg: Any) -> None:
-        self.stats.input()
-        if self.detector is None:
-            self.stats.count("frames_without_model")
-            return
-        frame = self.frame_from(msg)
-        if frame is None:
+        frame = self.accept(msg, self.detector is not None)
+        if frame is None or self.detector is None:
             return
         image, order = frame
         try:
