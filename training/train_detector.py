@@ -44,6 +44,9 @@ class DetectorTrainConfig:
     seed: int = 0
     max_source_width: int = 1024
     limit: int = 0  # use only the first N images (tests)
+    #: start from this checkpoint's weights (a detector.pt); layers whose shapes differ (a head
+    #: for other classes) keep their fresh initialisation
+    init_from: str = ""
 
 
 class DetectorData:
@@ -116,6 +119,16 @@ class DetectorData:
         return self.pre.tensor[0].copy(), cov, bbox
 
 
+def load_matching(model: torch.nn.Module, checkpoint: Path) -> int:
+    """Copy every tensor whose name and shape match (weights only: no pickle execution)."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    own = model.state_dict()
+    matching = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    own.update(matching)
+    model.load_state_dict(own)
+    return len(matching)
+
+
 def detector_loss(
     pred_cov: torch.Tensor, pred_bbox: torch.Tensor, cov: torch.Tensor, bbox: torch.Tensor, cfg: DetectorTrainConfig
 ) -> torch.Tensor:
@@ -164,6 +177,9 @@ def train_detector(cfg: DetectorTrainConfig, spec: DetectorSpec, clustering: Clu
     log(f"detector: {len(train_s)} train / {len(val_s)} val images; val scenes: {sorted(val_scenes)}")
     data = DetectorData(train_s, spec, spec.labels, cfg.max_source_width)
     model = DetectNetV2(len(spec.labels), cfg.depth, cfg.width)
+    if cfg.init_from:
+        kept = load_matching(model, Path(cfg.init_from))
+        log(f"detector: initialised {kept} tensors from {cfg.init_from}")
 
     def batch_loss(idx: np.ndarray) -> torch.Tensor:
         items = [data.item(int(i), rng, cfg.cov_radius) for i in idx]
