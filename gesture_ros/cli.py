@@ -27,6 +27,23 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--ros-args", dest="ros_args", nargs=argparse.REMAINDER, default=[], help="passed to every node")
     p_args = sub.add_parser("args", help="list a graph's launch arguments")
     p_args.add_argument("graph")
+    p_mk = sub.add_parser("make-bag", help="turn a video file or an image folder into a rosbag2 bag")
+    p_mk.add_argument("source", help="video file or image folder")
+    p_mk.add_argument("out", help="output bag directory (must not exist)")
+    p_mk.add_argument("--topic", default="/camera/image_raw")
+    p_mk.add_argument("--frame-id", default="camera")
+    p_mk.add_argument("--rate", type=float, default=10.0, help="frames per second of the stamps")
+    p_mk.add_argument("--storage", choices=("sqlite3", "mcap"), default="sqlite3")
+    p_mk.add_argument("--compressed", action="store_true", help="write sensor_msgs/CompressedImage (JPEG)")
+    p_rp = sub.add_parser("replay", help="publish a bag's image topics with the recorded timing and /clock")
+    p_rp.add_argument("bag")
+    p_rp.add_argument("--rate", type=float, default=1.0, help="speed factor")
+    p_rp.add_argument("--loop", action="store_true")
+    p_rp.add_argument("--start-offset", type=float, default=0.0, help="seconds into the bag to start at")
+    p_rp.add_argument("--topics", nargs="*", help="image topics to play (default: all)")
+    p_rp.add_argument("--remap", nargs="*", default=[], help="old:=new topic remappings")
+    p_rp.add_argument("--no-clock", action="store_true", help="do not publish /clock")
+    p_rp.add_argument("--wait-for-subscribers", type=int, default=0, help="wait until each topic has this many subscribers")
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
@@ -35,6 +52,29 @@ def main(argv: list[str] | None = None) -> int:
             extra = ["--ros-args", *args.ros_args] if args.ros_args else []
             # rcl accepts several --ros-args blocks; the extra block goes after the params files
             return up(args.graph, _launch_values(args.arguments), [a for a in extra if a != "--ros-args"] if extra else None)
+        if args.command == "make-bag":
+            from pathlib import Path
+
+            from .bags import make_bag
+
+            n = make_bag(
+                args.source, Path(args.out), topic=args.topic, frame_id=args.frame_id, rate=args.rate,
+                storage=args.storage, compressed=args.compressed,
+            )  # fmt: skip
+            print(f"wrote {n} frames on {args.topic} to {args.out}")
+            return 0
+        if args.command == "replay":
+            from pathlib import Path
+
+            from .bags import replay
+
+            remap = dict(r.split(":=", 1) for r in args.remap if ":=" in r)
+            n = replay(
+                Path(args.bag), rate=args.rate, loop=args.loop, start_offset=args.start_offset, remap=remap,
+                topics=args.topics, clock=not args.no_clock, wait_for_subscribers=args.wait_for_subscribers,
+            )  # fmt: skip
+            print(f"replayed {n} messages from {args.bag}")
+            return 0
         if args.command == "args":
             from .graph import load_graph
 

@@ -1,0 +1,199 @@
+"""Rosbag2 tools on the ``rosbags`` library (no hand-written CDR, sqlite or mcap code):
+turning videos / image folders into bags, and replaying a bag's camera topics through rclpy
+with the recorded timing and a ``/clock`` so nodes can run with ``use_sim_time``.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .core.errors import ConfigError, GestureRosError
+from .core.sources import ImageFolderSource, open_source
+
+IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+#: the first frame of a made bag; fixed so that the same input always makes the same bag
+DEFAULT_START_NS = 1_700_000_000_000_000_000
+FRAMES_CSV = "gesture_ros_frames.csv"
+
+
+class BagError(GestureRosError):
+    """A bag that is missing, unreadable, truncated or has no usable topic."""
+
+
+def typestore() -> Any:
+    from rosbags.typesys import Stores, get_typestore
+
+    return get_typestore(Stores.ROS2_KILTED)
+
+
+def make_bag(
+    source: str,
+    out: Path,
+    *,
+    topic: str = "/camera/image_raw",
+    frame_id: str = "camera",
+    rate: float = 10.0,
+    storage: str = "sqlite3",
+    compressed: bool = False,
+    start_ns: int = DEFAULT_START_NS,
+) -> int:
+    """Write every frame of a video file or image folder as one message; returns the count.
+
+    Stamps are ``start_ns + i / rate``; ``gesture_ros_frames.csv`` beside the data maps each
+    stamp to its source frame (image file name or video frame index) for evaluation with
+    per-frame labels.
+    """
+    import cv2
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    if rate <= 0:
+        raise ConfigError(f"rate must be > 0, got {rate}")
+    plugins = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}
+    if storage not in plugins:
+        raise ConfigError(f"storage must be one of {', '.join(plugins)}, got {storage!r}")
+    if out.exists():
+        raise ConfigError(f"output bag {out} exists already")
+    src = open_source(source)
+    if not src.finite:
+        raise ConfigError(f"make-bag needs a video file or an image folder, got {src.description}")
+    ts = typestore()
+    msgtype = IMAGE_TYPES[1] if compressed else IMAGE_TYPES[0]
+    msg_cls = ts.types[msgtype]
+    header_cls, time_cls = ts.types["std_msgs/msg/Header"], ts.types["builtin_interfaces/msg/Time"]
+    rows: list[tuple[int, int, str]] = []
+    with Writer(out, version=9, storage_plugin=plugins[storage]) as writer:
+        conn = writer.add_connection(topic, msgtype, typestore=ts)
+        i = 0
+        while (frame := src.read()) is not None:
+            stamp = start_ns + round(i * 1e9 / rate)
+            header = header_cls(stamp=time_cls(sec=stamp // 1_000_000_000, nanosec=stamp % 1_000_000_000), frame_id=frame_id)
+            if compressed:
+                ok, jpg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 95])
+                if not ok:
+                    raise BagError(f"cannot JPEG-encode frame {i} of {source}")
+                msg = msg_cls(header=header, format="jpeg", data=jpg.reshape(-1))
+            else:
+                h, w = frame.shape[:2]
+                data = np.ascontiguousarray(frame).reshape(-1)
+                msg = msg_cls(header=header, height=h, width=w, encoding="bgr8", is_bigendian=0, step=w * 3, data=data)
+            writer.write(conn, stamp, ts.serialize_cdr(msg, msgtype))
+            name = src.files[src.index - 1].name if isinstance(src, ImageFolderSource) else str(i)
+            rows.append((i, stamp, name))
+            i += 1
+    src.close()
+    with (out / FRAMES_CSV).open("w", newline="") as f:
+        w_ = csv.writer(f)
+        w_.writerow(["index", "stamp_ns", "source"])
+        w_.writerows(rows)
+    if not rows:
+        raise BagError(f"{source} has no readable frames")
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class BagMessage:
+    topic: str
+    msgtype: str
+    timestamp_ns: int
+    cdr: bytes
+
+
+def read_images(bag: Path, topics: list[str] | None = None) -> Iterator[BagMessage]:
+    """The bag's image messages in time order, re-serialised for this distro's types.
+
+    Bags from other distros (or with their own message definitions) are read with the
+    definitions stored in the bag and written out with Kilted's, so field layout differences
+    do not reach the nodes.
+    """
+    from rosbags.highlevel import AnyReader, AnyReaderError
+    from rosbags.rosbag2 import ReaderError
+
+    ts = typestore()
+    if not bag.exists():
+        raise BagError(f"bag not found: {bag}")
+    try:
+        with AnyReader([bag], default_typestore=ts) as reader:
+            conns = [c for c in reader.connections if c.msgtype in IMAGE_TYPES and (not topics or c.topic in topics)]
+            if not conns:
+                found = ", ".join(sorted({f"{c.topic} ({c.msgtype})" for c in reader.connections})) or "none"
+                raise BagError(f"bag {bag} has no image topic{' among ' + ', '.join(topics) if topics else ''} (topics: {found})")
+            for conn, t, raw in reader.messages(connections=conns):
+                msg = reader.deserialize(raw, conn.msgtype)
+                yield BagMessage(conn.topic, conn.msgtype, int(t), bytes(ts.serialize_cdr(msg, conn.msgtype)))
+    except (AnyReaderError, ReaderError) as exc:
+        raise BagError(f"cannot read bag {bag}: {exc}") from None
+    except Exception as exc:
+        if isinstance(exc, BagError):
+            raise
+        raise BagError(f"bag {bag} is corrupt or truncated: {type(exc).__name__}: {exc}") from None
+
+
+def replay(
+    bag: Path,
+    *,
+    rate: float = 1.0,
+    loop: bool = False,
+    start_offset: float = 0.0,
+    remap: dict[str, str] | None = None,
+    topics: list[str] | None = None,
+    clock: bool = True,
+    wait_for_subscribers: int = 0,
+    wait_timeout: float = 30.0,
+    on_published: Callable[[BagMessage], None] | None = None,
+) -> int:
+    """Publish the bag's image topics with the recorded timing (scaled by ``rate``); returns
+    the number of messages published. ``/clock`` follows the bag time."""
+    import rclpy
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from rosgraph_msgs.msg import Clock
+    from sensor_msgs.msg import CompressedImage, Image
+
+    if rate <= 0:
+        raise ConfigError(f"rate must be > 0, got {rate}")
+    messages = list(read_images(bag, topics))  # reads the whole bag first: damage is found before publishing
+    remap = remap or {}
+    rclpy.init()
+    node = rclpy.create_node("gesture_ros_replay")
+    published = 0
+    try:
+        types = {"sensor_msgs/msg/Image": Image, "sensor_msgs/msg/CompressedImage": CompressedImage}
+        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        pubs = {(m.topic, m.msgtype): node.create_publisher(types[m.msgtype], remap.get(m.topic, m.topic), qos) for m in messages}
+        clock_pub = node.create_publisher(Clock, "/clock", 10) if clock else None
+        deadline = time.monotonic() + wait_timeout
+        while wait_for_subscribers and time.monotonic() < deadline:
+            if all(p.get_subscription_count() >= wait_for_subscribers for p in pubs.values()):
+                time.sleep(1.0)  # readers match writers a little after writers see them
+                break
+            time.sleep(0.05)
+        t_first = messages[0].timestamp_ns + int(start_offset * 1e9)
+        while True:
+            wall0 = time.monotonic()
+            for m in messages:
+                if m.timestamp_ns < t_first:
+                    continue
+                delay = (m.timestamp_ns - t_first) / 1e9 / rate - (time.monotonic() - wall0)
+                if delay > 0:
+                    time.sleep(delay)
+                if clock_pub is not None:
+                    c = Clock()
+                    c.clock.sec, c.clock.nanosec = divmod(m.timestamp_ns, 1_000_000_000)
+                    clock_pub.publish(c)
+                pubs[(m.topic, m.msgtype)].publish(m.cdr)
+                published += 1
+                if on_published is not None:
+                    on_published(m)
+            if not loop:
+                break
+        time.sleep(0.2)  # let the last reliable samples go out
+        return published
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
