@@ -13,10 +13,10 @@ import pytest
 
 from gesture_ros import paths
 from gesture_ros.backends import create_backend
+from gesture_ros.core.metrics import average_precision, classification_metrics
 from gesture_ros.core.pipeline import GestureClassifier, HandDetector
 from gesture_ros.settings import PARAMS, cluster_config, load_params_file, roi_config
 from training.data import gesture_crop, load_detection_set, load_gesture_set, split_gestures
-from training.evaluate import average_precision, classification_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = json.loads((ROOT / "models" / "metrics.json").read_text())

@@ -16,14 +16,8 @@ import yaml
 
 from gesture_ros import paths
 from gesture_ros.core.model_spec import load_models
-from gesture_ros.settings import PARAMS, cluster_config, load_params_file, roi_config
-
-
-def _params_defaults() -> dict[str, Any]:
-    """Runtime parameter values from config/gesture_ros.yaml (what the nodes will use)."""
-    values: dict[str, Any] = {k: p.default for k, p in PARAMS.items()}
-    values.update(load_params_file(paths.share_dir() / "config" / "gesture_ros.yaml"))
-    return values
+from gesture_ros.factory import parameter_values
+from gesture_ros.settings import cluster_config, roi_config
 
 
 def _config(cls: type, args: argparse.Namespace) -> Any:
@@ -63,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"published into {args.models_dir}")
         return 0
     models = load_models(paths.share_dir() / "config" / "models.yaml")
-    values = _params_defaults()
+    values = parameter_values()  # what the nodes use: config/gesture_ros.yaml
     if args.step == "detector":
         train_detector(_config(DetectorTrainConfig, args), models.detector, cluster_config(values))
     else:

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from gesture_ros.backends import create_backend
+from gesture_ros.core.metrics import classification_metrics
 from gesture_ros.core.model_spec import ClassifierSpec, with_file
 from gesture_ros.core.pipeline import GestureClassifier
 from gesture_ros.core.preprocess import Preprocessor
@@ -20,7 +21,6 @@ from gesture_ros.core.roi import RoiConfig
 
 from .augment import colour_jitter, rotate
 from .data import GestureSample, gesture_crop, load_gesture_set, split_gestures
-from .evaluate import classification_metrics
 from .export import export_classifier
 from .loop import fit
 from .models import GestureNet

@@ -14,13 +14,13 @@ import torch.nn.functional as F
 
 from gesture_ros.backends import create_backend
 from gesture_ros.core.detectnet import ClusterConfig
+from gesture_ros.core.metrics import average_precision
 from gesture_ros.core.model_spec import DetectorSpec, with_file
 from gesture_ros.core.pipeline import HandDetector
 from gesture_ros.core.preprocess import Preprocessor
 
 from .augment import colour_jitter, flip_boxes
 from .data import DetSample, load_detection_set, split_by_scene
-from .evaluate import average_precision
 from .export import export_detector
 from .loop import fit
 from .models import DetectNetV2

@@ -156,10 +156,6 @@ class BaseNode(Node):
     def models(self) -> ModelsConfig:
         return load_models(paths.resolve(self.values["models_file"]))
 
-    def model_path(self, override_param: str, spec_file: str) -> str:
-        override = str(self.values.get(override_param, "") or "")
-        return str(paths.resolve(override or spec_file))
-
     # -- reporting --------------------------------------------------------------------------
     def report(self, kind: str, message: str, throttle_s: float = 10.0) -> None:
         """One clear error line per distinct problem; repeats are counted, not spammed.

@@ -18,7 +18,7 @@ from ..settings import CLASSIFIER_PARAMS, DETECTOR_PARAMS, OVERLAY_PARAMS, ROI_P
 from .base import IMAGE_QOS, RESULT_QOS, BaseNode, spin_node
 from .convert import detections_msg, event_msgs, gestures_msg, image_to_msg
 from .publishing import safe_publish
-from .stages import build_classifier, build_detector, build_tracking
+from .stages import build_pipeline
 from .video import VideoSink
 
 
@@ -50,11 +50,7 @@ class GesturePipelineNode(BaseNode):
         self.video = VideoSink(v["overlay.video_path"], float(v["overlay.video_fps"]), self) if v["overlay.video_path"] else None
         self.pipeline: GesturePipeline | None = None
         try:
-            models = self.models()
-            detector = build_detector(self, models)
-            classifier = build_classifier(self, models) if v["classifier.enabled"] else None
-            tracker, debouncer = build_tracking(self)
-            self.pipeline = GesturePipeline(detector, classifier, roi_config(v), tracker, debouncer if classifier else None)
+            self.pipeline = build_pipeline(self, self.models())
         except (GestureRosError, OSError) as exc:
             self.fail_startup(exc)
         self.on_parameters_changed(self._reconfigure)

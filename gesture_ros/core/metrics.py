@@ -1,4 +1,4 @@
-"""Detection AP and classification metrics, computed from the runtime's own outputs."""
+"""Detection AP and classification metrics (used by training, evaluation and tests)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from gesture_ros.core.boxes import iou_matrix
+from .boxes import iou_matrix
 
 
 def average_precision(
