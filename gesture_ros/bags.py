@@ -6,6 +6,7 @@ with the recorded timing and a ``/clock`` so nodes can run with ``use_sim_time``
 from __future__ import annotations
 
 import csv
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 #: the first frame of a made bag; fixed so that the same input always makes the same bag
 DEFAULT_START_NS = 1_700_000_000_000_000_000
 FRAMES_CSV = "gesture_ros_frames.csv"
+#: ground truth written by make-bag --labels: {stamp_ns: [[class, x1, y1, x2, y2], ...]}
+LABELS_JSON = "gesture_ros_labels.json"
 
 
 class BagError(GestureRosError):
@@ -43,12 +46,14 @@ def make_bag(
     storage: str = "sqlite3",
     compressed: bool = False,
     start_ns: int = DEFAULT_START_NS,
+    labels: Path | None = None,
 ) -> int:
     """Write every frame of a video file or image folder as one message; returns the count.
 
     Stamps are ``start_ns + i / rate``; ``gesture_ros_frames.csv`` beside the data maps each
     stamp to its source frame (image file name or video frame index) for evaluation with
-    per-frame labels.
+    per-frame labels. With ``labels`` (a folder of KITTI files named like the images, for an
+    image folder source) the boxes are stored as ``gesture_ros_labels.json`` keyed by stamp.
     """
     import cv2
     from rosbags.rosbag2 import StoragePlugin, Writer
@@ -61,6 +66,10 @@ def make_bag(
     if out.exists():
         raise ConfigError(f"output bag {out} exists already")
     src = open_source(source)
+    if labels is not None and not isinstance(src, ImageFolderSource):
+        raise ConfigError("--labels needs an image folder source (labels are matched by file name)")
+    if labels is not None and not labels.is_dir():
+        raise ConfigError(f"labels folder not found: {labels}")
     if not src.finite:
         raise ConfigError(f"make-bag needs a video file or an image folder, got {src.description}")
     ts = typestore()
@@ -88,6 +97,14 @@ def make_bag(
             rows.append((i, stamp, name))
             i += 1
     src.close()
+    if labels is not None:
+        from .core.kitti import read_kitti
+
+        truth: dict[str, list[list[Any]]] = {}
+        for _, stamp, name in rows:
+            boxes, classes = read_kitti(labels / (Path(name).stem + ".txt"))
+            truth[str(stamp)] = [[c, *map(float, b)] for c, b in zip(classes, boxes, strict=True)]
+        (out / LABELS_JSON).write_text(json.dumps(truth, indent=1))
     with (out / FRAMES_CSV).open("w", newline="") as f:
         w_ = csv.writer(f)
         w_.writerow(["index", "stamp_ns", "source"])

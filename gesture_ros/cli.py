@@ -35,6 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     p_mk.add_argument("--rate", type=float, default=10.0, help="frames per second of the stamps")
     p_mk.add_argument("--storage", choices=("sqlite3", "mcap"), default="sqlite3")
     p_mk.add_argument("--compressed", action="store_true", help="write sensor_msgs/CompressedImage (JPEG)")
+    p_mk.add_argument("--labels", help="folder of KITTI label files named like the images (stored in the bag)")
+    p_ev = sub.add_parser("eval", help="run the pipeline on every frame of a bag offline and report metrics")
+    p_ev.add_argument("bag")
+    p_ev.add_argument("--labels", help="labels JSON (default: the bag's gesture_ros_labels.json)")
+    p_ev.add_argument("--out", default="out/eval", help="report directory (report.json, summary.md, PNGs)")
+    p_ev.add_argument("--params-file", default="config/gesture_ros.yaml")
+    p_ev.add_argument("--topics", nargs="*")
     p_rp = sub.add_parser("replay", help="publish a bag's image topics with the recorded timing and /clock")
     p_rp.add_argument("bag")
     p_rp.add_argument("--rate", type=float, default=1.0, help="speed factor")
@@ -59,9 +66,20 @@ def main(argv: list[str] | None = None) -> int:
 
             n = make_bag(
                 args.source, Path(args.out), topic=args.topic, frame_id=args.frame_id, rate=args.rate,
-                storage=args.storage, compressed=args.compressed,
+                storage=args.storage, compressed=args.compressed, labels=Path(args.labels) if args.labels else None,
             )  # fmt: skip
             print(f"wrote {n} frames on {args.topic} to {args.out}")
+            return 0
+        if args.command == "eval":
+            from pathlib import Path
+
+            from .evaluation import evaluate_bag
+
+            rep = evaluate_bag(
+                Path(args.bag), Path(args.labels) if args.labels else None, Path(args.out), args.params_file, topics=args.topics
+            )
+            print((Path(args.out) / "summary.md").read_text())
+            print(f"report: {Path(args.out) / 'report.json'} ({rep['frames']} frames)")
             return 0
         if args.command == "replay":
             from pathlib import Path

@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gesture_ros.core.image import Image
+from gesture_ros.core.kitti import read_kitti
 from gesture_ros.core.roi import RoiConfig, expand_rois
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -23,19 +24,6 @@ class DetSample:
     boxes: npt.NDArray[np.float32]  # (N, 4) x1,y1,x2,y2 in image pixels
     labels: tuple[str, ...]
     scene: str
-
-
-def read_kitti(path: Path) -> tuple[npt.NDArray[np.float32], tuple[str, ...]]:
-    """KITTI label file -> boxes (N,4) and class names; a missing file means no objects."""
-    boxes, names = [], []
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            parts = line.split()
-            if len(parts) < 8:
-                continue
-            names.append(parts[0])
-            boxes.append([float(v) for v in parts[4:8]])
-    return np.asarray(boxes, np.float32).reshape(-1, 4), tuple(names)
 
 
 def scene_of(name: str) -> str:

@@ -1,0 +1,168 @@
+"""Offline, deterministic evaluation of a bag: every frame through the same pipeline the fused
+node runs (gesture_ros.factory), no DDS, then hand AP and gesture precision/recall/F1 against
+the bag's labels, with JSON, PNG plots and a Markdown summary.
+
+Everything except the ``latency_ms`` section is identical on every run of the same bag.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .bags import LABELS_JSON, BagError, BagMessage, read_images, typestore
+from .core.boxes import iou_matrix
+from .core.errors import ConfigError
+from .core.image import Image as Frame
+from .core.image import PixelOrder, decode_compressed, image_view
+from .core.metrics import average_precision, classification_metrics
+from .core.model_spec import load_models
+from .core.pipeline import GesturePipeline
+from .core.plots import confusion_png, pr_curve_png
+from .factory import parameter_values, pipeline
+from .paths import resolve
+
+NO_HAND = "no_hand"
+
+
+def decode(m: BagMessage, ts: Any) -> tuple[Frame, PixelOrder]:
+    msg = ts.deserialize_cdr(m.cdr, m.msgtype)
+    if m.msgtype.endswith("CompressedImage"):
+        return decode_compressed(msg.data)
+    return image_view(msg.encoding, msg.height, msg.width, msg.step, msg.data)
+
+
+def run_offline(bag: Path, pipe: GesturePipeline, topics: list[str] | None = None) -> tuple[list[dict[str, Any]], dict[str, list[float]]]:
+    """Per-frame outputs (by stamp) and per-stage timings of every image in the bag."""
+    ts = typestore()
+    frames: list[dict[str, Any]] = []
+    timings: dict[str, list[float]] = {}
+    for m in read_images(bag, topics):
+        image, order = decode(m, ts)
+        msg = ts.deserialize_cdr(m.cdr, m.msgtype)
+        stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+        res = pipe.process(image, order)
+        for k, v in res.timings.as_dict().items():
+            timings.setdefault(k, []).append(v)
+        frames.append(
+            {
+                "stamp_ns": stamp,
+                "topic": m.topic,
+                "hands": [
+                    {
+                        "box": [round(float(v), 3) for v in h.box],
+                        "score": round(h.score, 6),
+                        "gesture": h.gesture.label if h.gesture else "",
+                        "confidence": round(h.gesture.confidence, 6) if h.gesture else 0.0,
+                        "track_id": h.track_id,
+                    }
+                    for h in res.hands
+                ],
+            }
+        )
+    return frames, timings
+
+
+def load_truth(path: Path) -> dict[int, list[tuple[str, list[float]]]]:
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"labels file not found: {path}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"labels file {path} is not valid JSON: {exc}") from None
+    return {int(k): [(str(o[0]), [float(v) for v in o[1:5]]) for o in v] for k, v in raw.items()}
+
+
+def score(frames: list[dict[str, Any]], truth: dict[int, list[tuple[str, list[float]]]], gesture_labels: tuple[str, ...]) -> dict[str, Any]:
+    """Hand AP (class-agnostic) and gesture metrics on the labelled frames."""
+    dets, gts = [], []
+    y_true: list[int] = []
+    y_pred: list[int] = []
+    cols = (*gesture_labels, NO_HAND)
+    for f in frames:
+        if f["stamp_ns"] not in truth:
+            continue
+        objs = truth[f["stamp_ns"]]
+        boxes = np.array([h["box"] for h in f["hands"]], np.float32).reshape(-1, 4)
+        gt = np.array([b for _, b in objs], np.float32).reshape(-1, 4)
+        dets.append((boxes, np.array([h["score"] for h in f["hands"]], np.float32)))
+        gts.append(gt)
+        iou = iou_matrix(gt, boxes) if len(boxes) and len(gt) else np.zeros((len(gt), len(boxes)))
+        for i, (cls, _) in enumerate(objs):
+            if cls not in gesture_labels:
+                continue
+            y_true.append(gesture_labels.index(cls))
+            j = int(np.argmax(iou[i])) if iou.shape[1] else -1
+            hit = j >= 0 and iou[i, j] >= 0.5 and f["hands"][j]["gesture"] in gesture_labels
+            y_pred.append(gesture_labels.index(f["hands"][j]["gesture"]) if hit else len(gesture_labels))
+    ap50, ap70 = average_precision(dets, gts, 0.5), average_precision(dets, gts, 0.7)
+    gestures = classification_metrics(y_true, y_pred, cols) if y_true else {}
+    if gestures:  # the no_hand column is a miss, not a class
+        gestures["confusion"] = [row for row, name in zip(gestures["confusion"], cols, strict=True) if name != NO_HAND]
+        gestures["per_class"].pop(NO_HAND, None)
+        f1s = [v["f1"] for v in gestures["per_class"].values() if v["support"]]
+        gestures["macro_f1"] = float(np.mean(f1s)) if f1s else 0.0
+        gestures["missed_hands"] = int(sum(p == len(gesture_labels) for p in y_pred))
+    return {
+        "labelled_frames": len(gts),
+        "hands": {
+            "ap50": ap50["ap"],
+            "ap70": ap70["ap"],
+            "n_gt": ap50["n_gt"],
+            "pr50": {"precision": ap50["precision"], "recall": ap50["recall"]},
+        },
+        "gestures": gestures,
+    }
+
+
+def evaluate_bag(
+    bag: Path,
+    labels: Path | None = None,
+    out: Path | None = None,
+    params_file: str = "config/gesture_ros.yaml",
+    models_file: str | None = None,
+    topics: list[str] | None = None,
+) -> dict[str, Any]:
+    values = parameter_values(params_file)
+    models = load_models(resolve(models_file or values["models_file"]))
+    pipe = pipeline(values, models)
+    frames, timings = run_offline(bag, pipe, topics)
+    labels = labels or bag / LABELS_JSON
+    truth = load_truth(labels) if labels.exists() else {}
+    if not frames:
+        raise BagError(f"bag {bag} has no frames")
+    report: dict[str, Any] = {"bag": str(bag), "frames": len(frames), "labels": str(labels) if truth else None}
+    report.update(score(frames, truth, models.classifier.labels) if truth else {"labelled_frames": 0})
+    report["latency_ms"] = {
+        k: {"mean": float(np.mean(v)), "p50": float(np.percentile(v, 50)), "p90": float(np.percentile(v, 90))} for k, v in timings.items()
+    }
+    report["per_frame"] = frames
+    if out is not None:
+        write_report(report, out)
+    return report
+
+
+def write_report(report: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=1))
+    lines = [f"# Evaluation of `{report['bag']}`", "", f"- frames: {report['frames']}, labelled: {report['labelled_frames']}"]
+    if "hands" in report:
+        hd = report["hands"]
+        lines.append(f"- hands: AP50 {hd['ap50']:.3f}, AP70 {hd['ap70']:.3f} over {hd['n_gt']} labelled hands")
+        pr_curve_png(out / "pr_curve.png", {"hands @IoU 0.5": (hd["pr50"]["precision"], hd["pr50"]["recall"], hd["ap50"])})
+    g = report.get("gestures") or {}
+    if g:
+        lines += [
+            f"- gestures: accuracy {g['accuracy']:.3f}, macro-F1 {g['macro_f1']:.3f}, hands not found: {g['missed_hands']}",
+            "",
+            "| class | precision | recall | F1 | support |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [f"| {k} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |" for k, v in g["per_class"].items()]
+        confusion_png(out / "confusion.png", g["confusion"], list(g["labels"][:-1]), list(g["labels"]))
+    lines += ["", "| stage | mean ms | p50 ms | p90 ms |", "|---|---|---|---|"]
+    lines += [f"| {k} | {v['mean']:.2f} | {v['p50']:.2f} | {v['p90']:.2f} |" for k, v in report["latency_ms"].items()]
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
