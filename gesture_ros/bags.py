@@ -52,8 +52,10 @@ def make_bag(
 
     Stamps are ``start_ns + i / rate``; ``gesture_ros_frames.csv`` beside the data maps each
     stamp to its source frame (image file name or video frame index) for evaluation with
-    per-frame labels. With ``labels`` (a folder of KITTI files named like the images, for an
-    image folder source) the boxes are stored as ``gesture_ros_labels.json`` keyed by stamp.
+    per-frame labels. Compressed frames go to ``<topic>/compressed`` (the image_transport
+    convention the nodes subscribe to with ``image_transport: compressed``). With ``labels``
+    (a folder of KITTI files named like the images, for an image folder source) the boxes are
+    stored as ``gesture_ros_labels.json`` keyed by stamp.
     """
     import cv2
     from rosbags.rosbag2 import StoragePlugin, Writer
@@ -72,6 +74,8 @@ def make_bag(
         raise ConfigError(f"labels folder not found: {labels}")
     if not src.finite:
         raise ConfigError(f"make-bag needs a video file or an image folder, got {src.description}")
+    if compressed and not topic.endswith("/compressed"):
+        topic = topic.rstrip("/") + "/compressed"
     ts = typestore()
     msgtype = IMAGE_TYPES[1] if compressed else IMAGE_TYPES[0]
     msg_cls = ts.types[msgtype]
@@ -214,3 +218,123 @@ def replay(
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
+
+
+def _msg_dir() -> Path:
+    """The gesture_ros_msgs .msg sources: the checkout's msg/ or the installed package's."""
+    from . import paths
+
+    here = paths.share_dir() / "msg"
+    if here.is_dir():
+        return here
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        return Path(get_package_share_directory("gesture_ros_msgs")) / "msg"
+    except Exception as exc:
+        raise BagError(f"cannot find the gesture_ros_msgs definitions: {exc}") from None
+
+
+def message_typestore() -> Any:
+    """Kilted's types plus gesture_ros_msgs (their RIHS01 hashes equal rosidl's)."""
+    from rosbags.typesys import get_types_from_msg
+
+    ts = typestore()
+    types: dict[str, Any] = {}
+    for f in sorted(_msg_dir().glob("*.msg")):
+        types.update(get_types_from_msg(f.read_text(), f"gesture_ros_msgs/msg/{f.stem}"))
+    ts.register(types)
+    return ts
+
+
+def _message_class(msgtype: str) -> Any:
+    import importlib
+
+    pkg, _, name = msgtype.split("/")
+    return getattr(importlib.import_module(f"{pkg}.msg"), name)
+
+
+def record(
+    out: Path,
+    topics: list[str],
+    *,
+    storage: str = "sqlite3",
+    duration: float = 0.0,
+    discovery_timeout: float = 15.0,
+    on_ready: Callable[[], None] | None = None,
+) -> dict[str, int]:
+    """Record ``topics`` (raw CDR, no deserialisation) until SIGINT/SIGTERM or ``duration``.
+
+    Types and QoS come from the publishers on the graph (waits up to ``discovery_timeout`` for
+    them). The bag is closed, with its metadata.yaml, on every way out, so an interrupted
+    recording stays readable. Timestamps are the receive times on the node's clock
+    (``use_sim_time`` follows /clock), as ``ros2 bag record`` does.
+    """
+    import signal
+    import threading
+
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from rclpy.signals import SignalHandlerOptions
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    plugins = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}
+    if storage not in plugins:
+        raise ConfigError(f"storage must be one of {', '.join(plugins)}, got {storage!r}")
+    if out.exists():
+        raise ConfigError(f"output bag {out} exists already")
+    ts = message_typestore()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+    node = rclpy.create_node("gesture_ros_record", automatically_declare_parameters_from_overrides=True)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    counts = dict.fromkeys(topics, 0)
+    try:
+        found: dict[str, str] = {}
+        deadline = time.monotonic() + discovery_timeout
+        while len(found) < len(topics) and time.monotonic() < deadline and not stop.is_set():
+            names = dict(node.get_topic_names_and_types())
+            found = {t: names[t][0] for t in topics if names.get(t)}
+            executor.spin_once(timeout_sec=0.1)
+        missing = [t for t in topics if t not in found]
+        if missing:
+            raise BagError(f"no publisher for {', '.join(missing)} after {discovery_timeout:.0f} s: nothing to record")
+        with Writer(out, version=9, storage_plugin=plugins[storage]) as writer:
+            for topic in topics:
+                conn = writer.add_connection(topic, found[topic], typestore=ts)
+                infos = node.get_publishers_info_by_topic(topic)
+                best_effort = any(i.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for i in infos)
+                qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT if best_effort else ReliabilityPolicy.RELIABLE)
+
+                def on_msg(data: bytes, conn: Any = conn, topic: str = topic) -> None:
+                    writer.write(conn, node.get_clock().now().nanoseconds, data)
+                    counts[topic] += 1
+
+                node.create_subscription(_message_class(found[topic]), topic, on_msg, qos, raw=True)
+            if on_ready is not None:
+                on_ready()
+            end = time.monotonic() + duration if duration > 0 else float("inf")
+            while not stop.is_set() and time.monotonic() < end:
+                executor.spin_once(timeout_sec=0.1)
+        return counts
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+def read_messages(bag: Path, topic: str) -> list[Any]:
+    """Every message of ``topic``, deserialised with gesture_ros_msgs known (for checks/tools)."""
+    from rosbags.highlevel import AnyReader
+
+    ts = message_typestore()
+    try:
+        with AnyReader([bag], default_typestore=ts) as reader:
+            conns = [c for c in reader.connections if c.topic == topic]
+            return [reader.deserialize(raw, c.msgtype) for c, _, raw in reader.messages(connections=conns)]
+    except Exception as exc:
+        raise BagError(f"cannot read {topic} from {bag}: {exc}") from None

@@ -36,12 +36,18 @@ def main(argv: list[str] | None = None) -> int:
     p_mk.add_argument("--storage", choices=("sqlite3", "mcap"), default="sqlite3")
     p_mk.add_argument("--compressed", action="store_true", help="write sensor_msgs/CompressedImage (JPEG)")
     p_mk.add_argument("--labels", help="folder of KITTI label files named like the images (stored in the bag)")
+    p_rec = sub.add_parser("record", help="record topics (default: the pipeline outputs) to a rosbag2 bag until Ctrl-C")
+    p_rec.add_argument("out", help="output bag directory (must not exist)")
+    p_rec.add_argument("--topics", nargs="*", default=["/gestures", "/hands/detections", "/gestures/events"])
+    p_rec.add_argument("--storage", choices=("sqlite3", "mcap"), default="sqlite3")
+    p_rec.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until Ctrl-C)")
     p_ev = sub.add_parser("eval", help="run the pipeline on every frame of a bag offline and report metrics")
     p_ev.add_argument("bag")
     p_ev.add_argument("--labels", help="labels JSON (default: the bag's gesture_ros_labels.json)")
     p_ev.add_argument("--out", default="out/eval", help="report directory (report.json, summary.md, PNGs)")
     p_ev.add_argument("--params-file", default="config/gesture_ros.yaml")
     p_ev.add_argument("--topics", nargs="*")
+    p_ev.add_argument("--recorded", help="a bag recorded from the live graph: compare its /gestures frame by frame")
     p_rp = sub.add_parser("replay", help="publish a bag's image topics with the recorded timing and /clock")
     p_rp.add_argument("bag")
     p_rp.add_argument("--rate", type=float, default=1.0, help="speed factor")
@@ -70,6 +76,17 @@ def main(argv: list[str] | None = None) -> int:
             )  # fmt: skip
             print(f"wrote {n} frames on {args.topic} to {args.out}")
             return 0
+        if args.command == "record":
+            from pathlib import Path
+
+            from .bags import record
+
+            counts = record(
+                Path(args.out), args.topics, storage=args.storage, duration=args.duration,
+                on_ready=lambda: print(f"recording {', '.join(args.topics)} to {args.out}", flush=True),
+            )  # fmt: skip
+            print("recorded " + ", ".join(f"{t}: {n}" for t, n in counts.items()))
+            return 0
         if args.command == "eval":
             from pathlib import Path
 
@@ -78,6 +95,14 @@ def main(argv: list[str] | None = None) -> int:
             rep = evaluate_bag(
                 Path(args.bag), Path(args.labels) if args.labels else None, Path(args.out), args.params_file, topics=args.topics
             )
+            if args.recorded:
+                from .evaluation import compare_recording, write_report
+
+                rep["live"] = compare_recording(rep, Path(args.recorded))
+                write_report(rep, Path(args.out))
+                live = rep["live"]
+                print(f"live recording: {live['recorded_frames']}/{live['frames']} frames, identical: {live['identical']}, "
+                      f"dropped: {len(live['dropped_stamps'])}, mismatched: {len(live['mismatched_stamps'])}")  # fmt: skip
             print((Path(args.out) / "summary.md").read_text())
             print(f"report: {Path(args.out) / 'report.json'} ({rep['frames']} frames)")
             return 0

@@ -166,3 +166,39 @@ def write_report(report: dict[str, Any], out: Path) -> None:
     lines += ["", "| stage | mean ms | p50 ms | p90 ms |", "|---|---|---|---|"]
     lines += [f"| {k} | {v['mean']:.2f} | {v['p50']:.2f} | {v['p90']:.2f} |" for k, v in report["latency_ms"].items()]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
+
+
+def compare_recording(report: dict[str, Any], recorded: Path, topic: str = "/gestures") -> dict[str, Any]:
+    """Frame-by-frame comparison of a live recording (GestureArray) with the offline run.
+
+    Frames the live graph did not publish are listed as dropped (by stamp); frames whose hands
+    (gesture label, box to 0.01 px) differ are listed as mismatched.
+    """
+    from .bags import read_messages
+
+    live: dict[int, list[tuple[str, list[float]]]] = {}
+    for msg in read_messages(recorded, topic):
+        stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+        live[stamp] = [(g.label, [g.hand.box.x_min, g.hand.box.y_min, g.hand.box.x_max, g.hand.box.y_max]) for g in msg.gestures]
+    dropped, mismatched = [], []
+    for f in report["per_frame"]:
+        stamp = f["stamp_ns"]
+        if stamp not in live:
+            dropped.append(stamp)
+            continue
+        offline = [(h["gesture"], h["box"]) for h in f["hands"]]
+        same = len(offline) == len(live[stamp]) and all(
+            a[0] == b[0] and np.allclose(a[1], b[1], atol=0.01) for a, b in zip(offline, live[stamp], strict=True)
+        )
+        if not same:
+            mismatched.append(stamp)
+    offline_stamps = {f["stamp_ns"] for f in report["per_frame"]}
+    return {
+        "recorded": str(recorded),
+        "frames": len(report["per_frame"]),
+        "recorded_frames": len(live),
+        "dropped_stamps": dropped,
+        "mismatched_stamps": mismatched,
+        "unexpected_stamps": sorted(set(live) - offline_stamps),
+        "identical": not dropped and not mismatched and len(live) == len(offline_stamps),
+    }
