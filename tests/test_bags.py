@@ -115,3 +115,23 @@ def test_replay_publishes_images_with_recorded_timing_and_clock(tmp_path: Path, 
     finally:
         proc.kill()
         h.close()
+
+
+@pytest.mark.dds
+def test_replay_start_offset_and_rate(tmp_path: Path, frames: Path) -> None:
+    import time
+
+    from gesture_ros.bags import replay
+
+    out = tmp_path / "bag"
+    make_bag(str(frames), out, rate=2.0)  # frames at 0, 0.5, 1.0 s
+    seen: list[tuple[int, float]] = []
+    t0 = time.monotonic()
+    n = replay(out, rate=2.0, start_offset=0.5, clock=False, on_published=lambda m: seen.append((m.timestamp_ns, time.monotonic() - t0)))
+    assert n == 2 and [s for s, _ in seen] == [DEFAULT_START_NS + 500_000_000, DEFAULT_START_NS + 1_000_000_000]
+    fast_gap = seen[1][1] - seen[0][1]
+    seen.clear()
+    replay(out, rate=0.5, start_offset=0.5, clock=False, on_published=lambda m: seen.append((m.timestamp_ns, time.monotonic())))
+    slow_gap = seen[1][1] - seen[0][1]
+    # 0.5 s of bag time: 0.25 s at rate 2, 1.0 s at rate 0.5 (lower bounds only: sleeps never end early)
+    assert fast_gap >= 0.2 and slow_gap >= 0.9
