@@ -50,7 +50,13 @@ def test_live_replay_and_record_equal_offline(tmp_path: Path) -> None:
         graph.stop()
     assert rec.returncode == 0, graph.log()
     meta = yaml.safe_load((out / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    # the keys rosbag2 (version 9) writes and `ros2 bag info` reads
+    assert meta["version"] == 9 and meta["storage_identifier"] == "sqlite3"
+    assert {"duration", "starting_time", "message_count", "relative_file_paths", "files", "compression_format",
+            "compression_mode", "custom_data", "ros_distro"} <= set(meta)  # fmt: skip
+    assert meta["message_count"] == 20 and all((out / f).is_file() for f in meta["relative_file_paths"])
     topic = meta["topics_with_message_count"][0]["topic_metadata"]
+    assert topic["serialization_format"] == "cdr"
     assert topic["name"] == "/gestures" and topic["type"] == "gesture_ros_msgs/msg/GestureArray"
     # the hash rosidl generated for the message, so `ros2 bag play` accepts the bag
     generated = (ROOT / ".venv" / "share" / "gesture_ros_msgs" / "msg" / "GestureArray.json").read_text()
