@@ -41,8 +41,9 @@ typecheck: setup
 ## train: retrain both default models on ../shared/data and publish them into models/
 train: setup
 	@$(VENV)/bin/gesture-train detector --config training/default_detector.yaml
+	@$(VENV)/bin/gesture-train detector --config training/finetune_detector.yaml
 	@$(VENV)/bin/gesture-train classifier --config training/default_classifier.yaml
-	@$(VENV)/bin/gesture-train publish
+	@$(VENV)/bin/gesture-train publish --detector runs/detector_ft --classifier runs/classifier
 
 colcon-check: setup
 	@bash scripts/colcon_check.sh
