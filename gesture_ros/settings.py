@@ -180,10 +180,6 @@ def check_all(values: dict[str, Any]) -> list[str]:
     return problems
 
 
-def defaults(names: list[str] | tuple[str, ...]) -> dict[str, Value]:
-    return {n: PARAMS[n].default for n in names}
-
-
 def load_params_file(path: str | Path) -> dict[str, Any]:
     """The ``/**`` parameters of a ROS params file, flattened to dotted names."""
     raw = read_yaml(path, "parameters file")
@@ -233,9 +229,3 @@ CLASSIFIER_PARAMS = tuple(n for n in PARAMS if n.startswith("classifier.") and n
 TRACKING_PARAMS = tuple(n for n in PARAMS if n.startswith(("tracking.", "events.")))
 CAMERA_PARAMS = tuple(n for n in PARAMS if n.startswith("camera."))
 OVERLAY_PARAMS = tuple(n for n in PARAMS if n.startswith("overlay."))
-
-
-def require(values: dict[str, Any], names: tuple[str, ...]) -> None:
-    missing = [n for n in names if n not in values]
-    if missing:
-        raise ConfigError(f"missing parameters: {', '.join(missing)}")

@@ -15,7 +15,8 @@ from gesture_ros import paths
 from gesture_ros.backends import create_backend
 from gesture_ros.core.metrics import average_precision, classification_metrics
 from gesture_ros.core.pipeline import GestureClassifier, HandDetector
-from gesture_ros.settings import PARAMS, cluster_config, load_params_file, roi_config
+from gesture_ros.factory import parameter_values
+from gesture_ros.settings import cluster_config, roi_config
 from training.data import gesture_crop, load_detection_set, load_gesture_set, split_gestures
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,9 +25,7 @@ METRICS = json.loads((ROOT / "models" / "metrics.json").read_text())
 
 @pytest.fixture(scope="module")
 def values() -> dict:
-    v = {k: p.default for k, p in PARAMS.items()}
-    v.update(load_params_file(ROOT / "config" / "gesture_ros.yaml"))
-    return v
+    return parameter_values()
 
 
 def test_shipped_models_match_their_description(models) -> None:
@@ -35,7 +34,7 @@ def test_shipped_models_match_their_description(models) -> None:
     HandDetector(
         models.detector,
         create_backend("onnxruntime", paths.resolve(models.detector.file)),
-        cluster_config({k: p.default for k, p in PARAMS.items()}),
+        cluster_config(parameter_values(None)),
     )
     GestureClassifier(models.classifier, create_backend("onnxruntime", paths.resolve(models.classifier.file)))
 

@@ -17,7 +17,8 @@ from sensor_msgs.msg import CompressedImage, Image
 from gesture_ros.backends import create_backend
 from gesture_ros.core.image import ENCODINGS
 from gesture_ros.core.pipeline import GestureClassifier, GesturePipeline, HandDetector
-from gesture_ros.settings import PARAMS, cluster_config, roi_config
+from gesture_ros.factory import parameter_values
+from gesture_ros.settings import cluster_config, roi_config
 
 pytestmark = pytest.mark.dds
 
@@ -33,7 +34,7 @@ def scene(colour: str, x: int, y: int, size: int = 80) -> np.ndarray:
 @pytest.fixture(scope="module")
 def reference(models, synthetic):
     """The in-process core pipeline with the default parameters: what every node must reproduce."""
-    values = {k: p.default for k, p in PARAMS.items()}
+    values = parameter_values(None)
     det = HandDetector(models.detector, create_backend("onnxruntime", synthetic["detector"]), cluster_config(values))
     cls = GestureClassifier(models.classifier, create_backend("onnxruntime", synthetic["classifier"]))
     return GesturePipeline(det, cls, roi_config(values))
