@@ -28,11 +28,13 @@ from .paths import resolve
 NO_HAND = "no_hand"
 
 
-def decode(m: BagMessage, ts: Any) -> tuple[Frame, PixelOrder]:
+def decode(m: BagMessage, ts: Any) -> tuple[Frame, PixelOrder, int]:
+    """The image of a bag message, its pixel order and its header stamp (ns)."""
     msg = ts.deserialize_cdr(m.cdr, m.msgtype)
+    stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
     if m.msgtype.endswith("CompressedImage"):
-        return decode_compressed(msg.data)
-    return image_view(msg.encoding, msg.height, msg.width, msg.step, msg.data)
+        return (*decode_compressed(msg.data), stamp)
+    return (*image_view(msg.encoding, msg.height, msg.width, msg.step, msg.data), stamp)
 
 
 def run_offline(bag: Path, pipe: GesturePipeline, topics: list[str] | None = None) -> tuple[list[dict[str, Any]], dict[str, list[float]]]:
@@ -41,9 +43,7 @@ def run_offline(bag: Path, pipe: GesturePipeline, topics: list[str] | None = Non
     frames: list[dict[str, Any]] = []
     timings: dict[str, list[float]] = {}
     for m in read_images(bag, topics):
-        image, order = decode(m, ts)
-        msg = ts.deserialize_cdr(m.cdr, m.msgtype)
-        stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+        image, order, stamp = decode(m, ts)
         res = pipe.process(image, order)
         for k, v in res.timings.as_dict().items():
             timings.setdefault(k, []).append(v)
