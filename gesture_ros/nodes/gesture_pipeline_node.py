@@ -9,17 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from gesture_ros_msgs.msg import DetectionArray, GestureArray, GestureEvent
-from sensor_msgs.msg import Image
 
 from ..core.errors import GestureRosError, ModelError
 from ..core.overlay import draw, to_bgr
 from ..core.pipeline import GesturePipeline
 from ..settings import CLASSIFIER_PARAMS, DETECTOR_PARAMS, OVERLAY_PARAMS, ROI_PARAMS, TRACKING_PARAMS, cluster_config, roi_config
-from .base import IMAGE_QOS, RESULT_QOS, BaseNode, spin_node
-from .convert import detections_msg, event_msgs, gestures_msg, image_to_msg
+from .base import RESULT_QOS, BaseNode, spin_node
+from .convert import detections_msg, event_msgs, gestures_msg
 from .publishing import safe_publish
 from .stages import build_pipeline
-from .video import VideoSink
+from .video import OverlayOutput
 
 
 class GesturePipelineNode(BaseNode):
@@ -46,8 +45,7 @@ class GesturePipelineNode(BaseNode):
         self.det_pub = self.create_publisher(DetectionArray, v["detections_topic"], RESULT_QOS)
         self.pub = self.create_publisher(GestureArray, v["gestures_topic"], RESULT_QOS)
         self.events = self.create_publisher(GestureEvent, v["events_topic"], RESULT_QOS)
-        self.overlay_pub = self.create_publisher(Image, v["overlay_topic"], IMAGE_QOS) if v["overlay.publish"] else None
-        self.video = VideoSink(v["overlay.video_path"], float(v["overlay.video_fps"]), self) if v["overlay.video_path"] else None
+        self.overlay = OverlayOutput(self)
         self.pipeline: GesturePipeline | None = None
         try:
             self.pipeline = build_pipeline(self, self.models())
@@ -77,16 +75,11 @@ class GesturePipelineNode(BaseNode):
             self.stats.output(self.latency_ms(msg.header.stamp))
         for ev in event_msgs(msg.header, result.hands, result.changes):
             safe_publish(self, self.events, ev)
-        if self.overlay_pub is not None or self.video is not None:
-            drawn = draw(to_bgr(image, order), result.hands)
-            if self.overlay_pub is not None:
-                safe_publish(self, self.overlay_pub, image_to_msg(drawn, msg.header))
-            if self.video is not None:
-                self.video.write(drawn)
+        if self.overlay.wanted:
+            self.overlay.emit(draw(to_bgr(image, order), result.hands), msg.header)
 
     def close(self) -> None:
-        if self.video is not None:
-            self.video.close()
+        self.overlay.close()
 
 
 def main(args: list[str] | None = None) -> None:

@@ -6,16 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from gesture_ros_msgs.msg import GestureArray
-from sensor_msgs.msg import Image
 
 from ..core.classify import GestureResult
 from ..core.overlay import draw, to_bgr
 from ..core.pipeline import Hand
 from ..settings import OVERLAY_PARAMS
-from .base import IMAGE_QOS, BaseNode, spin_node
-from .convert import box_array, image_to_msg
-from .publishing import safe_publish
-from .video import VideoSink
+from .base import BaseNode, spin_node
+from .convert import box_array
+from .video import OverlayOutput
 
 
 def hands_from_gestures(msg: GestureArray) -> list[Hand]:
@@ -37,8 +35,7 @@ class OverlayNode(BaseNode):
             "overlay", ("image_topic", "image_transport", "gestures_topic", "overlay_topic", "sync.queue_size", *OVERLAY_PARAMS)
         )
         v = self.values
-        self.pub = self.create_publisher(Image, v["overlay_topic"], IMAGE_QOS) if v["overlay.publish"] else None
-        self.video = VideoSink(v["overlay.video_path"], float(v["overlay.video_fps"]), self) if v["overlay.video_path"] else None
+        self.overlay = OverlayOutput(self)
         self.subscribe_synced(GestureArray, v["gestures_topic"], self._draw)
 
     def _draw(self, image_msg: Any, gestures: GestureArray) -> None:
@@ -46,15 +43,11 @@ class OverlayNode(BaseNode):
         if got is None:
             return
         frame = draw(to_bgr(*got), hands_from_gestures(gestures))
-        if self.pub is not None:
-            safe_publish(self, self.pub, image_to_msg(frame, image_msg.header))
-        if self.video is not None:
-            self.video.write(frame)
+        self.overlay.emit(frame, image_msg.header)
         self.stats.output(self.latency_ms(image_msg.header.stamp))
 
     def close(self) -> None:
-        if self.video is not None:
-            self.video.close()
+        self.overlay.close()
 
 
 def main(args: list[str] | None = None) -> None:

@@ -5,9 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
+from sensor_msgs.msg import Image as ImageMsg
+from std_msgs.msg import Header
 
 from ..core.image import Image
-from .base import BaseNode
+from .base import IMAGE_QOS, BaseNode
+from .convert import image_to_msg
+from .publishing import safe_publish
 
 
 class VideoSink:
@@ -43,3 +47,29 @@ class VideoSink:
             self._writer.release()
             self._writer = None
             self.node.get_logger().info(f"wrote {self.frames} frames to {self.path}")
+
+
+class OverlayOutput:
+    """Where annotated frames go, from the overlay.* parameters: the overlay topic and/or a
+    video file. Shared by the overlay node and the fused node."""
+
+    def __init__(self, node: BaseNode) -> None:
+        v = node.values
+        self.node = node
+        self.pub = node.create_publisher(ImageMsg, v["overlay_topic"], IMAGE_QOS) if v["overlay.publish"] else None
+        self.video = VideoSink(v["overlay.video_path"], float(v["overlay.video_fps"]), node) if v["overlay.video_path"] else None
+
+    @property
+    def wanted(self) -> bool:
+        """False when nobody takes annotated frames (then do not draw them)."""
+        return self.pub is not None or self.video is not None
+
+    def emit(self, frame: Image, header: Header) -> None:
+        if self.pub is not None:
+            safe_publish(self.node, self.pub, image_to_msg(frame, header))
+        if self.video is not None:
+            self.video.write(frame)
+
+    def close(self) -> None:
+        if self.video is not None:
+            self.video.close()
