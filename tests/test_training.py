@@ -22,8 +22,8 @@ from training.train_detector import DetectorTrainConfig, load_matching, train_de
 @pytest.fixture(scope="module")
 def detector_run(tmp_path_factory: pytest.TempPathFactory, models, shared_data: Path) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("det_run")
-    cfg = DetectorTrainConfig(data=str(shared_data / "hands_detect"), out=str(out), width=0.125, epochs=1, batch=4, limit=8,
-                              val_scenes=[])  # fmt: skip
+    cfg = DetectorTrainConfig(data=str(shared_data / "hands_detect"), out=str(out), width=0.125, epochs=2, batch=4, limit=8,
+                              val_scenes=[], checkpoint_every=1, progress=False)  # fmt: skip
     return out, train_detector(cfg, models.detector, ClusterConfig(), log=lambda _: None)
 
 
@@ -35,7 +35,8 @@ def test_detector_step_writes_a_runtime_compatible_onnx(detector_run, models) ->
     assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "N"  # dynamic batch
     assert metrics["onnx_vs_torch_max_abs_diff"] < 1e-4
     saved = json.loads((out / "metrics.json").read_text())
-    assert saved["config"]["epochs"] == 1 and len(saved["history"]) == 1 and np.isfinite(saved["history"][0]["loss"])
+    assert saved["config"]["epochs"] == 2 and len(saved["history"]) == 2 and np.isfinite(saved["history"][0]["loss"])
+    assert (out / "config.yaml").is_file() and "detector epoch 2/2" in (out / "train.log").read_text()
     # the runtime accepts it: HandDetector checks names and shapes against config/models.yaml
     from gesture_ros.backends import create_backend
     from gesture_ros.core.pipeline import HandDetector
@@ -68,3 +69,104 @@ def test_classifier_step_and_publish(tmp_path: Path, models, shared_data: Path, 
     assert (tmp_path / "models" / "hand_detector.onnx").read_bytes() == (detector_run[0] / "hand_detector.onnx").read_bytes()
     assert published["classifier"]["file"] == "gesture_classifier.onnx" and len(published["detector"]["sha256"]) == 64
     assert "history" not in published["detector"]
+
+
+def test_resume_continues_exactly_from_the_saved_epoch(detector_run, models, shared_data: Path, tmp_path: Path) -> None:
+    """Epoch 1's checkpoint + 1 resumed epoch == 2 epochs in one go, bit for bit (model,
+    optimizer moments, schedule and both random generators are restored)."""
+    import shutil
+
+    out, _ = detector_run
+    ckpt = torch.load(out / "checkpoints" / "epoch_001.pt", weights_only=True)
+    assert ckpt["epoch"] == 1 and set(ckpt) >= {"optimizer", "scheduler", "numpy_rng", "torch_rng", "history"}
+    assert ckpt["optimizer"]["state"], "optimizer moments are saved"
+    (tmp_path / "resumed" / "checkpoints").mkdir(parents=True)
+    shutil.copyfile(out / "checkpoints" / "epoch_001.pt", tmp_path / "resumed" / "checkpoints" / "last.pt")
+    logs: list[str] = []
+    cfg = DetectorTrainConfig(data=str(shared_data / "hands_detect"), out=str(tmp_path / "resumed"), width=0.125, epochs=2,
+                              batch=4, limit=8, val_scenes=[], checkpoint_every=1, resume="auto", progress=False)  # fmt: skip
+    metrics = train_detector(cfg, models.detector, ClusterConfig(), log=logs.append)
+    assert any("resumed from" in m and "at epoch 1/2" in m for m in logs)
+    assert [h["epoch"] for h in metrics["history"]] == [1, 2]
+    a = torch.load(out / "detector.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "resumed" / "detector.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # a fresh start with another seed does not give the same weights (the comparison can fail)
+    c = DetectorTrainConfig(**{**cfg.__dict__, "out": str(tmp_path / "other"), "resume": "", "seed": 5, "epochs": 2})
+    train_detector(c, models.detector, ClusterConfig(), log=lambda _: None)
+    other = torch.load(tmp_path / "other" / "detector.pt", weights_only=True)["state_dict"]
+    assert not torch.equal(a["cov.weight"], other["cov.weight"])
+
+
+def test_autocast_path_trains_in_bf16_on_cpu(tmp_path: Path, models, shared_data: Path) -> None:
+    """The mixed-precision code path (fp16 + scaler on CUDA) runs here as bf16 autocast."""
+    cfg = DetectorTrainConfig(data=str(shared_data / "hands_detect"), out=str(tmp_path), width=0.125, epochs=1, batch=4,
+                              limit=8, val_scenes=[], amp="bf16", progress=False)  # fmt: skip
+    logs: list[str] = []
+    metrics = train_detector(cfg, models.detector, ClusterConfig(), log=logs.append)
+    assert "amp torch.bfloat16" in logs[0] and np.isfinite(metrics["history"][0]["loss"])
+    with pytest.raises(ValueError, match="needs CUDA"):
+        from training.loop import make_runtime
+
+        make_runtime("cpu", "fp16")
+
+
+@pytest.mark.slow
+def test_ddp_with_torchrun_two_cpu_ranks(tmp_path: Path, shared_data: Path) -> None:
+    """torchrun starts two gloo ranks; each trains its slice, rank 0 alone writes the experiment."""
+    import os
+    import subprocess
+    import sys
+    from socket import socket
+
+    with socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}", "--master_addr=127.0.0.1",
+           "-m", "training.cli", "detector", "--data", str(shared_data / "hands_detect"), "--out", str(out), "--width", "0.125",
+           "--epochs", "1", "--batch", "2", "--limit", "8", "--val-scenes", "--no-progress"]  # fmt: skip
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    log = (out / "train.log").read_text()
+    assert "world size 2" in log and log.count("epoch 1/1") == 1  # rank 1 writes nothing
+    ckpt = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
+    assert ckpt["epoch"] == 1 and not any(k.startswith("module.") for k in ckpt["state_dict"])
+    # 8 images, 2 ranks x batch 2: 2 steps of the one-cycle schedule per epoch
+    assert ckpt["scheduler"]["_step_count"] == 3
+
+
+def test_evaluate_commands_write_json_and_plots(tmp_path: Path, shared_data: Path, detector_run) -> None:
+    """`gesture-train evaluate-*` on the shipped defaults and on a trained file."""
+    import shutil
+
+    from training.cli import main as train_cli
+
+    data = tmp_path / "det"
+    (data / "images").mkdir(parents=True)
+    (data / "labels").mkdir()
+    for img in sorted((shared_data / "hands_detect" / "images").glob("subhih__*.jpg"))[:6]:
+        shutil.copyfile(img, data / "images" / img.name)
+        shutil.copyfile(shared_data / "hands_detect" / "labels" / (img.stem + ".txt"), data / "labels" / (img.stem + ".txt"))
+    assert train_cli(["evaluate-detector", "--data", str(data), "--json", str(tmp_path / "det.json")]) == 0
+    res = json.loads((tmp_path / "det.json").read_text())
+    assert 0.0 <= res["ap70"] <= res["ap50"] <= 1.0 and res["images"] == 6 and res["model"].endswith("models/hand_detector.onnx")
+    assert sum(v["images"] for v in res["per_scene"].values()) == 6
+    assert res["ap50"] > 0.5  # the shipped detector finds these hands (SubhiH AP50 ~0.8-1.0 per scene)
+    assert (tmp_path / "det.png").is_file()
+    untrained = detector_run[0] / "hand_detector.onnx"
+    assert train_cli(["evaluate-detector", "--model", str(untrained), "--data", str(data), "--json", str(tmp_path / "u.json")]) == 0
+    assert json.loads((tmp_path / "u.json").read_text())["ap50"] < res["ap50"]
+    gest = tmp_path / "gest"
+    for cls in ("fist", "stop"):
+        (gest / "gestures" / cls).mkdir(parents=True)
+        (gest / "gestures_labels" / cls).mkdir(parents=True)
+        for img in sorted((shared_data / "gestures" / cls).glob("*.jpg"))[:4]:
+            shutil.copyfile(img, gest / "gestures" / cls / img.name)
+            lbl = shared_data / "gestures_labels" / cls / (img.stem + ".txt")
+            if lbl.is_file():
+                shutil.copyfile(lbl, gest / "gestures_labels" / cls / lbl.name)
+    assert train_cli(["evaluate-classifier", "--data", str(gest), "--json", str(tmp_path / "cls.json")]) == 0
+    cres = json.loads((tmp_path / "cls.json").read_text())
+    assert cres["samples"] >= 8 and len(cres["confusion"]) == 6 and 0.0 <= cres["macro_f1"] <= 1.0
+    assert sum(map(sum, cres["confusion"])) == cres["samples"] and (tmp_path / "cls.png").is_file()

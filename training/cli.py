@@ -1,29 +1,40 @@
-"""``gesture-train``: train the detector and the classifier that the package ships.
+"""``gesture-train``: the offline workflow from labelled hand images to deployable models.
 
-Each step writes its ONNX file, a torch checkpoint, ``metrics.json`` and the config it used into
-its output directory. Defaults for models and ROI expansion come from ``config/``.
+Each step writes into one experiment directory (``--out``): the config it ran with, a log,
+checkpoints, artefacts and ``metrics.json``. Model facts (tensor names, input size,
+normalisation, labels) come from ``config/models.yaml``; clustering and ROI expansion from the
+node parameters (``config/gesture_ros.yaml`` or ``--params``), so training and evaluation see
+exactly what the nodes do.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from dataclasses import fields
+from collections.abc import Callable
+from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from gesture_ros import paths
-from gesture_ros.core.model_spec import load_models
+from gesture_ros.core.model_spec import ModelsConfig, load_models
 from gesture_ros.factory import parameter_values
 from gesture_ros.settings import cluster_config, roi_config
 
+_TYPES: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "str": str}
+
 
 def _config(cls: type, args: argparse.Namespace) -> Any:
+    """The step's dataclass: defaults < ``--config`` YAML < command-line flags."""
     base: dict[str, Any] = {}
     if args.config:
         base = yaml.safe_load(Path(args.config).read_text()) or {}
+        unknown = set(base) - {f.name for f in fields(cls)}
+        if unknown:
+            raise SystemExit(f"{args.config}: unknown keys {sorted(unknown)} for {cls.__name__}")
     for f in fields(cls):
         v = getattr(args, f.name, None)
         if v is not None:
@@ -31,37 +42,143 @@ def _config(cls: type, args: argparse.Namespace) -> Any:
     return cls(**base)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from .train_classifier import ClassifierTrainConfig, train_classifier
-    from .train_detector import DetectorTrainConfig, train_detector
+def _add_config_flags(sp: argparse.ArgumentParser, cls: type) -> None:
+    sp.add_argument("--config", help="experiment YAML (fields of the step's config)")
+    for f in fields(cls):
+        flag = f"--{f.name.replace('_', '-')}"
+        default = "" if f.default is MISSING else f" (default {f.default})"
+        if f.type in _TYPES:
+            sp.add_argument(flag, dest=f.name, type=_TYPES[f.type], help=f"{f.type}{default}")
+        elif f.type == "bool":
+            sp.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None)
+        elif f.type.startswith("list"):
+            sp.add_argument(flag, dest=f.name, nargs="*")
 
-    p = argparse.ArgumentParser(prog="gesture-train", description=__doc__)
+
+def _models() -> ModelsConfig:
+    return load_models(paths.share_dir() / "config" / "models.yaml")
+
+
+def _write_json(path: str | None, data: dict[str, Any]) -> None:
+    text = json.dumps(data, indent=2)
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text + "\n")
+    print(text if len(text) < 4000 else text[:4000] + "\n...")
+
+
+def _evaluate_detector(args: argparse.Namespace) -> int:
+    from .data import load_detection_set
+    from .evaluate import evaluate_detector
+
+    models = _models()
+    model = Path(args.model) if args.model else paths.resolve(models.detector.file)
+    samples = load_detection_set(Path(args.data))
+    if not samples:
+        raise SystemExit(f"no images in {args.data}/images")
+    plot = Path(args.plot) if args.plot else (Path(args.json).with_suffix(".png") if args.json else None)
+    res = evaluate_detector(model, models.detector, samples, cluster_config(parameter_values(args.params)), plot)
+    _write_json(args.json, res)
+    return 0
+
+
+def _evaluate_classifier(args: argparse.Namespace) -> int:
+    from .data import load_gesture_set
+    from .evaluate import evaluate_classifier
+
+    models = _models()
+    model = Path(args.model) if args.model else paths.resolve(models.classifier.file)
+    samples = load_gesture_set(Path(args.data), models.classifier.labels)
+    if not samples:
+        raise SystemExit(f"no images in {args.data}/gestures/<class>/")
+    plot = Path(args.plot) if args.plot else (Path(args.json).with_suffix(".png") if args.json else None)
+    res = evaluate_classifier(model, models.classifier, samples, roi_config(parameter_values(args.params)), plot)
+    _write_json(args.json, res)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .train_classifier import ClassifierTrainConfig
+    from .train_detector import DetectorTrainConfig
+
+    p = argparse.ArgumentParser(prog="gesture-train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="step", required=True)
     for name, cls in (("detector", DetectorTrainConfig), ("classifier", ClassifierTrainConfig)):
-        sp = sub.add_parser(name, help=f"train the {name}")
-        sp.add_argument("--config", help="experiment YAML (fields of the step's config)")
-        for f in fields(cls):
-            if f.type in ("int", "float", "str"):
-                sp.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type={"int": int, "float": float, "str": str}[f.type])
-            elif f.name == "val_scenes":
-                sp.add_argument("--val-scenes", dest="val_scenes", nargs="*")
+        sp = sub.add_parser(name, help=f"train the {name} (torchrun for several GPUs)")
+        _add_config_flags(sp, cls)
+        sp.add_argument("--params", default="config/gesture_ros.yaml", help="node parameters (clustering / ROI)")
+    for name, what in (("evaluate-detector", "hand AP50/AP70 + PR curve"), ("evaluate-classifier", "accuracy / macro-F1 / confusion")):
+        sp = sub.add_parser(name, help=f"{what} of an ONNX model, through the runtime")
+        sp.add_argument("--model", help="ONNX file (default: the shipped model of config/models.yaml)")
+        sp.add_argument("--data", required=True, help="images/ + labels/ (detector) or gestures/<class>/ (classifier)")
+        sp.add_argument("--json", help="write the metrics here")
+        sp.add_argument("--plot", help="PNG (default: beside --json)")
+        sp.add_argument("--params", default="config/gesture_ros.yaml", help="node parameters (clustering / ROI)")
+    sp = sub.add_parser("convert-egohands", help="EgoHands _LABELLED_SAMPLES (polygons.mat) -> KITTI + report")
+    sp.add_argument("src", help="EgoHands root or its _LABELLED_SAMPLES folder")
+    sp.add_argument("out", help="output dataset directory (images/, labels/, manifest.csv)")
+    sp = sub.add_parser("convert-voc", help="Pascal VOC XML -> KITTI + report")
+    sp.add_argument("src", help="folder with Annotations/ and JPEGImages/ (or the XML files and images together)")
+    sp.add_argument("out")
+    sp.add_argument("--class-map", nargs="*", default=None, metavar="SRC=DST", help="keep and rename these classes only")
+    sp.add_argument("--scene-pattern", default="", help="regex; its first group of the file name is the scene")
+    sp = sub.add_parser("dataset-report", help="counts per scene and a box-size histogram of a KITTI dataset")
+    sp.add_argument("root", help="dataset directory (images/ + labels/)")
     pub = sub.add_parser("publish", help="copy trained ONNX models and their metrics into models/")
     pub.add_argument("--detector", default="runs/detector", help="detector run directory")
     pub.add_argument("--classifier", default="runs/classifier", help="classifier run directory")
     pub.add_argument("--models-dir", default=str(paths.share_dir() / "models"))
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except (FileNotFoundError, ValueError, KeyError) as exc:  # one clear line, not a traceback
+        parser.exit(2, f"gesture-train {args.step}: error: {exc}\n")
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.step == "publish":
         from .publish import publish
 
         publish(Path(args.detector), Path(args.classifier), Path(args.models_dir))
         print(f"published into {args.models_dir}")
         return 0
-    models = load_models(paths.share_dir() / "config" / "models.yaml")
-    values = parameter_values()  # what the nodes use: config/gesture_ros.yaml
-    if args.step == "detector":
-        train_detector(_config(DetectorTrainConfig, args), models.detector, cluster_config(values))
-    else:
-        train_classifier(_config(ClassifierTrainConfig, args), models.classifier, roi_config(values))
+    if args.step in ("convert-egohands", "convert-voc", "dataset-report"):
+        from . import convert
+
+        if args.step == "convert-egohands":
+            report = convert.convert_egohands(Path(args.src), Path(args.out))
+        elif args.step == "convert-voc":
+            cmap = dict(kv.split("=", 1) for kv in args.class_map) if args.class_map is not None else None
+            report = convert.convert_voc(Path(args.src), Path(args.out), cmap, args.scene_pattern)
+        else:
+            report = convert.dataset_report(Path(args.root))
+        _write_json(None, report)
+        return 0
+    if args.step == "evaluate-detector":
+        return _evaluate_detector(args)
+    if args.step == "evaluate-classifier":
+        return _evaluate_classifier(args)
+    models = _models()
+    values = parameter_values(args.params)  # what the nodes use
+    try:
+        if args.step == "detector":
+            from .train_detector import DetectorTrainConfig, train_detector
+
+            train_detector(_config(DetectorTrainConfig, args), models.detector, cluster_config(values))
+        elif args.step == "classifier":
+            from .train_classifier import ClassifierTrainConfig, train_classifier
+
+            train_classifier(_config(ClassifierTrainConfig, args), models.classifier, roi_config(values))
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
     return 0
 
 

@@ -42,6 +42,8 @@ def load_detection_set(root: Path) -> list[DetSample]:
     if manifest.is_file():
         for row in csv.DictReader(manifest.open()):
             scenes[Path(row["image"]).name] = row.get("scene") or scene_of(row["image"])
+    if not (root / "images").is_dir():
+        raise FileNotFoundError(f"no images/ folder in {root} (expected images/*.jpg + labels/*.txt)")
     samples = []
     for img in sorted((root / "images").iterdir()):
         if img.suffix.lower() not in IMAGE_SUFFIXES:

@@ -1,9 +1,19 @@
-"""The one training loop both trainers use (AdamW + one-cycle schedule over shuffled batches)."""
+"""The one training loop both trainers use (AdamW + one-cycle schedule over shuffled batches).
+
+It owns what every experiment needs beside the maths: the device, mixed precision (fp16 +
+gradient scaling on CUDA, bf16 on request on a CPU), data-parallel training when started by
+``torchrun`` (DDP; each rank takes its own slice of every global batch), checkpoints every N
+epochs and an *exact* resume (model, optimizer, schedule, scaler, both random generators and
+the history are restored, so 1 + 1 resumed epochs give the same weights as 2 in one go).
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,11 +21,78 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+BatchLoss = Callable[[nn.Module, npt.NDArray[np.int64]], torch.Tensor]
+
+
+@dataclass
+class Runtime:
+    """Where this process trains: device, precision and its place in a DDP group."""
+
+    device: torch.device
+    amp_dtype: torch.dtype | None = None  # autocast dtype, None = full precision
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def make_runtime(device: str = "auto", amp: str = "auto") -> Runtime:
+    """``device``: auto | cpu | cuda; ``amp``: auto (fp16 on CUDA) | off | fp16 | bf16.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) the process group is initialised here: NCCL with one
+    GPU per local rank on CUDA, gloo on CPUs.
+    """
+    dev = torch.device("cuda" if (device == "auto" and torch.cuda.is_available()) else ("cpu" if device == "auto" else device))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if world > 1:
+        import torch.distributed as dist
+
+        if dev.type == "cuda":
+            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(dev)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    dtypes = {"off": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+    if amp == "auto":
+        amp_dtype = torch.float16 if dev.type == "cuda" else None
+    elif amp in dtypes:
+        amp_dtype = dtypes[amp]
+    else:
+        raise ValueError(f"amp must be one of auto, off, fp16, bf16; got {amp!r}")
+    if amp_dtype == torch.float16 and dev.type != "cuda":
+        raise ValueError("amp=fp16 needs CUDA; use amp=bf16 on a CPU")
+    return Runtime(dev, amp_dtype, rank, world)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)  # a crash mid-write never leaves a truncated last.pt
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Tensors, numbers and strings only (``weights_only``): no code runs from the file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    ckpt: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+    return ckpt
+
 
 def fit(
     model: nn.Module,
     n_items: int,
-    batch_loss: Callable[[npt.NDArray[np.int64]], torch.Tensor],
+    batch_loss: BatchLoss,
     *,
     epochs: int,
     batch: int,
@@ -23,35 +100,100 @@ def fit(
     weight_decay: float,
     rng: np.random.Generator,
     name: str,
+    runtime: Runtime | None = None,
+    checkpoint_dir: Path | None = None,
+    checkpoint_every: int = 0,
+    resume: Path | None = None,
     log: Callable[[str], Any] = print,
     log_every: int = 1,
     drop_last: bool = True,
+    progress: bool = False,
 ) -> tuple[list[dict[str, float]], float]:
-    """Train ``model`` in place; ``batch_loss(indices)`` builds a batch and returns its loss.
+    """Train ``model`` in place; ``batch_loss(net, indices)`` builds a batch on the runtime's
+    device, runs ``net`` (the DDP wrapper when distributed) and returns the loss.
 
-    Returns the per-epoch history and the training time in seconds. Batches of fewer than two
-    items are skipped (batch norm needs two).
+    Returns the per-epoch history and the training time in seconds (including the epochs of a
+    resumed run). Batches of fewer than two items are skipped (batch norm needs two).
+    ``checkpoint_every`` N > 0 writes ``epoch_NNN.pt`` every N epochs and ``last.pt`` after
+    each of them into ``checkpoint_dir``; ``resume`` continues from such a file.
     """
+    rt = runtime or make_runtime("cpu", "off")
+    model.to(rt.device)
+    net: nn.Module = model
+    if rt.distributed:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[rt.device.index] if rt.device.type == "cuda" else None)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    steps = max(1, n_items // batch if drop_last else int(np.ceil(n_items / batch)))
+    global_batch = batch * rt.world_size
+    steps = max(1, n_items // global_batch if drop_last else int(np.ceil(n_items / global_batch)))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps, pct_start=0.15)
-    t0 = time.time()
+    scaler = torch.amp.GradScaler("cuda", enabled=rt.amp_dtype == torch.float16)
     history: list[dict[str, float]] = []
-    for epoch in range(epochs):
-        model.train()
-        order = rng.permutation(n_items)
+    start_epoch, elapsed_before = 0, 0.0
+    if resume is not None:
+        ckpt = load_checkpoint(resume)
+        model.load_state_dict(ckpt["state_dict"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        scaler.load_state_dict(ckpt["scaler"])
+        rng.bit_generator.state = ckpt["numpy_rng"]
+        torch.set_rng_state(ckpt["torch_rng"])
+        if "cuda_rng" in ckpt and rt.device.type == "cuda":
+            torch.cuda.set_rng_state(ckpt["cuda_rng"], rt.device)
+        history = list(ckpt["history"])
+        start_epoch = int(ckpt["epoch"])
+        elapsed_before = float(history[-1]["time_s"]) if history else 0.0
+        log(f"{name}: resumed from {resume} at epoch {start_epoch}/{epochs}")
+    t0 = time.time() - elapsed_before
+    for epoch in range(start_epoch, epochs):
+        net.train()
+        # every rank must draw the same order; augmentation randomness stays per rank
+        order = (rng if not rt.distributed else np.random.default_rng([epoch, 12345])).permutation(n_items)
         losses = []
-        for b in range(steps):
-            idx = order[b * batch : (b + 1) * batch]
+        bar = _progress(range(steps), f"{name} {epoch + 1}/{epochs}", progress and rt.is_main)
+        for b in bar:
+            start = (b * rt.world_size + rt.rank) * batch
+            idx = order[start : start + batch]
             if len(idx) < 2:
                 continue
-            loss = batch_loss(idx)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            with torch.autocast(rt.device.type, dtype=rt.amp_dtype or torch.float32, enabled=rt.amp_dtype is not None):
+                loss = batch_loss(net, idx)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             sched.step()
             losses.append(loss.item())
-        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "time_s": time.time() - t0})
-        if (epoch + 1) % log_every == 0 or epoch == 0:
-            log(f"{name} epoch {epoch + 1}/{epochs} loss {np.mean(losses):.4f} ({time.time() - t0:.0f} s)")
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"), "time_s": time.time() - t0})
+        if rt.is_main and ((epoch + 1) % log_every == 0 or epoch == 0):
+            log(f"{name} epoch {epoch + 1}/{epochs} loss {history[-1]['loss']:.4f} ({time.time() - t0:.0f} s)")
+        if checkpoint_every and checkpoint_dir is not None and rt.is_main and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs):
+            checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            state = {
+                "epoch": epoch + 1,
+                "epochs": epochs,
+                "state_dict": model.state_dict(),
+                "config": getattr(model, "config", {}),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "scaler": scaler.state_dict(),
+                "numpy_rng": rng.bit_generator.state,
+                "torch_rng": torch.get_rng_state(),
+                "history": history,
+            }
+            if rt.device.type == "cuda":
+                state["cuda_rng"] = torch.cuda.get_rng_state(rt.device)
+            _save_checkpoint(checkpoint_dir / f"epoch_{epoch + 1:03d}.pt", state)
+            _save_checkpoint(checkpoint_dir / "last.pt", state)
+    model.to("cpu")
     return history, time.time() - t0
+
+
+def _progress(it: range, desc: str, enabled: bool) -> Any:
+    """A tqdm bar on a terminal (training steps take minutes on a CPU), plain iteration otherwise."""
+    if not enabled:
+        return it
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return it
+    return tqdm(it, desc=desc, leave=False, disable=None)

@@ -8,6 +8,8 @@ DetectNet_v2 does), a sigmoid coverage head [C, H/16, W/16] and a linear bbox he
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -89,5 +91,38 @@ class GestureNet(nn.Module):
         f = self.backbone(x).mean(dim=(2, 3))
         return self.fc(self.dropout(f))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.logits(x), dim=1)
+    def forward(self, x: torch.Tensor, logits: bool = False) -> torch.Tensor:
+        """Softmax probabilities (what GestureNet outputs); raw logits for the training loss."""
+        z = self.logits(x)
+        return z if logits else torch.softmax(z, dim=1)
+
+
+def conform_to_state(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
+    """Replace every conv / batch-norm / linear layer whose saved shape differs (a pruned
+    checkpoint) by one of the saved shape, so ``load_state_dict`` can take the file as it is."""
+    for name, module in list(model.named_modules()):
+        w = state.get(f"{name}.weight")
+        if w is None or not isinstance(module, nn.Conv2d | nn.BatchNorm2d | nn.Linear) or module.weight.shape == w.shape:
+            continue
+        new: nn.Module
+        if isinstance(module, nn.Conv2d):
+            k, st, pad = module.kernel_size, module.stride, module.padding
+            new = nn.Conv2d(w.shape[1] * module.groups, w.shape[0], (k[0], k[1]), (st[0], st[1]),
+                            pad if isinstance(pad, str) else (pad[0], pad[1]), bias=module.bias is not None)  # fmt: skip
+        elif isinstance(module, nn.BatchNorm2d):
+            new = nn.BatchNorm2d(w.shape[0])
+        else:
+            new = nn.Linear(w.shape[1], w.shape[0], bias=module.bias is not None)
+        parent = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
+        setattr(parent, name.rsplit(".", 1)[-1], new)
+    return model
+
+
+def build_model(kind: str, config: dict[str, Any], state: dict[str, torch.Tensor] | None = None) -> nn.Module:
+    """The model a checkpoint describes (``config`` as saved), pruned shapes included."""
+    cls = {"detector": DetectNetV2, "classifier": GestureNet}[kind]
+    model = cls(**{k: config[k] for k in ("num_classes", "depth", "width")})
+    if state is not None:
+        conform_to_state(model, state)
+        model.load_state_dict(state)
+    return model

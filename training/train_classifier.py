@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gesture_ros.backends import create_backend
-from gesture_ros.core.metrics import classification_metrics
-from gesture_ros.core.model_spec import ClassifierSpec, with_file
-from gesture_ros.core.pipeline import GestureClassifier
+from gesture_ros.core.model_spec import ClassifierSpec
 from gesture_ros.core.preprocess import Preprocessor
 from gesture_ros.core.roi import RoiConfig
 
 from .augment import colour_jitter, rotate
 from .data import GestureSample, gesture_crop, load_gesture_set, split_gestures
+from .evaluate import evaluate_classifier, read_bgr
+from .experiment import Experiment
 from .export import export_classifier
-from .loop import fit
+from .loop import fit, make_runtime
 from .models import GestureNet
 
 
@@ -41,19 +38,11 @@ class ClassifierTrainConfig:
     label_smoothing: float = 0.1
     seed: int = 0
     limit_per_class: int = 0  # tests
-
-
-def _read(path: Path) -> np.ndarray:
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise FileNotFoundError(f"cannot read {path}")
-    return img
-
-
-def _region_image(s: GestureSample, roi: RoiConfig) -> np.ndarray:
-    img = _read(s.image)
-    frame, (x1, y1, x2, y2) = gesture_crop(img, s.box, roi)
-    return np.ascontiguousarray(frame[y1:y2, x1:x2])
+    checkpoint_every: int = 10  # epochs between checkpoints (0: none)
+    resume: str = ""  # "auto": continue from <out>/checkpoints/last.pt when it exists; or a path
+    device: str = "auto"  # auto | cpu | cuda
+    amp: str = "auto"  # auto (fp16 on CUDA) | off | fp16 | bf16
+    progress: bool = True
 
 
 class ClassifierData:
@@ -62,7 +51,7 @@ class ClassifierData:
         self.spec = spec
         self.roi = roi
         self.targets = np.array([spec.labels.index(s.label) for s in samples], np.int64)
-        self.frames = [_read(s.image) for s in samples]
+        self.frames = [read_bgr(s.image) for s in samples]
         self.pre = Preprocessor(spec.input, max_batch=1)
 
     def __len__(self) -> int:
@@ -89,56 +78,46 @@ class ClassifierData:
         return self.pre.tensor[0].copy()
 
 
-def evaluate_classifier_onnx(onnx_path: Path, spec: ClassifierSpec, samples: list[GestureSample], roi: RoiConfig) -> dict[str, Any]:
-    """Accuracy / macro-F1 through the runtime's GestureClassifier on runtime-made crops."""
-    cls = GestureClassifier(with_file(spec, str(onnx_path)), create_backend("onnxruntime", onnx_path))
-    y_true, y_pred, kinds = [], [], []
-    for s in samples:
-        region = _region_image(s, roi)
-        r = cls.classify(region, "bgr", np.array([[0, 0, region.shape[1], region.shape[0]]], np.float32))[0]
-        y_true.append(spec.labels.index(s.label))
-        y_pred.append(r.class_id if r else len(spec.labels) - 1)
-        kinds.append("crop" if s.box is None else s.scene)
-    res = classification_metrics(y_true, y_pred, spec.labels)
-    res["samples"] = len(samples)
-    res["per_scene_accuracy"] = {
-        k: float(np.mean([t == p for t, p, x in zip(y_true, y_pred, kinds, strict=True) if x == k])) for k in sorted(set(kinds))
-    }
-    return res
-
-
 def train_classifier(cfg: ClassifierTrainConfig, spec: ClassifierSpec, roi: RoiConfig, log: Any = print) -> dict[str, Any]:
+    """Train on runtime-made crops, checkpoint, export the ONNX and evaluate it on the validation set."""
+    rt = make_runtime(cfg.device, cfg.amp)
+    exp = Experiment(cfg.out, cfg, log=log, write=rt.is_main)
     torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(cfg.seed + rt.rank)
     samples = load_gesture_set(Path(cfg.data), spec.labels)
     if cfg.limit_per_class:
         samples = [s for c in spec.labels for s in [x for x in samples if x.label == c][: cfg.limit_per_class]]
     train_s, val_s, val_scenes = split_gestures(samples, set(cfg.val_scenes), cfg.val_crop_fraction)
-    log(f"classifier: {len(train_s)} train / {len(val_s)} val crops; val scenes: {sorted(val_scenes)}")
+    exp.log(f"classifier: {len(train_s)} train / {len(val_s)} val crops; val scenes: {sorted(val_scenes)}; "
+            f"device {rt.device}, amp {rt.amp_dtype}, world size {rt.world_size}")  # fmt: skip
     data = ClassifierData(train_s, spec, roi)
     counts = np.bincount(data.targets, minlength=len(spec.labels)).astype(np.float32)
     class_w = torch.from_numpy(np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(spec.labels), 0.0).astype(np.float32))
+    class_w = class_w.to(rt.device)
     model = GestureNet(len(spec.labels), cfg.depth, cfg.width)
 
-    def batch_loss(idx: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(np.stack([data.item(int(i), rng) for i in idx]))
-        y = torch.from_numpy(data.targets[idx])
-        return F.cross_entropy(model.logits(x), y, weight=class_w, label_smoothing=cfg.label_smoothing)
+    def batch_loss(net: torch.nn.Module, idx: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(np.stack([data.item(int(i), rng) for i in idx])).to(rt.device)
+        y = torch.from_numpy(data.targets[idx]).to(rt.device)
+        logits = net(x, logits=True)
+        return F.cross_entropy(logits.float(), y, weight=class_w, label_smoothing=cfg.label_smoothing)
 
     history, train_time = fit(
         model, len(data), batch_loss, epochs=cfg.epochs, batch=cfg.batch, lr=cfg.lr, weight_decay=cfg.weight_decay,
-        rng=rng, name="classifier", log=log, log_every=5, drop_last=False,
+        rng=rng, name="classifier", runtime=rt, checkpoint_dir=exp.checkpoints, checkpoint_every=cfg.checkpoint_every,
+        resume=exp.resume_path(cfg.resume), log=exp.log, log_every=5, drop_last=False, progress=cfg.progress,
     )  # fmt: skip
-    torch.save({"state_dict": model.state_dict(), "config": model.config}, out / "classifier.pt")
-    onnx_path = out / "gesture_classifier.onnx"
+    if not rt.is_main:
+        return {}
+    torch.save({"state_dict": model.state_dict(), "config": model.config}, exp.dir / "classifier.pt")
+    onnx_path = exp.dir / "gesture_classifier.onnx"
     diff = export_classifier(model, spec, onnx_path)
     metrics: dict[str, Any] = {"train_time_s": train_time, "onnx_vs_torch_max_abs_diff": diff, "history": history}
-    metrics["val"] = evaluate_classifier_onnx(onnx_path, spec, val_s, roi) if val_s else {}
+    metrics["val"] = evaluate_classifier(onnx_path, spec, val_s, roi, exp.dir / "confusion.png") if val_s else {}
     metrics["config"] = asdict(cfg)
     metrics["val_scenes"] = sorted(val_scenes)
     metrics["onnx_bytes"] = onnx_path.stat().st_size
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    log(f"classifier: val accuracy {metrics['val'].get('accuracy')} macro-F1 {metrics['val'].get('macro_f1')}")
+    metrics["parameters"] = sum(p.numel() for p in model.parameters())
+    exp.write_json("metrics.json", metrics)
+    exp.log(f"classifier: val accuracy {metrics['val'].get('accuracy')} macro-F1 {metrics['val'].get('macro_f1')} ({train_time:.0f} s)")
     return metrics

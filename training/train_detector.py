@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,20 +9,18 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from gesture_ros.backends import create_backend
 from gesture_ros.core.detectnet import ClusterConfig
-from gesture_ros.core.metrics import average_precision
-from gesture_ros.core.model_spec import DetectorSpec, with_file
-from gesture_ros.core.pipeline import HandDetector
+from gesture_ros.core.model_spec import DetectorSpec
 from gesture_ros.core.preprocess import Preprocessor
 
 from .augment import colour_jitter, flip_boxes
 from .data import DetSample, load_detection_set, split_by_scene
+from .evaluate import evaluate_detector
+from .experiment import Experiment
 from .export import export_detector
-from .loop import fit
-from .models import DetectNetV2
+from .loop import fit, load_checkpoint, make_runtime
+from .models import DetectNetV2, build_model
 from .targets import rasterise
 
 
@@ -45,8 +42,13 @@ class DetectorTrainConfig:
     max_source_width: int = 1024
     limit: int = 0  # use only the first N images (tests)
     #: start from this checkpoint's weights (a detector.pt); layers whose shapes differ (a head
-    #: for other classes) keep their fresh initialisation
+    #: for other classes) keep their fresh initialisation; a pruned checkpoint is retrained as is
     init_from: str = ""
+    checkpoint_every: int = 5  # epochs between checkpoints (0: none)
+    resume: str = ""  # "auto": continue from <out>/checkpoints/last.pt when it exists; or a path
+    device: str = "auto"  # auto | cpu | cuda
+    amp: str = "auto"  # auto (fp16 on CUDA) | off | fp16 | bf16
+    progress: bool = True  # a progress bar per epoch on a terminal
 
 
 class DetectorData:
@@ -121,7 +123,7 @@ class DetectorData:
 
 def load_matching(model: torch.nn.Module, checkpoint: Path) -> int:
     """Copy every tensor whose name and shape match (weights only: no pickle execution)."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    state = load_checkpoint(checkpoint)["state_dict"]
     own = model.state_dict()
     matching = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     own.update(matching)
@@ -132,75 +134,83 @@ def load_matching(model: torch.nn.Module, checkpoint: Path) -> int:
 def detector_loss(
     pred_cov: torch.Tensor, pred_bbox: torch.Tensor, cov: torch.Tensor, bbox: torch.Tensor, cfg: DetectorTrainConfig
 ) -> torch.Tensor:
-    """Weighted coverage BCE + coverage-masked L1 on the box distances."""
+    """Weighted coverage BCE + coverage-masked L1 on the box distances.
+
+    The BCE is written out (not ``F.binary_cross_entropy``) and computed in float32 so it is
+    safe under autocast.
+    """
+    p = pred_cov.float().clamp(1e-6, 1 - 1e-6)
     weight = 1.0 + cfg.fg_weight * cov
-    l_cov = F.binary_cross_entropy(pred_cov.clamp(1e-6, 1 - 1e-6), cov, weight=weight)
+    l_cov = -(weight * (cov * torch.log(p) + (1 - cov) * torch.log(1 - p))).mean()
     mask = cov.repeat_interleave(4, dim=1)
-    l_box = (torch.abs(pred_bbox - bbox) * mask).sum() / mask.sum().clamp(min=1.0)
+    l_box = (torch.abs(pred_bbox.float() - bbox) * mask).sum() / mask.sum().clamp(min=1.0)
     return l_cov + cfg.bbox_weight * l_box
 
 
-def evaluate_onnx(onnx_path: Path, spec: DetectorSpec, samples: list[DetSample], clustering: ClusterConfig) -> dict[str, Any]:
-    """AP50/AP70 with the runtime's HandDetector (pre-processing, decoder, clustering)."""
-    det = HandDetector(with_file(spec, str(onnx_path)), create_backend("onnxruntime", onnx_path), clustering)
-    outs, gts, scenes = [], [], []
-    for s in samples:
-        img = cv2.imread(str(s.image), cv2.IMREAD_COLOR)
-        if img is None:
-            raise FileNotFoundError(f"cannot read {s.image}")
-        d = det.detect(img, "bgr")
-        outs.append((d.boxes, d.scores))
-        gts.append(s.boxes)
-        scenes.append(s.scene)
-    res: dict[str, Any] = {"ap50": average_precision(outs, gts, 0.5)["ap"], "ap70": average_precision(outs, gts, 0.7)["ap"]}
-    res["per_scene"] = {
-        sc: average_precision(
-            [o for o, x in zip(outs, scenes, strict=True) if x == sc], [g for g, x in zip(gts, scenes, strict=True) if x == sc], 0.5
-        )["ap"]
-        for sc in sorted(set(scenes))
-    }
-    res["images"] = len(samples)
-    return res
+def initial_model(cfg: DetectorTrainConfig, num_classes: int, log: Any) -> DetectNetV2:
+    """A fresh model, or one started from ``init_from``.
+
+    A pruned checkpoint (``gesture-train prune``) brings its own, smaller architecture: the model
+    takes its shapes and every weight (retraining the pruned graph). Otherwise matching tensors
+    are copied into the configured architecture and a head for other classes stays fresh
+    (TAO's PeopleNet-style start).
+    """
+    if not cfg.init_from:
+        return DetectNetV2(num_classes, cfg.depth, cfg.width)
+    ckpt = load_checkpoint(Path(cfg.init_from))
+    if ckpt.get("pruned"):
+        model = build_model("detector", ckpt["config"], ckpt["state_dict"])
+        log(f"detector: retraining the pruned model from {cfg.init_from}")
+        assert isinstance(model, DetectNetV2)
+        return model
+    model = DetectNetV2(num_classes, cfg.depth, cfg.width)
+    kept = load_matching(model, Path(cfg.init_from))
+    log(f"detector: initialised {kept} of {len(model.state_dict())} tensors from {cfg.init_from}")
+    return model
 
 
-def train_detector(cfg: DetectorTrainConfig, spec: DetectorSpec, clustering: ClusterConfig, log: Any = print) -> dict[str, Any]:
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+def split_detection_set(cfg: DetectorTrainConfig) -> tuple[list[DetSample], list[DetSample], set[str]]:
     samples = load_detection_set(Path(cfg.data))
     if cfg.limit:
         samples = samples[: cfg.limit]
     val_scenes = split_by_scene([s.scene for s in samples], set(cfg.val_scenes))
-    train_s = [s for s in samples if s.scene not in val_scenes]
-    val_s = [s for s in samples if s.scene in val_scenes]
-    log(f"detector: {len(train_s)} train / {len(val_s)} val images; val scenes: {sorted(val_scenes)}")
-    data = DetectorData(train_s, spec, spec.labels, cfg.max_source_width)
-    model = DetectNetV2(len(spec.labels), cfg.depth, cfg.width)
-    if cfg.init_from:
-        kept = load_matching(model, Path(cfg.init_from))
-        log(f"detector: initialised {kept} tensors from {cfg.init_from}")
+    return [s for s in samples if s.scene not in val_scenes], [s for s in samples if s.scene in val_scenes], val_scenes
 
-    def batch_loss(idx: np.ndarray) -> torch.Tensor:
+
+def train_detector(cfg: DetectorTrainConfig, spec: DetectorSpec, clustering: ClusterConfig, log: Any = print) -> dict[str, Any]:
+    """Train, checkpoint, export the ONNX and evaluate it on the validation scenes."""
+    rt = make_runtime(cfg.device, cfg.amp)
+    exp = Experiment(cfg.out, cfg, log=log, write=rt.is_main)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed + rt.rank)
+    train_s, val_s, val_scenes = split_detection_set(cfg)
+    exp.log(f"detector: {len(train_s)} train / {len(val_s)} val images; val scenes: {sorted(val_scenes)}; "
+            f"device {rt.device}, amp {rt.amp_dtype}, world size {rt.world_size}")  # fmt: skip
+    data = DetectorData(train_s, spec, spec.labels, cfg.max_source_width)
+    model = initial_model(cfg, len(spec.labels), exp.log)
+
+    def batch_loss(net: torch.nn.Module, idx: np.ndarray) -> torch.Tensor:
         items = [data.item(int(i), rng, cfg.cov_radius) for i in idx]
-        x = torch.from_numpy(np.stack([it[0] for it in items]))
-        cov = torch.from_numpy(np.stack([it[1] for it in items]))
-        bbox = torch.from_numpy(np.stack([it[2] for it in items]))
-        pc, pb = model(x)
+        x, cov, bbox = (torch.from_numpy(np.stack([it[k] for it in items])).to(rt.device) for k in range(3))
+        pc, pb = net(x)
         return detector_loss(pc, pb, cov, bbox, cfg)
 
     history, train_time = fit(
         model, len(data), batch_loss, epochs=cfg.epochs, batch=cfg.batch, lr=cfg.lr, weight_decay=cfg.weight_decay,
-        rng=rng, name="detector", log=log,
+        rng=rng, name="detector", runtime=rt, checkpoint_dir=exp.checkpoints, checkpoint_every=cfg.checkpoint_every,
+        resume=exp.resume_path(cfg.resume), log=exp.log, progress=cfg.progress,
     )  # fmt: skip
-    torch.save({"state_dict": model.state_dict(), "config": model.config}, out / "detector.pt")
-    onnx_path = out / "hand_detector.onnx"
+    if not rt.is_main:
+        return {}
+    torch.save({"state_dict": model.state_dict(), "config": model.config}, exp.dir / "detector.pt")
+    onnx_path = exp.dir / "hand_detector.onnx"
     diff = export_detector(model, spec, onnx_path)
     metrics: dict[str, Any] = {"train_time_s": train_time, "onnx_vs_torch_max_abs_diff": diff, "history": history}
-    metrics["val"] = evaluate_onnx(onnx_path, spec, val_s, clustering) if val_s else {}
+    metrics["val"] = evaluate_detector(onnx_path, spec, val_s, clustering, exp.dir / "pr_curve.png") if val_s else {}
     metrics["config"] = asdict(cfg)
     metrics["val_scenes"] = sorted(val_scenes)
     metrics["onnx_bytes"] = onnx_path.stat().st_size
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    log(f"detector: val {json.dumps(metrics['val'])}")
+    metrics["parameters"] = sum(p.numel() for p in model.parameters())
+    exp.write_json("metrics.json", metrics)
+    exp.log(f"detector: val AP50 {metrics['val'].get('ap50')} AP70 {metrics['val'].get('ap70')} ({train_time:.0f} s)")
     return metrics

@@ -58,3 +58,22 @@ def confusion_png(path: Path, matrix: npt.ArrayLike, rows: list[str], cols: list
     cv2.putText(img, "truth \\ predicted", (4, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), img)
+
+
+def histogram_png(path: Path, labels: list[str], counts: list[int], xlabel: str, size: tuple[int, int] = (640, 360)) -> None:
+    """Bar chart of pre-binned counts (dataset reports)."""
+    w, h = size
+    img = np.full((h, w, 3), 255, np.uint8)
+    x0, y0, x1, y1 = 50, 20, w - 10, h - 60
+    cv2.rectangle(img, (x0, y0), (x1, y1), (0, 0, 0), 1)
+    top = max(1, max(counts, default=1))
+    bw = (x1 - x0) / max(1, len(counts))
+    for i, (name, c) in enumerate(zip(labels, counts, strict=True)):
+        bx0, bx1 = int(x0 + i * bw + 3), int(x0 + (i + 1) * bw - 3)
+        by = int(y1 - (y1 - y0 - 14) * c / top)
+        cv2.rectangle(img, (bx0, by), (bx1, y1), _COLOURS[0], -1)
+        cv2.putText(img, str(c), (bx0, by - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(img, name, (bx0, y1 + 16 + 14 * (i % 2)), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, xlabel, ((x0 + x1) // 2 - 40, h - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), img)

@@ -1,0 +1,134 @@
+"""Dataset conversion (EgoHands polygons.mat, Pascal VOC) and the dataset report, on files the
+tests write themselves from real shared images."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("scipy")
+from scipy.io import savemat
+
+from training.cli import main as train_cli
+from training.convert import convert_egohands, convert_voc, egohands_boxes
+from training.data import load_detection_set, split_by_scene
+
+HANDS = ("myleft", "myright", "yourleft", "yourright")
+
+
+def _real_frames(shared_data: Path, n: int) -> list[np.ndarray]:
+    imgs = sorted((shared_data / "hands_detect" / "images").glob("egohands__*.jpg"))[:n]
+    return [cv2.resize(cv2.imread(str(p)), (320, 180)) for p in imgs]
+
+
+def _polygons(frames: list[dict[str, list[list[float]]]]) -> np.ndarray:
+    arr = np.zeros((1, len(frames)), dtype=[(h, "O") for h in HANDS])
+    for i, f in enumerate(frames):
+        for h in HANDS:
+            arr[0, i][h] = np.asarray(f[h], np.float64) if h in f else np.zeros((0, 0))
+    return arr
+
+
+@pytest.fixture()
+def egohands_root(tmp_path: Path, shared_data: Path) -> Path:
+    root = tmp_path / "egohands" / "_LABELLED_SAMPLES"
+    frames = _real_frames(shared_data, 4)
+    polys = {
+        "CARDS_A": [
+            {"myleft": [[10, 20], [50, 25], [30, 80]], "yourright": [[200, 40], [260, 60], [230, 100]]},
+            {"myright": [[100, 100], [140, 170], [120, 190]]},  # y beyond the 180-px frame: clipped
+        ],
+        "PUZZLE_B": [{}, {"myleft": [[5, 5], [40, 40]], "myright": [[7, 7]]}],  # a 1-point polygon is no hand
+    }
+    k = 0
+    for video, entries in polys.items():
+        d = root / video
+        d.mkdir(parents=True)
+        for i in range(len(entries)):
+            cv2.imwrite(str(d / f"frame_{i + 1:04d}.jpg"), frames[k])
+            k += 1
+        savemat(str(d / "polygons.mat"), {"polygons": _polygons(entries)})
+    return tmp_path / "egohands"
+
+
+def test_egohands_polygons_become_min_max_boxes(egohands_root: Path, tmp_path: Path) -> None:
+    boxes = egohands_boxes(egohands_root / "_LABELLED_SAMPLES" / "CARDS_A" / "polygons.mat")
+    np.testing.assert_allclose(boxes[0], [[10, 20, 50, 80], [200, 40, 260, 100]])
+    np.testing.assert_allclose(boxes[1], [[100, 100, 140, 190]])
+    report = convert_egohands(egohands_root, tmp_path / "kitti")
+    samples = load_detection_set(tmp_path / "kitti")
+    by_name = {s.image.name: s for s in samples}
+    assert sorted(by_name) == [
+        "egohands__CARDS_A_frame_0001.jpg", "egohands__CARDS_A_frame_0002.jpg",
+        "egohands__PUZZLE_B_frame_0001.jpg", "egohands__PUZZLE_B_frame_0002.jpg",
+    ]  # fmt: skip
+    np.testing.assert_allclose(by_name["egohands__CARDS_A_frame_0002.jpg"].boxes, [[100, 100, 140, 180]])  # clipped
+    assert len(by_name["egohands__PUZZLE_B_frame_0001.jpg"].boxes) == 0
+    np.testing.assert_allclose(by_name["egohands__PUZZLE_B_frame_0002.jpg"].boxes, [[5, 5, 40, 40]])
+    assert {s.scene for s in samples} == {"CARDS_A", "PUZZLE_B"}
+    rows = list(csv.DictReader((tmp_path / "kitti" / "manifest.csv").open()))
+    assert {r["scene"] for r in rows} == {"CARDS_A", "PUZZLE_B"} and {r["width"] for r in rows} == {"320"}
+    assert report["images"] == 4 and report["boxes"] == 4 and report["per_scene"]["CARDS_A"] == {"images": 2, "boxes": 3}
+    assert cv2.imread(str(tmp_path / "kitti" / "box_sizes.png")) is not None
+    # the split is by video: no video has frames on both sides
+    val = split_by_scene([s.scene for s in samples])
+    assert len(val) == 1 and {s.scene for s in samples if s.scene not in val}.isdisjoint(val)
+
+
+def test_egohands_frame_count_mismatch_is_one_clear_error(egohands_root: Path, tmp_path: Path) -> None:
+    (egohands_root / "_LABELLED_SAMPLES" / "CARDS_A" / "frame_0003.jpg").write_bytes(
+        (egohands_root / "_LABELLED_SAMPLES" / "CARDS_A" / "frame_0001.jpg").read_bytes()
+    )
+    with pytest.raises(ValueError, match="3 frames but 2 polygon entries"):
+        convert_egohands(egohands_root, tmp_path / "out")
+
+
+VOC = """<annotation><folder>hands</folder><filename>{name}</filename>
+<size><width>320</width><height>180</height><depth>3</depth></size>
+{objects}</annotation>"""
+OBJ = "<object><name>{cls}</name><difficult>0</difficult><bndbox><xmin>{b[0]}</xmin><ymin>{b[1]}</ymin><xmax>{b[2]}</xmax><ymax>{b[3]}</ymax></bndbox></object>"
+
+
+def test_voc_to_kitti_with_class_map_and_scene_pattern(tmp_path: Path, shared_data: Path) -> None:
+    src = tmp_path / "voc"
+    (src / "Annotations").mkdir(parents=True)
+    (src / "JPEGImages").mkdir()
+    frames = _real_frames(shared_data, 3)
+    objs = {
+        "kitchen_001.jpg": [("hand", (11, 21, 60, 90)), ("face", (100, 10, 150, 60))],
+        "kitchen_002.jpg": [("Hand_left", (1, 1, 400, 170))],  # clipped to the width
+        "office_001.jpg": [("hand", (50, 50, 51, 51))],  # 2 px after the 1-based shift: kept at min_size 2
+    }
+    for img, (name, ob) in zip(frames, objs.items(), strict=True):
+        cv2.imwrite(str(src / "JPEGImages" / name), img)
+        body = "".join(OBJ.format(cls=c, b=b) for c, b in ob)
+        (src / "Annotations" / name.replace(".jpg", ".xml")).write_text(VOC.format(name=name, objects=body))
+    report = convert_voc(src, tmp_path / "kitti", {"hand": "hand", "Hand_left": "hand"}, scene_pattern=r"^([a-z]+)_")
+    samples = {s.image.name: s for s in load_detection_set(tmp_path / "kitti")}
+    np.testing.assert_allclose(samples["voc__kitchen_001.jpg"].boxes, [[10, 20, 60, 90]])  # face dropped, 1-based -> 0-based
+    assert samples["voc__kitchen_001.jpg"].labels == ("hand",)
+    np.testing.assert_allclose(samples["voc__kitchen_002.jpg"].boxes, [[0, 0, 320, 170]])
+    assert samples["voc__office_001.jpg"].labels == ("hand",)
+    assert {s.scene for s in samples.values()} == {"kitchen", "office"}
+    assert report["classes"] == {"hand": 3}
+
+
+def test_report_and_cli_on_the_shared_kitti_set(tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    root = tmp_path / "hd"
+    shutil.copytree(shared_data / "hands_detect", root)
+    assert train_cli(["dataset-report", str(root)]) == 0
+    report = json.loads((root / "dataset_report.json").read_text())
+    manifest = list(csv.DictReader((shared_data / "hands_detect" / "manifest.csv").open()))
+    assert report["images"] == len(manifest) and report["boxes"] == sum(int(r["n_boxes"]) for r in manifest)
+    assert report["per_scene"]["PUZZLE_LIVINGROOM_T_B"]["images"] == sum(r["scene"] == "PUZZLE_LIVINGROOM_T_B" for r in manifest)
+    assert sum(report["box_height_histogram"].values()) == report["boxes"]
+    with pytest.raises(SystemExit) as exc:
+        train_cli(["dataset-report", str(tmp_path / "missing")])
+    assert exc.value.code == 2 and "no images/ folder" in capsys.readouterr().err
