@@ -107,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=f"train the {name} (torchrun for several GPUs)")
         _add_config_flags(sp, cls)
         sp.add_argument("--params", default="config/gesture_ros.yaml", help="node parameters (clustering / ROI)")
+    from .prune import PruneConfig
+
+    sp = sub.add_parser("prune", help="structured L1 channel pruning (TAO -pth, union across residual adds)")
+    _add_config_flags(sp, PruneConfig)
+    sp.add_argument("--params", default="config/gesture_ros.yaml", help="node parameters (clustering)")
     for name, what in (("evaluate-detector", "hand AP50/AP70 + PR curve"), ("evaluate-classifier", "accuracy / macro-F1 / confusion")):
         sp = sub.add_parser(name, help=f"{what} of an ONNX model, through the runtime")
         sp.add_argument("--model", help="ONNX file (default: the shipped model of config/models.yaml)")
@@ -170,6 +175,11 @@ def _run(args: argparse.Namespace) -> int:
             from .train_detector import DetectorTrainConfig, train_detector
 
             train_detector(_config(DetectorTrainConfig, args), models.detector, cluster_config(values))
+        elif args.step == "prune":
+            from .prune import PruneConfig, run_prune
+
+            cfg = _config(PruneConfig, args)
+            run_prune(cfg, models.detector if cfg.kind == "detector" else models.classifier, cluster_config(values))
         elif args.step == "classifier":
             from .train_classifier import ClassifierTrainConfig, train_classifier
 

@@ -72,7 +72,7 @@ class DetectNetV2(nn.Module):
         nn.init.constant_(self.cov.bias, -4.0)  # start from "no hand anywhere"
         nn.init.normal_(self.bbox.weight, std=0.01)
         nn.init.constant_(self.bbox.bias, 0.5)
-        self.config = {"num_classes": num_classes, "depth": depth, "width": width}
+        self.config: dict[str, Any] = {"num_classes": num_classes, "depth": depth, "width": width}
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.backbone(x)
@@ -85,7 +85,7 @@ class GestureNet(nn.Module):
         self.backbone = ResNet(depth, width, last_stride=2)
         self.dropout = nn.Dropout(0.2)
         self.fc = nn.Linear(self.backbone.out_channels, num_classes)
-        self.config = {"num_classes": num_classes, "depth": depth, "width": width}
+        self.config: dict[str, Any] = {"num_classes": num_classes, "depth": depth, "width": width}
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         f = self.backbone(x).mean(dim=(2, 3))

@@ -158,10 +158,11 @@ def initial_model(cfg: DetectorTrainConfig, num_classes: int, log: Any) -> Detec
     if not cfg.init_from:
         return DetectNetV2(num_classes, cfg.depth, cfg.width)
     ckpt = load_checkpoint(Path(cfg.init_from))
-    if ckpt.get("pruned"):
+    if ckpt.get("pruned") or ckpt.get("config", {}).get("pruned"):
         model = build_model("detector", ckpt["config"], ckpt["state_dict"])
-        log(f"detector: retraining the pruned model from {cfg.init_from}")
         assert isinstance(model, DetectNetV2)
+        model.config["pruned"] = True
+        log(f"detector: retraining the pruned model from {cfg.init_from}")
         return model
     model = DetectNetV2(num_classes, cfg.depth, cfg.width)
     kept = load_matching(model, Path(cfg.init_from))
@@ -202,7 +203,8 @@ def train_detector(cfg: DetectorTrainConfig, spec: DetectorSpec, clustering: Clu
     )  # fmt: skip
     if not rt.is_main:
         return {}
-    torch.save({"state_dict": model.state_dict(), "config": model.config}, exp.dir / "detector.pt")
+    torch.save({"state_dict": model.state_dict(), "config": model.config, "pruned": bool(model.config.get("pruned"))},
+               exp.dir / "detector.pt")  # fmt: skip
     onnx_path = exp.dir / "hand_detector.onnx"
     diff = export_detector(model, spec, onnx_path)
     metrics: dict[str, Any] = {"train_time_s": train_time, "onnx_vs_torch_max_abs_diff": diff, "history": history}
