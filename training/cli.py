@@ -107,6 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=f"train the {name} (torchrun for several GPUs)")
         _add_config_flags(sp, cls)
         sp.add_argument("--params", default="config/gesture_ros.yaml", help="node parameters (clustering / ROI)")
+    sp = sub.add_parser("qat", help="quantisation-aware retraining of a trained detector -> Q/DQ ONNX")
+    _add_config_flags(sp, DetectorTrainConfig)
+    sp.add_argument("--params", default="config/gesture_ros.yaml", help="node parameters (clustering)")
+    sp = sub.add_parser("calibrate", help="INT8 calibration cache (TensorRT text format) for a float detector ONNX")
+    sp.add_argument("--model", help="ONNX file (default: the shipped detector)")
+    sp.add_argument("--data", required=True, help="images/ (+ labels/, manifest.csv for scenes)")
+    sp.add_argument("--out", required=True, help="cache file to write")
+    sp.add_argument("--images", type=int, default=64)
+    sp.add_argument("--method", choices=("entropy", "max"), default="entropy")
+    sp.add_argument("--trt-version", default="10.3.0", help="TensorRT version of the target (JetPack 6: 10.3.0)")
+    sp.add_argument("--exclude-scenes", nargs="*", default=[], help="keep validation scenes out of calibration")
+    sp.add_argument("--params", default="config/gesture_ros.yaml", help="node parameters")
     from .prune import PruneConfig
 
     sp = sub.add_parser("prune", help="structured L1 channel pruning (TAO -pth, union across residual adds)")
@@ -171,10 +183,20 @@ def _run(args: argparse.Namespace) -> int:
     models = _models()
     values = parameter_values(args.params)  # what the nodes use
     try:
-        if args.step == "detector":
+        if args.step in ("detector", "qat"):
             from .train_detector import DetectorTrainConfig, train_detector
 
-            train_detector(_config(DetectorTrainConfig, args), models.detector, cluster_config(values))
+            cfg = _config(DetectorTrainConfig, args)
+            if args.step == "qat":
+                cfg.qat = True
+            train_detector(cfg, models.detector, cluster_config(values))
+        elif args.step == "calibrate":
+            from .calibration import run_calibration
+
+            model = Path(args.model) if args.model else paths.resolve(models.detector.file)
+            res = run_calibration(model, models.detector, Path(args.data), Path(args.out), images=args.images, method=args.method,
+                                  trt_version=args.trt_version, exclude_scenes=tuple(args.exclude_scenes))  # fmt: skip
+            _write_json(None, res)
         elif args.step == "prune":
             from .prune import PruneConfig, run_prune
 

@@ -38,9 +38,35 @@ def export_onnx(model: nn.Module, dummy: torch.Tensor, path: Path, input_name: s
         opset_version=17,
         dynamo=False,
     )
+    _drop_constant_identities(path)
     with torch.no_grad():
         ref = model(dummy)
     ref_list = [t.numpy() for t in (ref if isinstance(ref, tuple) else (ref,))]
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = sess.run(outputs, {input_name: dummy.numpy()})
     return float(max(np.abs(g - r).max() for g, r in zip(got, ref_list, strict=True)))
+
+
+def _drop_constant_identities(path: Path) -> None:
+    """Point consumers of ``Identity(initializer)`` at the initializer itself.
+
+    The exporter shares equal buffers (two convs reading one tensor have one input scale) through
+    Identity nodes; TensorRT wants every Q/DQ scale and zero point to be an initializer.
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    g = model.graph
+    inits = {i.name for i in g.initializer}
+    alias = {n.output[0]: n.input[0] for n in g.node if n.op_type == "Identity" and n.input[0] in inits}
+    if not alias:
+        return
+    outputs = {o.name for o in g.output}
+    keep = [n for n in g.node if not (n.op_type == "Identity" and n.output[0] in alias and n.output[0] not in outputs)]
+    for n in keep:
+        for i, name in enumerate(n.input):
+            if name in alias:
+                n.input[i] = alias[name]
+    del g.node[:]
+    g.node.extend(keep)
+    onnx.save(model, str(path))

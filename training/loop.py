@@ -125,7 +125,7 @@ def fit(
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     global_batch = batch * rt.world_size
     steps = max(1, n_items // global_batch if drop_last else int(np.ceil(n_items / global_batch)))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps, pct_start=0.15)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, epochs * steps), pct_start=0.15)
     scaler = torch.amp.GradScaler("cuda", enabled=rt.amp_dtype == torch.float16)
     history: list[dict[str, float]] = []
     start_epoch, elapsed_before = 0, 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from .experiment import Experiment
 from .export import export_detector
 from .loop import fit, load_checkpoint, make_runtime
 from .models import DetectNetV2, build_model
+from .qat import calibrate, quant_convs, quantize
 from .targets import rasterise
 
 
@@ -49,6 +51,10 @@ class DetectorTrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     amp: str = "auto"  # auto (fp16 on CUDA) | off | fp16 | bf16
     progress: bool = True  # a progress bar per epoch on a terminal
+    #: quantisation-aware retraining of the ``init_from`` model: fold BN, calibrate input ranges
+    #: on ``calibration_images`` training images, retrain with fake int8, export Q/DQ ONNX
+    qat: bool = False
+    calibration_images: int = 32
 
 
 class DetectorData:
@@ -170,6 +176,13 @@ def initial_model(cfg: DetectorTrainConfig, num_classes: int, log: Any) -> Detec
     return model
 
 
+def _calibration_batches(data: DetectorData, cfg: DetectorTrainConfig, batch: int = 8) -> Iterator[torch.Tensor]:
+    """Un-augmented training images, as the runtime pre-processes them."""
+    n = min(len(data), cfg.calibration_images)
+    for start in range(0, n, batch):
+        yield torch.from_numpy(np.stack([data.item(i, None, cfg.cov_radius)[0] for i in range(start, min(n, start + batch))]))
+
+
 def split_detection_set(cfg: DetectorTrainConfig) -> tuple[list[DetSample], list[DetSample], set[str]]:
     samples = load_detection_set(Path(cfg.data))
     if cfg.limit:
@@ -189,6 +202,16 @@ def train_detector(cfg: DetectorTrainConfig, spec: DetectorSpec, clustering: Clu
             f"device {rt.device}, amp {rt.amp_dtype}, world size {rt.world_size}")  # fmt: skip
     data = DetectorData(train_s, spec, spec.labels, cfg.max_source_width)
     model = initial_model(cfg, len(spec.labels), exp.log)
+    float_val: dict[str, Any] | None = None
+    if cfg.qat:
+        if not cfg.init_from:
+            raise ValueError("qat needs init_from: a trained float detector.pt")
+        if rt.is_main and val_s:  # the float model's accuracy, for the QAT-vs-float difference
+            export_detector(model, spec, exp.dir / "float.onnx")
+            float_val = evaluate_detector(exp.dir / "float.onnx", spec, val_s, clustering)
+        quantize(model)
+        n = calibrate(model, _calibration_batches(data, cfg))
+        exp.log(f"detector: QAT: batch norm folded, {len(quant_convs(model))} convs quantised, ranges calibrated on {n} images")
 
     def batch_loss(net: torch.nn.Module, idx: np.ndarray) -> torch.Tensor:
         items = [data.item(int(i), rng, cfg.cov_radius) for i in idx]
@@ -203,12 +226,15 @@ def train_detector(cfg: DetectorTrainConfig, spec: DetectorSpec, clustering: Clu
     )  # fmt: skip
     if not rt.is_main:
         return {}
-    torch.save({"state_dict": model.state_dict(), "config": model.config, "pruned": bool(model.config.get("pruned"))},
-               exp.dir / "detector.pt")  # fmt: skip
+    torch.save({"state_dict": model.state_dict(), "config": model.config, "pruned": bool(model.config.get("pruned")),
+                "qat": cfg.qat}, exp.dir / "detector.pt")  # fmt: skip
     onnx_path = exp.dir / "hand_detector.onnx"
     diff = export_detector(model, spec, onnx_path)
     metrics: dict[str, Any] = {"train_time_s": train_time, "onnx_vs_torch_max_abs_diff": diff, "history": history}
     metrics["val"] = evaluate_detector(onnx_path, spec, val_s, clustering, exp.dir / "pr_curve.png") if val_s else {}
+    if float_val is not None:
+        metrics["val_float"] = float_val
+        metrics["qat_minus_float_ap50"] = metrics["val"]["ap50"] - float_val["ap50"]
     metrics["config"] = asdict(cfg)
     metrics["val_scenes"] = sorted(val_scenes)
     metrics["onnx_bytes"] = onnx_path.stat().st_size
