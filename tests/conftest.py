@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,20 @@ def shared_data() -> Path:
     if not data.is_dir():
         pytest.skip("../shared/data is not present beside the checkout")
     return data
+
+
+@pytest.fixture
+def fake_trt(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    """FAKE tensorrt + cuda-python modules in sys.modules (see fake_tensorrt.py)."""
+    from fake_tensorrt import cuda_module, tensorrt_module
+
+    cuda = cuda_module()
+    pkg = types.ModuleType("cuda")
+    bindings = types.ModuleType("cuda.bindings")
+    bindings.runtime = cuda  # type: ignore[attr-defined]
+    pkg.bindings = bindings  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tensorrt", tensorrt_module())
+    monkeypatch.setitem(sys.modules, "cuda", pkg)
+    monkeypatch.setitem(sys.modules, "cuda.bindings", bindings)
+    monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", cuda)
+    return cuda

@@ -146,6 +146,89 @@ def tensorrt_module() -> types.ModuleType:
             path, batch = data[len(MAGIC) :].decode().split("\n")
             return Engine(path, int(batch))
 
+    # --- builder side: records what the engine step asks for; "builds" a fake engine file ---
+    class BuilderFlag(enum.Enum):
+        FP16 = 1
+        INT8 = 2
+
+    class MemoryPoolType(enum.Enum):
+        WORKSPACE = 0
+
+    class IInt8EntropyCalibrator2:
+        def __init__(self) -> None:
+            pass
+
+    class Network:
+        def __init__(self) -> None:
+            self.onnx: str | None = None
+
+    class OnnxParser:
+        def __init__(self, network: Network, logger: Logger) -> None:
+            self.network = network
+            self.num_errors = 0
+
+        def parse_from_file(self, path: str) -> bool:
+            try:
+                ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+            except Exception as exc:
+                self.num_errors, self.error = 1, str(exc)
+                return False
+            self.network.onnx = path
+            return True
+
+        def get_error(self, i: int) -> str:
+            return self.error
+
+    class Profile:
+        def __init__(self) -> None:
+            self.shapes: dict[str, tuple[Any, Any, Any]] = {}
+
+        def set_shape(self, name: str, lo: Any, opt: Any, hi: Any) -> None:
+            self.shapes[name] = (tuple(lo), tuple(opt), tuple(hi))
+
+    class BuilderConfig:
+        def __init__(self) -> None:
+            self.flags: set[BuilderFlag] = set()
+            self.pools: dict[MemoryPoolType, int] = {}
+            self.profiles: list[Profile] = []
+            self.int8_calibrator: Any = None
+
+        def set_flag(self, flag: BuilderFlag) -> None:
+            self.flags.add(flag)
+
+        def set_memory_pool_limit(self, pool: MemoryPoolType, size: int) -> None:
+            self.pools[pool] = size
+
+        def add_optimization_profile(self, profile: Profile) -> int:
+            self.profiles.append(profile)
+            return len(self.profiles) - 1
+
+    class Builder:
+        last: dict[str, Any] = {}
+
+        def __init__(self, logger: Logger) -> None:
+            pass
+
+        def create_network(self, flags: int) -> Network:
+            return Network()
+
+        def create_builder_config(self) -> BuilderConfig:
+            return BuilderConfig()
+
+        def create_optimization_profile(self) -> Profile:
+            return Profile()
+
+        def build_serialized_network(self, network: Network, config: BuilderConfig) -> bytes | None:
+            cal = config.int8_calibrator
+            Builder.last = {"network": network, "config": config, "cache": cal.read_calibration_cache() if cal else None}
+            max_batch = max(hi[0] for p in config.profiles for _, _, hi in p.shapes.values())
+            return MAGIC + f"{network.onnx}\n{max_batch}".encode()
+
+    trt.Builder = Builder  # type: ignore[attr-defined]
+    trt.OnnxParser = OnnxParser  # type: ignore[attr-defined]
+    trt.BuilderFlag = BuilderFlag  # type: ignore[attr-defined]
+    trt.MemoryPoolType = MemoryPoolType  # type: ignore[attr-defined]
+    trt.IInt8EntropyCalibrator2 = IInt8EntropyCalibrator2  # type: ignore[attr-defined]
     trt.Logger = Logger  # type: ignore[attr-defined]
     trt.Runtime = Runtime  # type: ignore[attr-defined]
     trt.TensorIOMode = TensorIOMode  # type: ignore[attr-defined]

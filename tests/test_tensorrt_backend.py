@@ -3,32 +3,16 @@ Real TensorRT engines were not run on this project's machines (no GPU, TensorRT 
 
 from __future__ import annotations
 
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
-from fake_tensorrt import cuda_module, make_engine_file, tensorrt_module
+from fake_tensorrt import make_engine_file
 
 from gesture_ros.backends import create_backend
 from gesture_ros.core.detectnet import ClusterConfig
 from gesture_ros.core.errors import ModelError
 from gesture_ros.core.pipeline import GestureClassifier, HandDetector
-
-
-@pytest.fixture
-def fake_trt(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
-    cuda = cuda_module()
-    pkg = types.ModuleType("cuda")
-    bindings = types.ModuleType("cuda.bindings")
-    bindings.runtime = cuda  # type: ignore[attr-defined]
-    pkg.bindings = bindings  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "tensorrt", tensorrt_module())
-    monkeypatch.setitem(sys.modules, "cuda", pkg)
-    monkeypatch.setitem(sys.modules, "cuda.bindings", bindings)
-    monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", cuda)
-    return cuda
 
 
 def test_tensorrt_backend_matches_onnxruntime(tmp_path: Path, synthetic, models, fake_trt) -> None:

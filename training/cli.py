@@ -97,6 +97,28 @@ def _evaluate_classifier(args: argparse.Namespace) -> int:
     return 0
 
 
+def _engines(args: argparse.Namespace, models: ModelsConfig, values: dict[str, Any]) -> dict[str, Any]:
+    from .engines import EngineJob, default_profile, make_engines, parse_profile
+
+    out = Path(args.out)
+    det = Path(args.detector) if args.detector else paths.resolve(models.detector.file)
+    cls = Path(args.classifier) if args.classifier else paths.resolve(models.classifier.file)
+    det_profile = parse_profile(args.detector_profile) if args.detector_profile else default_profile(models.detector, 1)
+    cls_max = int(values["classifier.max_batch"])
+    cls_profile = parse_profile(args.classifier_profile) if args.classifier_profile else default_profile(models.classifier, cls_max)
+    jobs = [
+        EngineJob(det, out / f"hand_detector_{args.detector_precision}.engine", args.detector_precision, det_profile,
+                  Path(args.calib) if args.calib else None, (models.detector.coverage_output, models.detector.bbox_output)),
+        EngineJob(cls, out / f"gesture_classifier_{args.classifier_precision}.engine", args.classifier_precision, cls_profile),
+    ]  # fmt: skip
+    res = make_engines(jobs, out / "build_engines.sh", key=args.key)
+    if not res["tensorrt"]:
+        print("TensorRT is not installed here: run these on the target (also in " + res["script"] + "):", file=sys.stderr)
+        for line in res["commands"]:
+            print("  " + line, file=sys.stderr)
+    return res
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .train_classifier import ClassifierTrainConfig
     from .train_detector import DetectorTrainConfig
@@ -119,6 +141,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--trt-version", default="10.3.0", help="TensorRT version of the target (JetPack 6: 10.3.0)")
     sp.add_argument("--exclude-scenes", nargs="*", default=[], help="keep validation scenes out of calibration")
     sp.add_argument("--params", default="config/gesture_ros.yaml", help="node parameters")
+    sp = sub.add_parser("engines", help="TensorRT engines (Python API) or the exact trtexec / tao-converter commands")
+    sp.add_argument("--detector", help="detector .onnx / .etlt (default: the shipped ONNX)")
+    sp.add_argument("--classifier", help="classifier .onnx or NGC GestureNet .etlt (default: the shipped ONNX)")
+    sp.add_argument("--detector-precision", choices=("fp32", "fp16", "int8"), default="fp16")
+    sp.add_argument("--classifier-precision", choices=("fp32", "fp16", "int8"), default="fp16")
+    sp.add_argument("--calib", help="INT8 calibration cache for the detector (not for a QAT Q/DQ model)")
+    sp.add_argument("--detector-profile", help="name,MIN,OPT,MAX (default: batch 1 at the models.yaml input size)")
+    sp.add_argument("--classifier-profile", help="e.g. input_1,1x3x160x160,4x3x160x160,8x3x160x160 (default: up to classifier.max_batch)")
+    sp.add_argument("--key", default="nvidia_tlt", help="NGC model key for .etlt files")
+    sp.add_argument("--out", default="engines", help="directory for the engines and build_engines.sh")
+    sp.add_argument("--params", default="config/gesture_ros.yaml", help="node parameters (classifier.max_batch)")
     from .prune import PruneConfig
 
     sp = sub.add_parser("prune", help="structured L1 channel pruning (TAO -pth, union across residual adds)")
@@ -190,6 +223,8 @@ def _run(args: argparse.Namespace) -> int:
             if args.step == "qat":
                 cfg.qat = True
             train_detector(cfg, models.detector, cluster_config(values))
+        elif args.step == "engines":
+            _write_json(None, _engines(args, models, values))
         elif args.step == "calibrate":
             from .calibration import run_calibration
 
