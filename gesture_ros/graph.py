@@ -7,6 +7,7 @@ Launch arguments map to parameter overrides: an empty value means "keep the para
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,8 +71,15 @@ EXECUTABLES = {
 TRUE = ("1", "true", "yes", "on")
 
 
+#: set to the directory of the graph file being loaded, so a graph, its params file and its models
+#: file can name files beside them as ``${GESTURE_ROS_GRAPH_DIR}/...`` (deploy bundles do); the
+#: nodes inherit it from the process that starts them
+GRAPH_DIR_VAR = "GESTURE_ROS_GRAPH_DIR"
+
+
 def load_graph(path: str | Path) -> Graph:
     p = paths.resolve(path)
+    os.environ[GRAPH_DIR_VAR] = str(p.resolve().parent)
     raw = read_yaml(p, "graph file")
     if not isinstance(raw, dict) or not isinstance(raw.get("nodes"), list):
         raise ConfigError(f"graph file {p} needs a 'nodes' list")

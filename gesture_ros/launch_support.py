@@ -13,13 +13,14 @@ from .graph import load_graph, resolve
 
 
 def launch_description(graph_file: str) -> Any:
+    """``graph_file``: a name in the package's ``config/`` or a path (deploy bundles)."""
     from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
     from launch.substitutions import EnvironmentVariable, LaunchConfiguration
     from launch_ros.actions import Node
 
     from launch import LaunchDescription  # type: ignore[attr-defined]
 
-    graph = load_graph(paths.share_dir() / "config" / graph_file)
+    graph = load_graph(paths.resolve(graph_file, paths.share_dir() / "config"))
 
     def nodes(context: Any) -> list[Any]:
         values = {name: LaunchConfiguration(name).perform(context) for name in graph.arguments}

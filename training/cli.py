@@ -152,6 +152,23 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--key", default="nvidia_tlt", help="NGC model key for .etlt files")
     sp.add_argument("--out", default="engines", help="directory for the engines and build_engines.sh")
     sp.add_argument("--params", default="config/gesture_ros.yaml", help="node parameters (classifier.max_batch)")
+    from .deploy import DeployConfig
+
+    sp = sub.add_parser("deploy", help="bundle models + models.yaml + node parameters + graph + launch file for a robot")
+    _add_config_flags(sp, DeployConfig)
+    sp.add_argument("--params", default="config/gesture_ros.yaml", help="node parameters to start from")
+    sp = sub.add_parser("triton-repo", help="Triton model repository (python / onnxruntime_onnx / tensorrt_plan flavour)")
+    sp.add_argument("--out", default="model_repo")
+    sp.add_argument("--flavour", choices=("python", "onnxruntime_onnx", "tensorrt_plan"), default="python")
+    sp.add_argument("--classifier", help="classifier .onnx (or engine for tensorrt_plan); default: the shipped ONNX")
+    sp.add_argument("--name", default="gesture_classifier", help="model name in the repository")
+    sp.add_argument("--detector", help="also serve this detector file")
+    sp.add_argument("--detector-name", default="hand_detector")
+    sp.add_argument("--max-batch", type=int, default=8)
+    sp.add_argument("--queue-delay-us", type=int, default=500, help="dynamic batching: how long to wait for more requests")
+    sp.add_argument("--instances", type=int, default=1)
+    sp.add_argument("--threads", type=int, default=1, help="python flavour: ONNX Runtime threads per instance")
+    sp.add_argument("--params", default="config/gesture_ros.yaml")
     from .prune import PruneConfig
 
     sp = sub.add_parser("prune", help="structured L1 channel pruning (TAO -pth, union across residual adds)")
@@ -223,6 +240,20 @@ def _run(args: argparse.Namespace) -> int:
             if args.step == "qat":
                 cfg.qat = True
             train_detector(cfg, models.detector, cluster_config(values))
+        elif args.step == "deploy":
+            from .deploy import DeployConfig, write_bundle
+
+            _write_json(None, write_bundle(_config(DeployConfig, args), values))
+        elif args.step == "triton-repo":
+            from .triton_repo import write_model
+
+            kw = {"queue_delay_us": args.queue_delay_us, "instances": args.instances, "threads": args.threads}
+            cls = Path(args.classifier) if args.classifier else paths.resolve(models.classifier.file)
+            written = [write_model(Path(args.out), args.name, cls, args.flavour, models.classifier, args.max_batch, **kw)]
+            if args.detector:
+                written.append(write_model(Path(args.out), args.detector_name, Path(args.detector), args.flavour, models.detector, 1,
+                                           **{**kw, "dynamic_batching": False}))  # fmt: skip
+            _write_json(None, {"repository": args.out, "models": [str(w) for w in written], "flavour": args.flavour})
         elif args.step == "engines":
             _write_json(None, _engines(args, models, values))
         elif args.step == "calibrate":

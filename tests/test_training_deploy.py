@@ -1,0 +1,108 @@
+"""Triton model repository flavours and the deploy bundle (params + models.yaml + graph + launch
+file), which the package's bring-up runs here and `ros2 launch` runs on a robot."""
+
+from __future__ import annotations
+
+import json
+import py_compile
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from training.cli import main as train_cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_triton_repository_flavours(tmp_path: Path, models, capsys: pytest.CaptureFixture[str]) -> None:
+    repo = tmp_path / "repo"
+    assert (
+        train_cli(["triton-repo", "--out", str(repo), "--max-batch", "8", "--detector", str(ROOT / "models" / "hand_detector.onnx")]) == 0
+    )
+    capsys.readouterr()
+    cfg = (repo / "gesture_classifier" / "config.pbtxt").read_text()
+    assert 'backend: "python"' in cfg and "max_batch_size: 8" in cfg
+    assert 'name: "input_1"' in cfg and "dims: [ 3, 160, 160 ]" in cfg and 'name: "activation_18"' in cfg and "dims: [ 6 ]" in cfg
+    assert "dynamic_batching {\n  preferred_batch_size: [ 4, 8 ]\n  max_queue_delay_microseconds: 500\n}" in cfg
+    assert (repo / "gesture_classifier" / "1" / "model.onnx").read_bytes() == (ROOT / "models" / "gesture_classifier.onnx").read_bytes()
+    py_compile.compile(str(repo / "gesture_classifier" / "1" / "model.py"), doraise=True)
+    det = (repo / "hand_detector" / "config.pbtxt").read_text()
+    assert 'name: "output_cov/Sigmoid"' in det and "dims: [ 1, 18, 32 ]" in det and "dims: [ 4, 18, 32 ]" in det
+    assert "dynamic_batching" not in det
+    assert train_cli(["triton-repo", "--out", str(tmp_path / "ort"), "--flavour", "onnxruntime_onnx"]) == 0
+    assert 'platform: "onnxruntime_onnx"' in (tmp_path / "ort" / "gesture_classifier" / "config.pbtxt").read_text()
+    assert not (tmp_path / "ort" / "gesture_classifier" / "1" / "model.py").exists()
+    # a plan needs an engine; an ONNX is refused with one line
+    with pytest.raises(SystemExit) as exc:
+        train_cli(["triton-repo", "--out", str(tmp_path / "trt"), "--flavour", "tensorrt_plan"])
+    assert exc.value.code == 2 and "tensorrt_plan needs an engine file" in capsys.readouterr().err
+    engine = tmp_path / "gesture.engine"
+    engine.write_bytes(b"engine bytes")
+    assert train_cli(["triton-repo", "--out", str(tmp_path / "trt"), "--flavour", "tensorrt_plan", "--classifier", str(engine)]) == 0
+    plan = (tmp_path / "trt" / "gesture_classifier" / "config.pbtxt").read_text()
+    assert 'platform: "tensorrt_plan"' in plan and "kind: KIND_GPU" in plan
+    assert (tmp_path / "trt" / "gesture_classifier" / "1" / "model.plan").read_bytes() == b"engine bytes"
+
+
+def test_jetson_bundle_with_engines_for_ros2_launch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from test_config import _fake_launch_modules  # FAKE launch API (launch is not installable here)
+
+    det, cls = tmp_path / "hand_detector_int8.engine", tmp_path / "gesture_classifier_fp16.engine"
+    det.write_bytes(b"det")
+    cls.write_bytes(b"cls")
+    out = tmp_path / "bundle"
+    assert train_cli(["deploy", "--out", str(out), "--detector", str(det), "--classifier", str(cls),
+                      "--image-topic", "/front_camera/image_raw", "--set", "detector.coverage_threshold=0.5", "roi.ratio=1.8"]) == 0  # fmt: skip
+    res = json.loads(capsys.readouterr().out)
+    assert res["detector"]["backend"] == "tensorrt" and res["input"]["detector"] == [3, 288, 512]
+    params = yaml.safe_load((out / "gesture_ros.yaml").read_text())["/**"]["ros__parameters"]
+    assert params["detector"]["backend"] == "tensorrt" and params["classifier"]["backend"] == "tensorrt"
+    assert params["detector"]["coverage_threshold"] == 0.5 and params["roi"]["ratio"] == 1.8
+    assert params["image_topic"] == "/front_camera/image_raw" and params["models_file"] == "${GESTURE_ROS_GRAPH_DIR}/models.yaml"
+    described = yaml.safe_load((out / "models.yaml").read_text())
+    assert described["detector"]["file"] == "${GESTURE_ROS_GRAPH_DIR}/models/hand_detector_int8.engine"
+    assert described["classifier"]["input"]["shape"] == [3, 160, 160]  # copied from config/models.yaml, not retyped
+    assert (out / "models" / "hand_detector_int8.engine").read_bytes() == b"det"
+    values: dict[str, str] = {}
+    _fake_launch_modules(monkeypatch, values)
+    monkeypatch.delenv("GESTURE_ROS_GRAPH_DIR", raising=False)
+    ld = runpy.run_path(str(out / "gesture_jetson.launch.py"))["generate_launch_description"]()
+    declared = {a.args[0]: a.kwargs["default_value"] for a in ld.args[0] if a.kind == "DeclareLaunchArgument"}
+    assert declared["params_file"] == "${GESTURE_ROS_GRAPH_DIR}/gesture_ros.yaml" and declared["camera"] == "false"
+    values.update(declared)  # what ros2 launch substitutes when no argument is given
+    built = next(a for a in ld.args[0] if a.kind == "OpaqueFunction").kwargs["function"](None)
+    assert [n.kwargs["name"] for n in built] == ["hand_detector", "roi", "gesture_classifier", "overlay"]
+    params_file, _ = built[0].kwargs["parameters"]
+    assert Path(params_file) == out / "gesture_ros.yaml"  # ${GESTURE_ROS_GRAPH_DIR} is the bundle wherever it lies
+
+
+def test_bundle_refuses_a_model_that_does_not_match_models_yaml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:  # the classifier (160x160 input) given as the detector
+        train_cli(["deploy", "--out", str(tmp_path / "b"), "--detector", str(ROOT / "models" / "gesture_classifier.onnx")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "does not match config/models.yaml" in err and "288, 512" in err
+    with pytest.raises(SystemExit):
+        train_cli(["deploy", "--out", str(tmp_path / "c"), "--set", "roi.ratio=-1"])
+    assert "roi.ratio must be >= 0.1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_bundle_runs_with_the_package_bringup(tmp_path: Path, synthetic) -> None:
+    """The bundle, moved to another folder, runs here with `gesture-ros up` (ONNX models)."""
+    out = tmp_path / "made"
+    assert train_cli(["deploy", "--out", str(out), "--detector", str(synthetic["detector"]), "--classifier", str(synthetic["classifier"]),
+                      "--graph", "fused", "--camera-source", str(ROOT / "samples" / "hands_demo.mp4"), "--set", "camera.rate=10.0"]) == 0  # fmt: skip
+    moved = tmp_path / "robot" / "bundle"
+    moved.parent.mkdir()
+    out.rename(moved)
+    cmd = [sys.executable, "-m", "gesture_ros.cli", "up", str(moved / "graph.yaml"), "echo:=true"]
+    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    text = r.stdout + r.stderr
+    assert r.returncode == 0, text
+    printed = [ln for ln in r.stdout.splitlines() if ln.startswith("[") and " camera] " in ln]
+    assert len(printed) >= 50, text  # 56 frames in the sample video
+    assert "Traceback" not in text
