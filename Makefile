@@ -4,10 +4,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 OUT ?= out
 
-.PHONY: setup run run-separate test test-fast lint typecheck colcon-check train clean
+.PHONY: setup setup-triton run run-separate test test-fast lint typecheck colcon-check train clean
 
 setup:
 	@bash scripts/setup.sh
+
+## the local Triton server's own venv (pytriton pins numpy<2)
+setup-triton:
+	@bash scripts/setup_triton.sh
 
 ## run: the demo on the built-in default (CPU, ONNX Runtime, committed sample video):
 ## prints gestures as they are published and writes $(OUT)/demo_annotated.mp4
@@ -25,7 +29,7 @@ run-separate: setup
 	  camera_source:=samples/hands_demo.mp4 camera_rate:=10.0 echo:=true \
 	  video_path:=$(OUT)/demo_annotated_separate.mp4
 
-test: setup lint typecheck
+test: setup setup-triton lint typecheck
 	@bash scripts/ros_env.sh $(PY) -m pytest -q tests
 
 test-fast: setup

@@ -57,8 +57,16 @@ def main(argv: list[str] | None = None) -> int:
     p_rp.add_argument("--remap", nargs="*", default=[], help="old:=new topic remappings")
     p_rp.add_argument("--no-clock", action="store_true", help="do not publish /clock")
     p_rp.add_argument("--wait-for-subscribers", type=int, default=0, help="wait until each topic has this many subscribers")
+    p_tr = sub.add_parser("triton-server", help="run the local CPU tritonserver (pytriton wheel) on a model repository until Ctrl-C")
+    p_tr.add_argument("--repo", default="model_repo", help="model repository (gesture-train triton-repo)")
+    p_tr.add_argument("--venv", default=".venv-triton", help="the Triton venv (bash scripts/setup_triton.sh)")
+    p_tr.add_argument("--http-port", type=int, default=8000)
+    p_tr.add_argument("--grpc-port", type=int, default=8001)
+    p_tr.add_argument("--metrics-port", type=int, default=8002)
     args = parser.parse_args(argv)
     try:
+        if args.command == "triton-server":
+            return _triton_server(args)
         if args.command == "up":
             from .bringup import up
 
@@ -129,6 +137,41 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gesture-ros: {exc}", file=sys.stderr)
         return 2
     return 1
+
+
+def _triton_server(args: argparse.Namespace) -> int:
+    import signal
+    import time
+
+    from .triton_server import start
+
+    try:
+        server = start(args.repo, args.venv, http_port=args.http_port, grpc_port=args.grpc_port, metrics_port=args.metrics_port)
+    except (FileNotFoundError, RuntimeError, TimeoutError) as exc:
+        print(f"gesture-ros triton-server: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"tritonserver (pid {server.process.pid}) on {args.repo}: gRPC {server.grpc_url}, HTTP {server.http_url}; Ctrl-C stops it",
+        flush=True,
+    )
+    stop = False
+
+    def on_signal(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        while not stop and server.process.poll() is None:
+            time.sleep(0.2)
+    finally:
+        code = server.process.poll()
+        server.stop()
+    if code is not None and not stop:
+        print(f"gesture-ros triton-server: tritonserver exited with {code}:\n{server.log_tail()}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
