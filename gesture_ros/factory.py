@@ -7,7 +7,8 @@ from typing import Any
 
 from . import paths
 from .backends import create_backend
-from .core.model_spec import ModelsConfig, with_file
+from .backends.base import InferenceBackend
+from .core.model_spec import ClassifierSpec, DetectorSpec, ModelsConfig, with_file
 from .core.pipeline import GestureClassifier, GesturePipeline, HandDetector
 from .core.tracking import Debouncer, IouTracker
 from .settings import PARAMS, cluster_config, load_params_file, roi_config
@@ -25,16 +26,32 @@ def model_path(values: dict[str, Any], override: str, spec_file: str) -> str:
     return str(paths.resolve(str(values.get(override) or "") or spec_file))
 
 
+def backend(values: dict[str, Any], stage: str, spec: DetectorSpec | ClassifierSpec) -> tuple[InferenceBackend, str]:
+    """The stage's backend and what it runs (a file, or ``triton://url/model``)."""
+    kind = values[f"{stage}.backend"]
+    if kind == "triton":
+        name = str(values.get(f"{stage}.model") or "") or spec.triton_model
+        roots = str(values["triton.root_certificates"])
+        b = create_backend(
+            "triton", name, url=values["triton.url"], protocol=values["triton.protocol"], model_version=values["triton.model_version"],
+            timeout_s=float(values["triton.timeout"]), shared_memory=bool(values["triton.shared_memory"]),
+            max_batch=int(values["classifier.max_batch"]) if stage == "classifier" else 1, ssl=bool(values["triton.ssl"]),
+            root_certificates=paths.resolve(roots).read_text() if roots else "",
+        )  # fmt: skip
+        return b, f"triton://{values['triton.url']}/{name}"
+    path = model_path(values, f"{stage}.model", spec.file)
+    return create_backend(kind, path, threads=int(values[f"{stage}.threads"])), path
+
+
 def detector(values: dict[str, Any], models: ModelsConfig) -> HandDetector:
-    path = model_path(values, "detector.model", models.detector.file)
-    backend = create_backend(values["detector.backend"], path, threads=int(values["detector.threads"]))
-    return HandDetector(with_file(models.detector, path), backend, cluster_config(values))
+    b, where = backend(values, "detector", models.detector)
+    return HandDetector(with_file(models.detector, where), b, cluster_config(values))
 
 
 def classifier(values: dict[str, Any], models: ModelsConfig) -> GestureClassifier:
-    path = model_path(values, "classifier.model", models.classifier.file)
-    backend = create_backend(values["classifier.backend"], path, threads=int(values["classifier.threads"]))
-    return GestureClassifier(with_file(models.classifier, path), backend, max_batch=int(values["classifier.max_batch"]))
+    b, where = backend(values, "classifier", models.classifier)
+    batch, wait = int(values["classifier.max_batch"]), float(values["triton.reconnect_max"])
+    return GestureClassifier(with_file(models.classifier, where), b, max_batch=batch, reconnect_max=wait)
 
 
 def tracking(values: dict[str, Any]) -> tuple[IouTracker | None, Debouncer | None]:

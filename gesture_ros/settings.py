@@ -109,6 +109,15 @@ PARAMS: dict[str, Param] = {
         Param("classifier.model", "", "Classifier model file; empty: the file in models_file", read_only=True),
         Param("classifier.threads", 0, "Intra-op threads of ONNX Runtime (0: library default)", min=0, max=64, read_only=True),
         Param("classifier.max_batch", 8, "Hands classified per backend call", min=1, max=64, read_only=True),
+        # Triton Inference Server (detector.backend / classifier.backend: triton)
+        Param("triton.url", "127.0.0.1:8001", "Triton server host:port (gRPC 8001, HTTP 8000 by default)", read_only=True),
+        Param("triton.protocol", "grpc", "Triton client protocol", choices=("grpc", "http"), read_only=True),
+        Param("triton.model_version", "", "Model version on the server (empty: the server's policy)", read_only=True),
+        Param("triton.timeout", 1.0, "Per-request timeout (s); a late answer counts as a fault", min=0.01, max=60.0, read_only=True),
+        Param("triton.shared_memory", False, "Send the input tensor through system shared memory (server on this host)", read_only=True),
+        Param("triton.ssl", False, "TLS to the server (gRPC: root_certificates; HTTP: the system CA store)", read_only=True),
+        Param("triton.root_certificates", "", "PEM file of the CA that signed the server's certificate (gRPC + ssl)", read_only=True),
+        Param("triton.reconnect_max", 5.0, "Longest wait (s) between reconnection attempts after a fault", min=0.1, max=600.0),
         Param("classifier.enabled", True, "Fused node: classify gestures (False: detections only)", read_only=True),
         Param(
             "sync.queue_size",
@@ -223,9 +232,10 @@ def roi_config(v: dict[str, Any]) -> RoiConfig:
     )
 
 
-DETECTOR_PARAMS = tuple(n for n in PARAMS if n.startswith("detector."))
+TRITON_PARAMS = tuple(n for n in PARAMS if n.startswith("triton."))
+DETECTOR_PARAMS = tuple(n for n in PARAMS if n.startswith("detector.")) + TRITON_PARAMS
 ROI_PARAMS = tuple(n for n in PARAMS if n.startswith("roi."))
-CLASSIFIER_PARAMS = tuple(n for n in PARAMS if n.startswith("classifier.") and n != "classifier.enabled")
+CLASSIFIER_PARAMS = tuple(n for n in PARAMS if n.startswith("classifier.") and n != "classifier.enabled") + TRITON_PARAMS
 TRACKING_PARAMS = tuple(n for n in PARAMS if n.startswith(("tracking.", "events.")))
 CAMERA_PARAMS = tuple(n for n in PARAMS if n.startswith("camera."))
 OVERLAY_PARAMS = tuple(n for n in PARAMS if n.startswith("overlay."))

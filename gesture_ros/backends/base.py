@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from ..core.errors import ModelError
 
-BACKENDS: tuple[str, ...] = ("onnxruntime", "tensorrt")
+BACKENDS: tuple[str, ...] = ("onnxruntime", "tensorrt", "triton")
 
 
 @dataclass(frozen=True)
@@ -111,4 +111,8 @@ def create_backend(kind: str, model_file: str | Path, **options: Any) -> Inferen
         from .tensorrt_backend import TensorRTBackend
 
         return TensorRTBackend(model_file, **options)
+    if kind == "triton":  # model_file is the model's name in the server's repository
+        from .triton_backend import TritonBackend
+
+        return TritonBackend(str(model_file), **options)
     raise ModelError(f"unknown backend '{kind}' (use one of: {', '.join(BACKENDS)})")

@@ -15,3 +15,8 @@ class ModelError(GestureRosError):
 
 class ConfigError(GestureRosError):
     """A configuration file or parameter value is invalid."""
+
+
+class BackendUnavailableError(ModelError):
+    """A remote backend (Triton) cannot answer now: server down, restarting, model unloaded,
+    timeout. Not fatal: the node keeps running, marks gestures unavailable and reconnects."""

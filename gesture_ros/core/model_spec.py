@@ -67,6 +67,7 @@ class DetectorSpec:
     stride: int = 16
     bbox_scale: float = 35.0
     offset: float = 0.5
+    triton_model: str = "hand_detector"  # its name in a Triton model repository
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -82,6 +83,7 @@ class ClassifierSpec:
     output: str
     labels: tuple[str, ...]
     output_is_probability: bool = True
+    triton_model: str = "gesture_classifier"  # its name in a Triton model repository
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,7 @@ def parse_models(raw: Any, source: Path | None = None) -> ModelsConfig:
             stride=int(d.get("stride", 16)),
             bbox_scale=float(d.get("bbox_scale", 35.0)),
             offset=float(d.get("offset", 0.5)),
+            triton_model=str(d.get("triton_model", "hand_detector")),
         )
         cls = ClassifierSpec(
             file=str(c["file"]),
@@ -139,6 +142,7 @@ def parse_models(raw: Any, source: Path | None = None) -> ModelsConfig:
             output=str(c["output"]),
             labels=tuple(str(x) for x in c["labels"]),
             output_is_probability=bool(c.get("output_is_probability", True)),
+            triton_model=str(c.get("triton_model", "gesture_classifier")),
         )
     except KeyError as exc:
         raise ConfigError(f"models file is missing key {exc.args[0]!r}") from None

@@ -15,8 +15,9 @@ import numpy.typing as npt
 
 from .classify import GestureResult, postprocess
 from .detectnet import ClusterConfig, Detections, cluster, decode
-from .errors import ModelError
+from .errors import BackendUnavailableError, ModelError
 from .image import Image, PixelOrder
+from .link import Link
 from .model_spec import ClassifierSpec, DetectorSpec
 from .preprocess import Preprocessor
 from .roi import RoiConfig, expand_rois, pixel_region
@@ -93,7 +94,7 @@ class HandDetector:
 class GestureClassifier:
     """Crops ROIs from the frame into one batch and classifies them in one backend call."""
 
-    def __init__(self, spec: ClassifierSpec, backend: InferenceBackend, max_batch: int = 8) -> None:
+    def __init__(self, spec: ClassifierSpec, backend: InferenceBackend, max_batch: int = 8, reconnect_max: float = 5.0) -> None:
         from ..backends.base import check_io
 
         self.spec = spec
@@ -103,6 +104,8 @@ class GestureClassifier:
         self.fixed_batch = batch_dim if batch_dim > 0 else 0
         self.pre = Preprocessor(spec.input, max_batch=max_batch)
         self.nonfinite = 0
+        #: a remote backend (Triton) that can go away and come back
+        self.link: Link | None = Link(backend, max_wait=reconnect_max) if hasattr(backend, "reconnect") else None
 
     def classify(self, image: Image, order: PixelOrder, rois: npt.NDArray[np.float32]) -> list[GestureResult | None]:
         n = int(rois.shape[0])
@@ -141,6 +144,7 @@ class FrameResult:
     hands: list[Hand]
     changes: list[GestureChange] = field(default_factory=list)
     timings: Timings = field(default_factory=Timings)
+    classify_error: str | None = None  # why gestures are missing (a remote backend that is down)
 
 
 def build_hands(dets: Detections, labels: tuple[str, ...], frame_w: int, frame_h: int, roi_cfg: RoiConfig | None) -> list[Hand]:
@@ -168,16 +172,31 @@ def attach_rois(hands: list[Hand], frame_w: int, frame_h: int, roi_cfg: RoiConfi
 
 def classify_hands(
     classifier: GestureClassifier, image: Image, order: PixelOrder, hands: list[Hand], timings: Timings | None = None
-) -> None:
-    """Fill ``hand.gesture`` for every hand with a valid ROI (one batched backend call)."""
+) -> str | None:
+    """Fill ``hand.gesture`` for every hand with a valid ROI (one batched backend call).
+
+    Returns None, or why the hands stay unclassified: a remote backend that is down (nothing is
+    sent until it reconnects; the hands keep ``gesture=None``, published as unavailable).
+    """
     t0 = time.perf_counter()
     idx = [i for i, h in enumerate(hands) if h.roi_valid]
-    if idx:
-        results = classifier.classify(image, order, np.stack([hands[i].roi for i in idx]))
-        for i, r in zip(idx, results, strict=True):
-            hands[i].gesture = r
+    error = None
+    link = classifier.link
+    if idx and link is not None and not link.ready():
+        error = f"classifier backend down, reconnecting ({link.last_error})"
+    elif idx:
+        try:
+            results = classifier.classify(image, order, np.stack([hands[i].roi for i in idx]))
+        except BackendUnavailableError as exc:
+            if link is not None:
+                link.fault(str(exc))
+            error = str(exc)
+        else:
+            for i, r in zip(idx, results, strict=True):
+                hands[i].gesture = r
     if timings is not None:
         timings.classify += (time.perf_counter() - t0) * 1e3
+    return error
 
 
 class GesturePipeline:
@@ -204,9 +223,8 @@ class GesturePipeline:
         dets = self.detector.detect(image, order, timings)
         h, w = image.shape[:2]
         hands = build_hands(dets, self.detector.spec.labels, w, h, self.roi)
-        if self.classifier is not None:
-            classify_hands(self.classifier, image, order, hands, timings)
-        result = FrameResult(hands, timings=timings)
+        error = classify_hands(self.classifier, image, order, hands, timings) if self.classifier is not None else None
+        result = FrameResult(hands, timings=timings, classify_error=error)
         result.changes = track_hands(hands, self.tracker, self.debouncer)
         return result
 

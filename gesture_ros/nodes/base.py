@@ -178,6 +178,19 @@ class BaseNode(Node):
         else:
             self._suppressed[message] = self._suppressed.get(message, 0) + 1
 
+    def classify_outcome(self, error: str | None, link: Any) -> None:
+        """After a classification attempt: report a remote backend that is down (detections are
+        still published, gestures marked unavailable) and say when it is back."""
+        if error is not None:
+            self.report("classifier_unavailable", f"gesture classification unavailable: {error}; detections still published")
+        if link is None:
+            return
+        if link.up and self.backend_state[0] == 2 and self.backend_state[1].startswith("classifier backend"):
+            self.get_logger().info(f"classifier backend reconnected after {link.faults} fault(s); gestures resume")
+            self.backend_state = (0, "ok")
+        elif not link.up:
+            self.backend_state = (2, f"classifier backend {link.state}")
+
     def fail_startup(self, exc: GestureRosError | OSError) -> None:
         """A model or config that cannot load: one error, ERROR on diagnostics, node stays up."""
         self.backend_state = (2, str(exc))

@@ -1,0 +1,82 @@
+"""The one-slot worker (newest frame wins, drops counted) and the reconnecting link of a remote
+backend, on plain Python objects."""
+
+from __future__ import annotations
+
+import threading
+
+from gesture_ros.core.link import Link
+from gesture_ros.core.worker import LatestWorker
+
+
+def test_newest_item_wins_and_drops_are_counted() -> None:
+    gate = threading.Event()
+    seen: list[int] = []
+
+    def work(i: int) -> None:
+        if i == 1:
+            gate.wait(5)
+        seen.append(i)
+
+    w = LatestWorker(work)
+    assert w.submit(1)
+    while w.submitted and not w._busy:  # wait until item 1 is being processed
+        pass
+    assert w.submit(2) and not w.submit(3) and not w.submit(4)  # 2 and 3 replaced while 1 runs
+    gate.set()
+    assert w.idle()
+    assert seen == [1, 4] and w.dropped == 2 and w.processed == 2
+    w.close()
+
+
+def test_worker_survives_a_failing_item() -> None:
+    errors: list[BaseException] = []
+    seen: list[int] = []
+
+    def work(i: int) -> None:
+        if i == 0:
+            raise ValueError("bad frame")
+        seen.append(i)
+
+    w = LatestWorker(work, on_error=errors.append)
+    w.submit(0)
+    assert w.idle()
+    w.submit(1)
+    assert w.idle()
+    assert seen == [1] and len(errors) == 1 and "bad frame" in str(errors[0])
+    w.close()
+
+
+class Server:
+    """Stands in for a backend's reconnect(): answers from a script of outcomes."""
+
+    def __init__(self, outcomes: list[bool]) -> None:
+        self.outcomes = outcomes
+        self.calls = 0
+
+    def reconnect(self) -> bool:
+        self.calls += 1
+        return self.outcomes.pop(0) if self.outcomes else True
+
+
+def test_link_backs_off_then_resumes() -> None:
+    now = [0.0]
+    srv = Server([False, False, True])
+    link = Link(srv, min_wait=0.25, max_wait=0.75, clock=lambda: now[0])  # binary fractions: exact sums
+    assert link.ready() and link.state == "ok"
+    link.fault("connection refused")
+    assert not link.up and "connection refused" in link.state
+    assert not link.ready() and srv.calls == 0  # not due yet: nothing is attempted
+    waits = []
+    for _ in range(3):
+        before = srv.calls
+        t0 = now[0]
+        while srv.calls == before:
+            now[0] += 0.03125
+            link.ready()
+            link.wait_attempt()
+        waits.append(now[0] - t0)
+    assert waits == [0.25, 0.5, 0.75]  # the shortest wait, doubled, capped at max_wait
+    assert link.ready() and link.up and link.faults == 1 and link.reconnects == 1 and link.attempts == 3
+    link.fault("again")  # a new fault starts from the shortest wait
+    assert link.faults == 2 and not link.ready()
