@@ -36,7 +36,7 @@ def backend(values: dict[str, Any], stage: str, spec: DetectorSpec | ClassifierS
             "triton", name, url=values["triton.url"], protocol=values["triton.protocol"], model_version=values["triton.model_version"],
             timeout_s=float(values["triton.timeout"]), shared_memory=bool(values["triton.shared_memory"]),
             max_batch=int(values["classifier.max_batch"]) if stage == "classifier" else 1, ssl=bool(values["triton.ssl"]),
-            root_certificates=paths.resolve(roots).read_text() if roots else "",
+            root_certificates=paths.resolve(roots).read_text() if roots else "", lazy=stage == "classifier",
         )  # fmt: skip
         return b, f"triton://{values['triton.url']}/{name}"
     path = model_path(values, f"{stage}.model", spec.file)

@@ -104,3 +104,88 @@ def test_startup_checks_are_one_clear_error(server, models, tmp_path: Path) -> N
         with pytest.raises(ModelError, match=r"input 'input_1' has shape \[3, 224, 224\] .* but \[3, 160, 160\] in the model description"):
             GestureClassifier(spec, backend)
         backend.close()
+
+
+def _hands(frame: np.ndarray) -> list:
+    from gesture_ros.core.pipeline import Hand
+
+    h, w = frame.shape[:2]
+    roi = np.array([0, 0, w, h], np.float32)
+    return [Hand(roi.copy(), 0.9, 0, "hand", roi, True)]
+
+
+def _post(url: str, path: str) -> int:
+    req = urllib.request.Request(f"http://{url}{path}", b"{}", {"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return int(r.status)
+
+
+def test_model_unloaded_then_loaded_again(models, tmp_path: Path) -> None:
+    """Explicit model control: unload -> gestures unavailable (the classifier stops sending);
+    load -> the link reconnects by itself and classification resumes."""
+    import time
+
+    from gesture_ros.core.pipeline import GestureClassifier, classify_hands
+
+    spec = models.classifier
+    repo = tmp_path / "repo"
+    assert train_cli(["triton-repo", "--out", str(repo)]) == 0
+    args = ("--model-control-mode=explicit", f"--load-model={spec.triton_model}")
+    frame = np.full((120, 120, 3), 128, np.uint8)
+    with start(repo, ROOT / ".venv-triton", extra_args=args) as s:
+        cls = GestureClassifier(spec, create_backend("triton", spec.triton_model, url=s.grpc_url, lazy=True), reconnect_max=0.5)
+        hands = _hands(frame)
+        assert classify_hands(cls, frame, "bgr", hands) is None and hands[0].gesture is not None
+        assert _post(s.http_url, f"/v2/repository/models/{spec.triton_model}/unload") == 200
+        hands = _hands(frame)
+        err = classify_hands(cls, frame, "bgr", hands)
+        assert err is not None and hands[0].gesture is None and cls.link is not None and not cls.link.up
+        assert _post(s.http_url, f"/v2/repository/models/{spec.triton_model}/load") == 200
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not cls.link.ready():
+            time.sleep(0.1)
+        hands = _hands(frame)
+        assert classify_hands(cls, frame, "bgr", hands) is None and hands[0].gesture is not None
+        assert cls.link.faults == 1 and cls.link.reconnects == 1
+        cls.backend.close()
+
+
+SLOW_MODEL = """
+import time
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+class TritonPythonModel:
+    def execute(self, requests):
+        time.sleep(1.5)  # a server that answers late
+        out = []
+        for r in requests:
+            x = pb_utils.get_input_tensor_by_name(r, "input_1").as_numpy()
+            probs = np.full((x.shape[0], 6), 1 / 6, np.float32)
+            out.append(pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("activation_18", probs)]))
+        return out
+"""
+
+
+def test_slow_responses_time_out_without_blocking_longer(models, tmp_path: Path) -> None:
+    """A real Python-backend model that answers after 1.5 s; with a 0.3 s timeout each request
+    fails after ~0.3 s (never 1.5 s) and the hands stay unclassified."""
+    import time
+
+    from gesture_ros.core.pipeline import GestureClassifier, classify_hands
+
+    spec = models.classifier
+    repo = tmp_path / "slow"
+    assert train_cli(["triton-repo", "--out", str(repo)]) == 0
+    (repo / spec.triton_model / "1" / "model.py").write_text(SLOW_MODEL)
+    frame = np.full((120, 120, 3), 128, np.uint8)
+    with start(repo, ROOT / ".venv-triton") as s:
+        backend = create_backend("triton", spec.triton_model, url=s.grpc_url, timeout_s=0.3)
+        cls = GestureClassifier(spec, backend)
+        hands = _hands(frame)
+        t0 = time.monotonic()
+        err = classify_hands(cls, frame, "bgr", hands)
+        took = time.monotonic() - t0
+        assert err is not None and "Deadline" in err and hands[0].gesture is None
+        assert took < 1.0
+        backend.close()

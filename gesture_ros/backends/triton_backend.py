@@ -45,8 +45,10 @@ class TritonBackend(InferenceBackend):
     def __init__(
         self, model_name: str, url: str = "127.0.0.1:8001", *, protocol: str = "grpc", model_version: str = "",
         timeout_s: float = 1.0, shared_memory: bool = False, max_batch: int = 8, ssl: bool = False,
-        root_certificates: str = "",
+        root_certificates: str = "", lazy: bool = False,
     ) -> None:  # fmt: skip
+        """``lazy``: a server that is not up yet is not an error; :attr:`connected` stays False
+        and :meth:`reconnect` connects later (a node can start before its server)."""
         self.model_name = model_name
         self.model_version = model_version
         self.url = url
@@ -65,11 +67,21 @@ class TritonBackend(InferenceBackend):
         self.client = self._connect(ssl, root_certificates)
         self._inputs: list[TensorInfo] = []
         self._outputs: list[TensorInfo] = []
+        #: called after every (re)connection with the server's tensors loaded; raises ModelError
+        #: when they disagree with the model description (the classifier sets it)
+        self.on_connect: Any = None
+        self.pending_error = ""
         try:
             self._load_metadata()
         except BackendUnavailableError as exc:
-            self.close()
-            raise ModelError(str(exc)) from None
+            if not lazy:
+                self.close()
+                raise ModelError(str(exc)) from None
+            self.pending_error = str(exc)
+
+    @property
+    def connected(self) -> bool:
+        return bool(self._inputs)
 
     # --- connection and start-up checks ---------------------------------------------------------
 
@@ -132,8 +144,13 @@ class TritonBackend(InferenceBackend):
         with self._lock:
             try:
                 self._release_shm(unregister=False)
+                self._inputs, self._outputs = [], []
                 self._load_metadata()
-            except (BackendUnavailableError, ModelError):
+                if self.on_connect is not None:
+                    self.on_connect()
+            except (BackendUnavailableError, ModelError) as exc:
+                self._inputs, self._outputs = [], []
+                self.pending_error = str(exc)
                 return False
             return True
 

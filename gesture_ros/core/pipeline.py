@@ -95,17 +95,29 @@ class GestureClassifier:
     """Crops ROIs from the frame into one batch and classifies them in one backend call."""
 
     def __init__(self, spec: ClassifierSpec, backend: InferenceBackend, max_batch: int = 8, reconnect_max: float = 5.0) -> None:
-        from ..backends.base import check_io
-
         self.spec = spec
         self.backend = backend
-        check_io(backend, spec.file, spec.input.name, (3, spec.input.height, spec.input.width), {spec.output: (len(spec.labels),)})
-        batch_dim = next(t.shape[0] for t in backend.inputs if t.name == spec.input.name)
-        self.fixed_batch = batch_dim if batch_dim > 0 else 0
         self.pre = Preprocessor(spec.input, max_batch=max_batch)
         self.nonfinite = 0
+        self.fixed_batch = 0
         #: a remote backend (Triton) that can go away and come back
         self.link: Link | None = Link(backend, max_wait=reconnect_max) if hasattr(backend, "reconnect") else None
+        if getattr(backend, "connected", True):
+            self._check()
+        elif self.link is not None:  # a server that is not up yet: check its model once it is
+            self.link.fault(str(getattr(backend, "pending_error", "not connected")))
+        if self.link is not None:
+            backend.on_connect = self._check  # type: ignore[attr-defined]
+
+    def _check(self) -> None:
+        """The model's tensors must be what the description says (at start-up, and after every
+        reconnection to a server, whose model may have changed)."""
+        from ..backends.base import check_io
+
+        spec = self.spec
+        check_io(self.backend, spec.file, spec.input.name, (3, spec.input.height, spec.input.width), {spec.output: (len(spec.labels),)})
+        batch_dim = next(t.shape[0] for t in self.backend.inputs if t.name == spec.input.name)
+        self.fixed_batch = batch_dim if batch_dim > 0 else 0
 
     def classify(self, image: Image, order: PixelOrder, rois: npt.NDArray[np.float32]) -> list[GestureResult | None]:
         n = int(rois.shape[0])

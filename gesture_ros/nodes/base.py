@@ -181,6 +181,8 @@ class BaseNode(Node):
     def classify_outcome(self, error: str | None, link: Any) -> None:
         """After a classification attempt: report a remote backend that is down (detections are
         still published, gestures marked unavailable) and say when it is back."""
+        if error is not None and link is not None and self.backend_state[0] == 0:
+            self.backend_state = (2, f"classifier backend {link.state}")
         if error is not None:
             self.report("classifier_unavailable", f"gesture classification unavailable: {error}; detections still published")
         if link is None:
