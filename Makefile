@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 OUT ?= out
 
-.PHONY: setup setup-triton run run-separate test test-fast lint typecheck colcon-check train clean
+.PHONY: setup setup-triton run-triton run run-separate test test-fast lint typecheck colcon-check train clean
 
 setup:
 	@bash scripts/setup.sh
@@ -28,6 +28,14 @@ run-separate: setup
 	@bash scripts/ros_env.sh $(PY) -m gesture_ros.cli up config/graph_separate.yaml \
 	  camera_source:=samples/hands_demo.mp4 camera_rate:=10.0 echo:=true \
 	  video_path:=$(OUT)/demo_annotated_separate.mp4
+
+## the demo with gesture classification through a local tritonserver (model repository from training/)
+run-triton: setup setup-triton
+	@mkdir -p $(OUT)
+	@$(VENV)/bin/gesture-train triton-repo --out build/model_repo >/dev/null
+	@bash scripts/ros_env.sh $(PY) -m gesture_ros.cli up config/graph_fused.yaml \
+	  camera_source:=samples/hands_demo.mp4 camera_rate:=10.0 echo:=true video_path:=$(OUT)/demo_annotated_triton.mp4 \
+	  --triton-repo build/model_repo
 
 test: setup setup-triton lint typecheck
 	@bash scripts/ros_env.sh $(PY) -m pytest -q tests

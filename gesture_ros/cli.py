@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     p_up = sub.add_parser("up", help="start a graph description (config/graph_*.yaml) like ros2 launch")
     p_up.add_argument("graph", help="graph file, e.g. config/graph_fused.yaml")
     p_up.add_argument("arguments", nargs="*", help="launch arguments name:=value")
+    p_up.add_argument("--triton-repo", help="start the local tritonserver on this model repository for the graph and classify through it")
+    p_up.add_argument("--triton-venv", default=".venv-triton", help="the Triton venv (bash scripts/setup_triton.sh)")
     p_up.add_argument("--ros-args", dest="ros_args", nargs=argparse.REMAINDER, default=[], help="passed to every node")
     p_args = sub.add_parser("args", help="list a graph's launch arguments")
     p_args.add_argument("graph")
@@ -70,9 +72,23 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "up":
             from .bringup import up
 
-            extra = ["--ros-args", *args.ros_args] if args.ros_args else []
-            # rcl accepts several --ros-args blocks; the extra block goes after the params files
-            return up(args.graph, _launch_values(args.arguments), [a for a in extra if a != "--ros-args"] if extra else None)
+            extra = [a for a in args.ros_args if a != "--ros-args"]
+            if not args.triton_repo:
+                # rcl accepts several --ros-args blocks; the extra block goes after the params files
+                return up(args.graph, _launch_values(args.arguments), extra or None)
+            from .triton_server import start
+
+            try:
+                server = start(args.triton_repo, args.triton_venv)
+            except (FileNotFoundError, RuntimeError, TimeoutError) as exc:
+                print(f"gesture-ros up: cannot start tritonserver: {exc}", file=sys.stderr)
+                return 2
+            print(f"[gesture-ros] tritonserver (pid {server.process.pid}) on {args.triton_repo} at {server.grpc_url}", flush=True)
+            try:
+                triton = ["-p", "classifier.backend:=triton", "-p", f"triton.url:={server.grpc_url}"]
+                return up(args.graph, _launch_values(args.arguments), [*triton, *extra])
+            finally:
+                server.stop()
         if args.command == "make-bag":
             from pathlib import Path
 
