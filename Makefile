@@ -44,8 +44,8 @@ test-fast: setup
 	@bash scripts/ros_env.sh $(PY) -m pytest -q -x tests -m "not slow"
 
 lint: setup
-	@$(VENV)/bin/ruff check gesture_ros training tests launch
-	@$(VENV)/bin/ruff format --check gesture_ros training tests launch
+	@$(VENV)/bin/ruff check gesture_ros training tests launch benchmarks
+	@$(VENV)/bin/ruff format --check gesture_ros training tests launch benchmarks
 
 typecheck: setup
 	@$(VENV)/bin/mypy gesture_ros training
