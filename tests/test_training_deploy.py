@@ -106,3 +106,17 @@ def test_bundle_runs_with_the_package_bringup(tmp_path: Path, synthetic) -> None
     printed = [ln for ln in r.stdout.splitlines() if ln.startswith("[") and " camera] " in ln]
     assert len(printed) >= 50, text  # 56 frames in the sample video
     assert "Traceback" not in text
+
+
+def test_bundle_classifying_through_a_triton_server(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "bundle"
+    repo = tmp_path / "repo"
+    assert train_cli(["triton-repo", "--out", str(repo)]) == 0
+    assert train_cli(["deploy", "--out", str(out), "--triton-url", "gpu-server.local:8001", "--triton-repo", str(repo)]) == 0
+    res = json.loads(capsys.readouterr().out.split("\n}\n", 1)[1])
+    assert res["classifier"]["backend"] == "triton" and res["classifier"]["triton_url"] == "gpu-server.local:8001"
+    params = yaml.safe_load((out / "gesture_ros.yaml").read_text())["/**"]["ros__parameters"]
+    assert params["classifier"]["backend"] == "triton" and params["triton"]["url"] == "gpu-server.local:8001"
+    assert params["detector"]["backend"] == "onnxruntime"
+    assert (out / "model_repo" / "gesture_classifier" / "config.pbtxt").is_file()  # the server's half of the bundle
+    assert not (out / "models" / "gesture_classifier.onnx").exists()

@@ -51,6 +51,8 @@ class DeployConfig:
     image_topic: str = ""  # empty: keep the package default
     camera_source: str = ""  # empty: no camera node (the robot's camera driver publishes image_topic)
     triton_repo: str = ""  # a model repository (gesture-train triton-repo) to ship with the bundle
+    triton_url: str = ""  # classify through this Triton server (host:port) instead of a local model
+    triton_protocol: str = "grpc"
     set: list[str] = field(default_factory=list)  # extra node parameters, name=value
 
 
@@ -96,6 +98,10 @@ def write_bundle(cfg: DeployConfig, values: dict[str, Any]) -> dict[str, Any]:
     specs = parse_models(models_raw)
     params = dict(values)
     for key, arg, spec in (("detector", cfg.detector, specs.detector), ("classifier", cfg.classifier, specs.classifier)):
+        if key == "classifier" and cfg.triton_url:
+            params.update({"classifier.backend": "triton", "classifier.model": "", "triton.url": cfg.triton_url,
+                           "triton.protocol": cfg.triton_protocol})  # fmt: skip
+            continue
         src = Path(arg) if arg else paths.resolve(spec.file)
         if not src.is_file():
             raise FileNotFoundError(f"{key} model not found: {src}")
@@ -134,7 +140,8 @@ def write_bundle(cfg: DeployConfig, values: dict[str, Any]) -> dict[str, Any]:
         "launch": str(out / f"{cfg.name}.launch.py"),
         "graph": str(out / "graph.yaml"),
         "detector": {"backend": params["detector.backend"], "file": models_raw["detector"]["file"]},
-        "classifier": {"backend": params["classifier.backend"], "file": models_raw["classifier"]["file"]},
+        "classifier": {"backend": params["classifier.backend"], "file": models_raw["classifier"]["file"],
+                       "triton_url": cfg.triton_url or None},
         "input": {"detector": [3, specs.detector.input.height, specs.detector.input.width],
                   "classifier": [3, specs.classifier.input.height, specs.classifier.input.width]},
     }  # fmt: skip
