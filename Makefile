@@ -51,11 +51,13 @@ typecheck: setup
 	@$(VENV)/bin/mypy gesture_ros training
 
 ## train: retrain both default models on ../shared/data and publish them into models/
+## (detector: 35 epochs -> prune -> 40 epochs retraining the pruned model; classifier: 80 epochs)
 train: setup
 	@$(VENV)/bin/gesture-train detector --config training/default_detector.yaml
-	@$(VENV)/bin/gesture-train detector --config training/finetune_detector.yaml
+	@$(VENV)/bin/gesture-train prune --model runs/detector/detector.pt --threshold 0.5 --out runs/detector_pruned
+	@$(VENV)/bin/gesture-train detector --config training/retrain_detector.yaml
 	@$(VENV)/bin/gesture-train classifier --config training/default_classifier.yaml
-	@$(VENV)/bin/gesture-train publish --detector runs/detector_ft --classifier runs/classifier
+	@$(VENV)/bin/gesture-train publish --detector runs/detector_retrained --classifier runs/classifier
 
 colcon-check: setup
 	@bash scripts/colcon_check.sh

@@ -28,7 +28,8 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     if not (venv / "bin" / "python").is_file():
         pytest.fail("no .venv-triton: run `bash scripts/setup_triton.sh` (make test does)")
     repo = tmp_path_factory.mktemp("repo")
-    assert train_cli(["triton-repo", "--out", str(repo), "--flavour", "python", "--max-batch", "8"]) == 0
+    det = str(ROOT / "models" / "hand_detector.onnx")
+    assert train_cli(["triton-repo", "--out", str(repo), "--flavour", "python", "--max-batch", "8", "--detector", det]) == 0
     with start(repo, venv) as s:
         yield s
     assert s.process.poll() is not None  # stopped by its own PID
@@ -189,3 +190,21 @@ def test_slow_responses_time_out_without_blocking_longer(models, tmp_path: Path)
         assert err is not None and "Deadline" in err and hands[0].gesture is None
         assert took < 1.0
         backend.close()
+
+
+def test_detector_through_triton_equals_onnxruntime(server, models, shared_data: Path) -> None:
+    from gesture_ros.core.detectnet import ClusterConfig
+    from gesture_ros.core.pipeline import HandDetector
+
+    spec = models.detector
+    remote = HandDetector(spec, create_backend("triton", spec.triton_model, url=server.grpc_url, max_batch=1), ClusterConfig())
+    local = HandDetector(spec, create_backend("onnxruntime", ROOT / spec.file), ClusterConfig())
+    found = 0
+    for img_path in sorted((shared_data / "hands_detect" / "images").glob("*.jpg"))[::70]:
+        img = cv2.imread(str(img_path))
+        a, b = remote.detect(img, "bgr"), local.detect(img, "bgr")
+        found += len(a)
+        np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-4)
+    assert found > 0  # hands were found, so the comparison says something
+    remote.backend.close()
