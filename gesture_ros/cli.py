@@ -85,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             print(f"[gesture-ros] tritonserver (pid {server.process.pid}) on {args.triton_repo} at {server.grpc_url}", flush=True)
             try:
-                triton = ["-p", "classifier.backend:=triton", "-p", f"triton.url:={server.grpc_url}"]
-                return up(args.graph, _launch_values(args.arguments), [*triton, *extra])
+                values = {**_launch_values(args.arguments), "classifier_backend": "triton", "triton_url": server.grpc_url}
+                return up(args.graph, values, extra or None)
             finally:
                 server.stop()
         if args.command == "make-bag":
