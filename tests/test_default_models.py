@@ -51,7 +51,7 @@ def test_detector_on_validation_scenes(models, values, shared_data) -> None:
         outs.append((d.boxes, d.scores))
         gts.append(s.boxes)
     ap50 = average_precision(outs, gts, 0.5)["ap"]
-    assert ap50 >= 0.4, ap50
+    assert ap50 >= 0.45, ap50
     assert ap50 == pytest.approx(METRICS["detector"]["val"]["ap50"], abs=0.02)  # same decoder, same number
 
 
@@ -71,4 +71,5 @@ def test_classifier_on_validation_crops(models, values, shared_data) -> None:
         y_true.append(models.classifier.labels.index(s.label))
         y_pred.append(r.class_id)
     m = classification_metrics(y_true, y_pred, models.classifier.labels)
-    assert m["accuracy"] >= 0.4, m
+    assert m["accuracy"] >= 0.6, m
+    assert m["macro_f1"] == pytest.approx(METRICS["classifier"]["val"]["macro_f1"], abs=0.02)  # the number training recorded
