@@ -108,7 +108,7 @@ def test_unknown_backend_in_params_is_rejected_with_the_choices(tmp_path: Path) 
         while time.monotonic() < deadline and "detector.backend must be" not in log.read_text():
             time.sleep(0.1)
         text = log.read_text()
-        assert "detector.backend must be one of onnxruntime, tensorrt, got 'openvino'; using the default 'onnxruntime'" in text
+        assert "detector.backend must be one of onnxruntime, tensorrt, triton, got 'openvino'; using the default 'onnxruntime'" in text
     finally:
         proc.terminate()
         proc.wait(timeout=10)
