@@ -132,3 +132,23 @@ def test_report_and_cli_on_the_shared_kitti_set(tmp_path: Path, shared_data: Pat
     with pytest.raises(SystemExit) as exc:
         train_cli(["dataset-report", str(tmp_path / "missing")])
     assert exc.value.code == 2 and "no images/ folder" in capsys.readouterr().err
+
+
+def test_full_frame_gesture_images_as_extra_detection_data(shared_data: Path) -> None:
+    from training.data import load_gesture_frames_for_detection
+    from training.train_detector import DetectorTrainConfig, split_detection_set
+
+    extra = load_gesture_frames_for_detection(shared_data)
+    manifest = list(csv.DictReader((shared_data / "gestures_manifest.csv").open()))
+    full = [r for r in manifest if r["kind"] == "full_frame"]
+    assert len(extra) >= len(full) and all(s.labels and set(s.labels) == {"hand"} for s in extra)
+    assert not any(s.image.name.startswith("hagridcrop__") for s in extra)  # tight crops are not frames
+    scenes = {s.scene for s in extra}
+    assert "anton_single_room" in scenes and "session_25" in scenes  # named like hands_detect's scenes
+    cfg = DetectorTrainConfig(data=str(shared_data / "hands_detect"), extra_data=[str(shared_data)],
+                              val_scenes=["PUZZLE_LIVINGROOM_T_B", "session_25", "session_55", "session_96"])  # fmt: skip
+    train, val, val_scenes = split_detection_set(cfg)
+    base, base_val, _ = split_detection_set(DetectorTrainConfig(data=str(shared_data / "hands_detect"), val_scenes=cfg.val_scenes))
+    assert not {s.scene for s in train} & val_scenes  # validation sessions never leak in through the extra data
+    assert len(train) == len(base) + sum(s.scene not in val_scenes for s in extra)
+    assert [s.image for s in val] == [s.image for s in base_val]  # validation is the detection set's own scenes only

@@ -120,3 +120,29 @@ def split_gestures(
     val_crops = split_by_scene(crop_scenes, None, val_crop_fraction) if crop_scenes else set()
     val = val_frames | val_crops
     return [s for s in samples if s.scene not in val], [s for s in samples if s.scene in val], val_frames
+
+
+def load_gesture_frames_for_detection(root: Path) -> list[DetSample]:
+    """Full-frame gesture images (``root/gestures/<class>/*.jpg`` with boxes in
+    ``root/gestures_labels/``) as extra *hand* detection data; tight crops are skipped.
+
+    Scenes follow the detection set's naming (``session_<n>`` for SubhiH, from
+    ``gestures_manifest.csv`` when present), so validation scenes can be kept out by name.
+    """
+    scenes: dict[str, str] = {}
+    manifest = root / "gestures_manifest.csv"
+    if manifest.is_file():
+        for row in csv.DictReader(manifest.open()):
+            name = Path(row["image"]).name
+            scene = row.get("scene") or scene_of(name)
+            scenes[name] = f"session_{scene}" if name.startswith("subhih__") else f"{name.split('__', 1)[0]}_{scene}"
+    out = []
+    labels_root = root / "gestures_labels"
+    for folder in sorted((root / "gestures").iterdir()) if (root / "gestures").is_dir() else []:
+        for img in sorted(folder.iterdir()):
+            if img.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            boxes, _ = read_kitti(labels_root / folder.name / (img.stem + ".txt"))
+            if len(boxes):
+                out.append(DetSample(img, boxes, ("hand",) * len(boxes), scenes.get(img.name, scene_of(img.name))))
+    return out

@@ -16,7 +16,7 @@ from gesture_ros.core.model_spec import DetectorSpec
 from gesture_ros.core.preprocess import Preprocessor
 
 from .augment import colour_jitter, flip_boxes
-from .data import DetSample, load_detection_set, split_by_scene
+from .data import DetSample, load_detection_set, load_gesture_frames_for_detection, split_by_scene
 from .evaluate import evaluate_detector
 from .experiment import Experiment
 from .export import export_detector
@@ -46,6 +46,9 @@ class DetectorTrainConfig:
     #: start from this checkpoint's weights (a detector.pt); layers whose shapes differ (a head
     #: for other classes) keep their fresh initialisation; a pruned checkpoint is retrained as is
     init_from: str = ""
+    #: more training data laid out like ../shared/data (full-frame gesture images with boxes in
+    #: gestures_labels/, used as hands); images of validation scenes are left out
+    extra_data: list[str] = field(default_factory=list)
     checkpoint_every: int = 5  # epochs between checkpoints (0: none)
     resume: str = ""  # "auto": continue from <out>/checkpoints/last.pt when it exists; or a path
     device: str = "auto"  # auto | cpu | cuda
@@ -188,7 +191,10 @@ def split_detection_set(cfg: DetectorTrainConfig) -> tuple[list[DetSample], list
     if cfg.limit:
         samples = samples[: cfg.limit]
     val_scenes = split_by_scene([s.scene for s in samples], set(cfg.val_scenes))
-    return [s for s in samples if s.scene not in val_scenes], [s for s in samples if s.scene in val_scenes], val_scenes
+    train = [s for s in samples if s.scene not in val_scenes]
+    for root in cfg.extra_data:
+        train += [s for s in load_gesture_frames_for_detection(Path(root)) if s.scene not in val_scenes]
+    return train, [s for s in samples if s.scene in val_scenes], val_scenes
 
 
 def train_detector(cfg: DetectorTrainConfig, spec: DetectorSpec, clustering: ClusterConfig, log: Any = print) -> dict[str, Any]:
