@@ -67,32 +67,26 @@ def _write_json(path: str | None, data: dict[str, Any]) -> None:
     print(text if len(text) < 4000 else text[:4000] + "\n...")
 
 
-def _evaluate_detector(args: argparse.Namespace) -> int:
-    from .data import load_detection_set
-    from .evaluate import evaluate_detector
+def _evaluate(args: argparse.Namespace) -> int:
+    """``evaluate-detector`` / ``evaluate-classifier``: one ONNX model on a folder, through the runtime."""
+    from .data import load_detection_set, load_gesture_set
+    from .evaluate import evaluate_classifier, evaluate_detector
 
     models = _models()
-    model = Path(args.model) if args.model else paths.resolve(models.detector.file)
-    samples = load_detection_set(Path(args.data))
-    if not samples:
-        raise SystemExit(f"no images in {args.data}/images")
+    values = parameter_values(args.params)
     plot = Path(args.plot) if args.plot else (Path(args.json).with_suffix(".png") if args.json else None)
-    res = evaluate_detector(model, models.detector, samples, cluster_config(parameter_values(args.params)), plot)
-    _write_json(args.json, res)
-    return 0
-
-
-def _evaluate_classifier(args: argparse.Namespace) -> int:
-    from .data import load_gesture_set
-    from .evaluate import evaluate_classifier
-
-    models = _models()
-    model = Path(args.model) if args.model else paths.resolve(models.classifier.file)
-    samples = load_gesture_set(Path(args.data), models.classifier.labels)
-    if not samples:
-        raise SystemExit(f"no images in {args.data}/gestures/<class>/")
-    plot = Path(args.plot) if args.plot else (Path(args.json).with_suffix(".png") if args.json else None)
-    res = evaluate_classifier(model, models.classifier, samples, roi_config(parameter_values(args.params)), plot)
+    if args.step == "evaluate-detector":
+        model = Path(args.model) if args.model else paths.resolve(models.detector.file)
+        samples = load_detection_set(Path(args.data))
+        if not samples:
+            raise SystemExit(f"no images in {args.data}/images")
+        res = evaluate_detector(model, models.detector, samples, cluster_config(values), plot)
+    else:
+        model = Path(args.model) if args.model else paths.resolve(models.classifier.file)
+        gestures = load_gesture_set(Path(args.data), models.classifier.labels)
+        if not gestures:
+            raise SystemExit(f"no images in {args.data}/gestures/<class>/")
+        res = evaluate_classifier(model, models.classifier, gestures, roi_config(values), plot)
     _write_json(args.json, res)
     return 0
 
@@ -226,10 +220,8 @@ def _run(args: argparse.Namespace) -> int:
             report = convert.dataset_report(Path(args.root))
         _write_json(None, report)
         return 0
-    if args.step == "evaluate-detector":
-        return _evaluate_detector(args)
-    if args.step == "evaluate-classifier":
-        return _evaluate_classifier(args)
+    if args.step in ("evaluate-detector", "evaluate-classifier"):
+        return _evaluate(args)
     models = _models()
     values = parameter_values(args.params)  # what the nodes use
     try:

@@ -10,7 +10,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,17 @@ def _jsonable(v: Any) -> Any:
     if isinstance(v, list | tuple):
         return [_jsonable(x) for x in v]
     return v
+
+
+@dataclass
+class RunOptions:
+    """How a training step runs, beside what it trains (both trainers' configs extend this)."""
+
+    checkpoint_every: int = 5  # epochs between checkpoints (0: none)
+    resume: str = ""  # "auto": continue from <out>/checkpoints/last.pt when it exists; or a path
+    device: str = "auto"  # auto | cpu | cuda
+    amp: str = "auto"  # auto (fp16 on CUDA) | off | fp16 | bf16
+    progress: bool = True  # a progress bar per epoch on a terminal
 
 
 class Experiment:
@@ -55,6 +66,25 @@ class Experiment:
         if self.write:
             path.write_text(json.dumps(_jsonable(data), indent=2) + "\n")
         return path
+
+    def fit_options(self, opts: RunOptions) -> dict[str, Any]:
+        """The keyword arguments of ``loop.fit`` that come from this experiment and its options."""
+        return {
+            "checkpoint_dir": self.checkpoints,
+            "checkpoint_every": opts.checkpoint_every,
+            "resume": self.resume_path(opts.resume),
+            "log": self.log,
+            "progress": opts.progress,
+        }
+
+    def finish(self, config: Any, metrics: dict[str, Any], onnx_path: Path, parameters: int, val_scenes: set[str]) -> dict[str, Any]:
+        """Add what every trained model's metrics record and write ``metrics.json``."""
+        metrics["config"] = asdict(config)
+        metrics["val_scenes"] = sorted(val_scenes)
+        metrics["onnx_bytes"] = onnx_path.stat().st_size
+        metrics["parameters"] = parameters
+        self.write_json("metrics.json", metrics)
+        return metrics
 
     def resume_path(self, resume: str) -> Path | None:
         """``resume``: empty (fresh start), ``auto`` (this experiment's last.pt if there is one) or a path."""

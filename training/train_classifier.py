@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +17,14 @@ from gesture_ros.core.roi import RoiConfig
 from .augment import colour_jitter, rotate
 from .data import GestureSample, gesture_crop, load_gesture_set, split_gestures
 from .evaluate import evaluate_classifier, read_bgr
-from .experiment import Experiment
+from .experiment import Experiment, RunOptions
 from .export import export_classifier
 from .loop import fit, make_runtime
 from .models import GestureNet
 
 
 @dataclass
-class ClassifierTrainConfig:
+class ClassifierTrainConfig(RunOptions):
     data: str = "../shared/data"
     out: str = "runs/classifier"
     val_scenes: list[str] = field(default_factory=list)
@@ -39,10 +39,6 @@ class ClassifierTrainConfig:
     seed: int = 0
     limit_per_class: int = 0  # tests
     checkpoint_every: int = 10  # epochs between checkpoints (0: none)
-    resume: str = ""  # "auto": continue from <out>/checkpoints/last.pt when it exists; or a path
-    device: str = "auto"  # auto | cpu | cuda
-    amp: str = "auto"  # auto (fp16 on CUDA) | off | fp16 | bf16
-    progress: bool = True
 
 
 class ClassifierData:
@@ -104,8 +100,7 @@ def train_classifier(cfg: ClassifierTrainConfig, spec: ClassifierSpec, roi: RoiC
 
     history, train_time = fit(
         model, len(data), batch_loss, epochs=cfg.epochs, batch=cfg.batch, lr=cfg.lr, weight_decay=cfg.weight_decay,
-        rng=rng, name="classifier", runtime=rt, checkpoint_dir=exp.checkpoints, checkpoint_every=cfg.checkpoint_every,
-        resume=exp.resume_path(cfg.resume), log=exp.log, log_every=5, drop_last=False, progress=cfg.progress,
+        rng=rng, name="classifier", runtime=rt, log_every=5, drop_last=False, **exp.fit_options(cfg),
     )  # fmt: skip
     if not rt.is_main:
         return {}
@@ -114,10 +109,6 @@ def train_classifier(cfg: ClassifierTrainConfig, spec: ClassifierSpec, roi: RoiC
     diff = export_classifier(model, spec, onnx_path)
     metrics: dict[str, Any] = {"train_time_s": train_time, "onnx_vs_torch_max_abs_diff": diff, "history": history}
     metrics["val"] = evaluate_classifier(onnx_path, spec, val_s, roi, exp.dir / "confusion.png") if val_s else {}
-    metrics["config"] = asdict(cfg)
-    metrics["val_scenes"] = sorted(val_scenes)
-    metrics["onnx_bytes"] = onnx_path.stat().st_size
-    metrics["parameters"] = sum(p.numel() for p in model.parameters())
-    exp.write_json("metrics.json", metrics)
+    exp.finish(cfg, metrics, onnx_path, sum(p.numel() for p in model.parameters()), val_scenes)
     exp.log(f"classifier: val accuracy {metrics['val'].get('accuracy')} macro-F1 {metrics['val'].get('macro_f1')} ({train_time:.0f} s)")
     return metrics

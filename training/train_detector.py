@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from gesture_ros.core.preprocess import Preprocessor
 from .augment import colour_jitter, flip_boxes
 from .data import DetSample, load_detection_set, load_gesture_frames_for_detection, split_by_scene
 from .evaluate import evaluate_detector
-from .experiment import Experiment
+from .experiment import Experiment, RunOptions
 from .export import export_detector
 from .loop import fit, load_checkpoint, make_runtime
 from .models import DetectNetV2, build_model
@@ -27,7 +27,7 @@ from .targets import rasterise
 
 
 @dataclass
-class DetectorTrainConfig:
+class DetectorTrainConfig(RunOptions):
     data: str = "../shared/data/hands_detect"
     out: str = "runs/detector"
     val_scenes: list[str] = field(default_factory=list)
@@ -49,11 +49,6 @@ class DetectorTrainConfig:
     #: more training data laid out like ../shared/data (full-frame gesture images with boxes in
     #: gestures_labels/, used as hands); images of validation scenes are left out
     extra_data: list[str] = field(default_factory=list)
-    checkpoint_every: int = 5  # epochs between checkpoints (0: none)
-    resume: str = ""  # "auto": continue from <out>/checkpoints/last.pt when it exists; or a path
-    device: str = "auto"  # auto | cpu | cuda
-    amp: str = "auto"  # auto (fp16 on CUDA) | off | fp16 | bf16
-    progress: bool = True  # a progress bar per epoch on a terminal
     #: quantisation-aware retraining of the ``init_from`` model: fold BN, calibrate input ranges
     #: on ``calibration_images`` training images, retrain with fake int8, export Q/DQ ONNX
     qat: bool = False
@@ -227,8 +222,7 @@ def train_detector(cfg: DetectorTrainConfig, spec: DetectorSpec, clustering: Clu
 
     history, train_time = fit(
         model, len(data), batch_loss, epochs=cfg.epochs, batch=cfg.batch, lr=cfg.lr, weight_decay=cfg.weight_decay,
-        rng=rng, name="detector", runtime=rt, checkpoint_dir=exp.checkpoints, checkpoint_every=cfg.checkpoint_every,
-        resume=exp.resume_path(cfg.resume), log=exp.log, progress=cfg.progress,
+        rng=rng, name="detector", runtime=rt, **exp.fit_options(cfg),
     )  # fmt: skip
     if not rt.is_main:
         return {}
@@ -241,10 +235,6 @@ def train_detector(cfg: DetectorTrainConfig, spec: DetectorSpec, clustering: Clu
     if float_val is not None:
         metrics["val_float"] = float_val
         metrics["qat_minus_float_ap50"] = metrics["val"]["ap50"] - float_val["ap50"]
-    metrics["config"] = asdict(cfg)
-    metrics["val_scenes"] = sorted(val_scenes)
-    metrics["onnx_bytes"] = onnx_path.stat().st_size
-    metrics["parameters"] = sum(p.numel() for p in model.parameters())
-    exp.write_json("metrics.json", metrics)
+    exp.finish(cfg, metrics, onnx_path, sum(p.numel() for p in model.parameters()), val_scenes)
     exp.log(f"detector: val AP50 {metrics['val'].get('ap50')} AP70 {metrics['val'].get('ap70')} ({train_time:.0f} s)")
     return metrics
