@@ -80,3 +80,24 @@ def test_link_backs_off_then_resumes() -> None:
     assert link.ready() and link.up and link.faults == 1 and link.reconnects == 1 and link.attempts == 3
     link.fault("again")  # a new fault starts from the shortest wait
     assert link.faults == 2 and not link.ready()
+
+
+def test_link_stays_down_while_the_reconnected_model_fails_its_check() -> None:
+    """The server is back but serves a model that does not match the description: not up."""
+    now = [0.0]
+    checks: list[bool] = [False, True]
+
+    def verify() -> None:
+        if not checks.pop(0):
+            raise ValueError("input 'input_1' has shape [3, 224, 224] in the model but [3, 160, 160] in the description")
+
+    link = Link(Server([]), verify=verify, min_wait=0.25, max_wait=1.0, clock=lambda: now[0])
+    link.fault("connection refused")
+    now[0] = 0.25
+    link.ready()
+    link.wait_attempt()
+    assert not link.up and "224" in link.last_error and link.reconnects == 0
+    now[0] = 1.0
+    link.ready()
+    link.wait_attempt()
+    assert link.ready() and link.reconnects == 1 and link.attempts == 2

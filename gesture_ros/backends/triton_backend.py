@@ -67,9 +67,6 @@ class TritonBackend(InferenceBackend):
         self.client = self._connect(ssl, root_certificates)
         self._inputs: list[TensorInfo] = []
         self._outputs: list[TensorInfo] = []
-        #: called after every (re)connection with the server's tensors loaded; raises ModelError
-        #: when they disagree with the model description (the classifier sets it)
-        self.on_connect: Any = None
         self.pending_error = ""
         try:
             self._load_metadata()
@@ -146,8 +143,6 @@ class TritonBackend(InferenceBackend):
                 self._release_shm(unregister=False)
                 self._inputs, self._outputs = [], []
                 self._load_metadata()
-                if self.on_connect is not None:
-                    self.on_connect()
             except (BackendUnavailableError, ModelError) as exc:
                 self._inputs, self._outputs = [], []
                 self.pending_error = str(exc)

@@ -20,9 +20,18 @@ class Reconnectable(Protocol):
 
 class Link:
     def __init__(
-        self, backend: Reconnectable, *, min_wait: float = 0.2, max_wait: float = 5.0, clock: Callable[[], float] = time.monotonic
+        self,
+        backend: Reconnectable,
+        *,
+        verify: Callable[[], None] | None = None,
+        min_wait: float = 0.2,
+        max_wait: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``verify`` runs after the backend reconnected (the model may have changed on the server);
+        an exception from it keeps the link down with that reason."""
         self.backend = backend
+        self.verify = verify
         self.min_wait, self.max_wait = min_wait, max_wait
         self.clock = clock
         self._lock = threading.Lock()
@@ -69,7 +78,10 @@ class Link:
         ok = False
         try:
             ok = bool(self.backend.reconnect())
+            if ok and self.verify is not None:
+                self.verify()
         except Exception as exc:  # a failed attempt is only a reason to wait longer
+            ok = False
             self.last_error = str(exc)
         with self._lock:
             if ok:

@@ -101,13 +101,12 @@ class GestureClassifier:
         self.nonfinite = 0
         self.fixed_batch = 0
         #: a remote backend (Triton) that can go away and come back
-        self.link: Link | None = Link(backend, max_wait=reconnect_max) if hasattr(backend, "reconnect") else None
+        #: (the model is checked again after every reconnection: the server's model may have changed)
+        self.link: Link | None = Link(backend, verify=self._check, max_wait=reconnect_max) if hasattr(backend, "reconnect") else None
         if getattr(backend, "connected", True):
             self._check()
         elif self.link is not None:  # a server that is not up yet: check its model once it is
             self.link.fault(str(getattr(backend, "pending_error", "not connected")))
-        if self.link is not None:
-            backend.on_connect = self._check  # type: ignore[attr-defined]
 
     def _check(self) -> None:
         """The model's tensors must be what the description says (at start-up, and after every

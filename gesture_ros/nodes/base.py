@@ -23,6 +23,7 @@ from ..core.image import Image as Frame
 from ..core.image import PixelOrder
 from ..core.model_spec import ModelsConfig, load_models
 from ..core.sync import ExactTimeSync
+from ..core.worker import LatestWorker
 from ..settings import PARAMS, Param
 from .convert import image_from_msg, stamp_key
 
@@ -86,6 +87,8 @@ class BaseNode(Node):
         super().__init__(name)
         self.stats = Stats()
         self.backend_state: tuple[int, str] = (0, "ok")
+        self._link_down = False  # a remote classifier backend is down (set by classify_outcome)
+        self._workers: list[LatestWorker[Any]] = []
         self._reported: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
         self.values: dict[str, Any] = {}
@@ -181,17 +184,40 @@ class BaseNode(Node):
     def classify_outcome(self, error: str | None, link: Any) -> None:
         """After a classification attempt: report a remote backend that is down (detections are
         still published, gestures marked unavailable) and say when it is back."""
-        if error is not None and link is not None and self.backend_state[0] == 0:
-            self.backend_state = (2, f"classifier backend {link.state}")
         if error is not None:
             self.report("classifier_unavailable", f"gesture classification unavailable: {error}; detections still published")
         if link is None:
             return
-        if link.up and self.backend_state[0] == 2 and self.backend_state[1].startswith("classifier backend"):
+        if not link.up:
+            self._link_down = True
+            self.backend_state = (2, f"classifier backend {link.state}")
+        elif self._link_down:
+            self._link_down = False
             self.get_logger().info(f"classifier backend reconnected after {link.faults} fault(s); gestures resume")
             self.backend_state = (0, "ok")
-        elif not link.up:
-            self.backend_state = (2, f"classifier backend {link.state}")
+
+    def dispatcher(self, fn: Callable[..., None], remote: bool) -> Callable[..., None]:
+        """``fn`` itself, or for a remote backend (Triton) a one-slot worker thread in front of it:
+        the executor never waits on the network, the newest input wins and replaced inputs are
+        counted (``dropped_stale_frames``)."""
+        if not remote:
+            return fn
+        worker: LatestWorker[tuple[Any, ...]] = LatestWorker(
+            lambda args: fn(*args),
+            f"{self.get_name()}-worker",
+            lambda exc: self.report("worker_errors", f"processing failed: {type(exc).__name__}: {exc}"),
+        )
+        self._workers.append(worker)
+
+        def submit(*args: Any) -> None:
+            if not worker.submit(args):
+                self.stats.count("dropped_stale_frames")
+
+        return submit
+
+    def stop_workers(self) -> None:
+        for w in self._workers:
+            w.close()
 
     def fail_startup(self, exc: GestureRosError | OSError) -> None:
         """A model or config that cannot load: one error, ERROR on diagnostics, node stays up."""
@@ -298,6 +324,7 @@ def spin_node(factory: Callable[[], BaseNode], args: list[str] | None = None) ->
         while not stop.is_set() and not node.finished and rclpy.ok():
             executor.spin_once(timeout_sec=0.1)
     finally:
+        node.stop_workers()  # no worker publishes while the node closes
         node.close()
         executor.shutdown()
         node.destroy_node()

@@ -12,7 +12,6 @@ from gesture_ros_msgs.msg import DetectionArray, GestureArray, GestureEvent
 
 from ..core.errors import GestureRosError, ModelError
 from ..core.pipeline import GestureClassifier, attach_rois, classify_hands, track_hands
-from ..core.worker import LatestWorker
 from ..settings import CLASSIFIER_PARAMS, ROI_PARAMS, TRACKING_PARAMS, roi_config
 from .base import RESULT_QOS, BaseNode, spin_node
 from .convert import event_msgs, gestures_msg, hands_from_msg
@@ -45,25 +44,8 @@ class GestureClassifierNode(BaseNode):
         except (GestureRosError, OSError) as exc:
             self.fail_startup(exc)
         self.tracker, self.debouncer = build_tracking(self)
-        #: a remote backend: pairs go to a one-slot worker (newest wins, drops counted) so a slow
-        #: or dead server never blocks this node's executor
-        self.worker: LatestWorker[tuple[Any, DetectionArray]] | None = None
-        if self.values["classifier.backend"] == "triton":
-            self.worker = LatestWorker(lambda pair: self._process(*pair), "gesture_classifier-worker", self._worker_error)
-        self.subscribe_synced(DetectionArray, self.values["rois_topic"], self._on_pair)
-
-    def _on_pair(self, image_msg: Any, dets: DetectionArray) -> None:
-        if self.worker is None:
-            self._process(image_msg, dets)
-        elif not self.worker.submit((image_msg, dets)):
-            self.stats.count("dropped_stale_frames")
-
-    def _worker_error(self, exc: BaseException) -> None:
-        self.report("worker_errors", f"classification failed: {type(exc).__name__}: {exc}")
-
-    def close(self) -> None:
-        if self.worker is not None:
-            self.worker.close()
+        remote = self.values["classifier.backend"] == "triton"
+        self.subscribe_synced(DetectionArray, self.values["rois_topic"], self.dispatcher(self._process, remote))
 
     def _process(self, image_msg: Any, dets: DetectionArray) -> None:
         hands = hands_from_msg(dets)

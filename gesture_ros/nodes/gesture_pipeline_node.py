@@ -13,7 +13,6 @@ from gesture_ros_msgs.msg import DetectionArray, GestureArray, GestureEvent
 from ..core.errors import GestureRosError, ModelError
 from ..core.overlay import draw, to_bgr
 from ..core.pipeline import GesturePipeline
-from ..core.worker import LatestWorker
 from ..settings import CLASSIFIER_PARAMS, DETECTOR_PARAMS, OVERLAY_PARAMS, ROI_PARAMS, TRACKING_PARAMS, cluster_config, roi_config
 from .base import RESULT_QOS, BaseNode, spin_node
 from .convert import detections_msg, event_msgs, gestures_msg
@@ -53,27 +52,12 @@ class GesturePipelineNode(BaseNode):
         except (GestureRosError, OSError) as exc:
             self.fail_startup(exc)
         self.on_parameters_changed(self._reconfigure)
-        #: a remote backend: frames go to a one-slot worker (newest wins, drops counted) so a slow
-        #: or dead server never blocks this node's executor
-        self.worker: LatestWorker[Any] | None = None
-        if "triton" in (v["detector.backend"], v["classifier.backend"]):
-            self.worker = LatestWorker(self._process, "gesture_pipeline-worker", self._worker_error)
-        self.subscribe_images(self._on_image)
+        self.subscribe_images(self.dispatcher(self._process, "triton" in (v["detector.backend"], v["classifier.backend"])))
 
     def _reconfigure(self) -> None:
         if self.pipeline is not None:
             self.pipeline.detector.clustering = cluster_config(self.values)
             self.pipeline.roi = roi_config(self.values)
-
-    def _on_image(self, msg: Any) -> None:
-        if self.worker is not None:
-            if not self.worker.submit(msg):
-                self.stats.count("dropped_stale_frames")
-            return
-        self._process(msg)
-
-    def _worker_error(self, exc: BaseException) -> None:
-        self.report("worker_errors", f"processing failed: {type(exc).__name__}: {exc}")
 
     def _process(self, msg: Any) -> None:
         frame = self.accept(msg, self.pipeline is not None)
@@ -97,8 +81,6 @@ class GesturePipelineNode(BaseNode):
             self.overlay.emit(draw(to_bgr(image, order), result.hands), msg.header)
 
     def close(self) -> None:
-        if self.worker is not None:
-            self.worker.close()
         self.overlay.close()
 
 
