@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 OUT ?= out
 
-.PHONY: setup setup-triton run-triton run run-separate test test-fast lint typecheck colcon-check train clean
+.PHONY: setup setup-triton setup-mediapipe bench run-triton run run-separate test test-fast lint typecheck colcon-check train clean
 
 setup:
 	@bash scripts/setup.sh
@@ -12,6 +12,10 @@ setup:
 ## the local Triton server's own venv (pytriton pins numpy<2)
 setup-triton:
 	@bash scripts/setup_triton.sh
+
+## MediaPipe Hands in its own venv, the peer the benchmark compares against
+setup-mediapipe:
+	@bash scripts/setup_mediapipe.sh
 
 ## run: the demo on the built-in default (CPU, ONNX Runtime, committed sample video):
 ## prints gestures as they are published and writes $(OUT)/demo_annotated.mp4
@@ -37,7 +41,12 @@ run-triton: setup setup-triton
 	  camera_source:=samples/hands_demo.mp4 camera_rate:=10.0 echo:=true video_path:=$(OUT)/demo_annotated_triton.mp4 \
 	  --triton-repo build/model_repo
 
-test: setup setup-triton lint typecheck
+## bench: the performance benchmark (raw inference, core, fused and separate graphs over DDS, MediaPipe);
+## writes $(OUT)/bench/bench.json + bench.png, prints the table (about 3 minutes)
+bench: setup setup-mediapipe
+	@bash scripts/ros_env.sh $(PY) -m gesture_ros.bench --json $(OUT)/bench/bench.json
+
+test: setup setup-triton setup-mediapipe lint typecheck
 	@bash scripts/ros_env.sh $(PY) -m pytest -q tests
 
 test-fast: setup

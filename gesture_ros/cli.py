@@ -65,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     p_tr.add_argument("--http-port", type=int, default=8000)
     p_tr.add_argument("--grpc-port", type=int, default=8001)
     p_tr.add_argument("--metrics-port", type=int, default=8002)
+    sub.add_parser("bench", help="performance benchmark (python -m gesture_ros.bench --help)", add_help=False)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:  # every option belongs to the benchmark's own parser
+        from .bench.run import main as bench
+
+        return bench(argv[1:])
     args = parser.parse_args(argv)
     try:
         if args.command == "triton-server":

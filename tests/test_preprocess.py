@@ -86,6 +86,54 @@ def test_resize_uses_area_interpolation_like_cv2_when_shrinking() -> None:
     np.testing.assert_array_equal(pre.tensor[0], ref)
 
 
+def test_linear_resize_from_the_model_description() -> None:
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 256, size=(60, 100, 3), dtype=np.uint8)
+    pre = Preprocessor(replace(_spec(32, 64, scale=1.0), resize="linear"))
+    pre.fill(0, img, "rgb")
+    ref = cv2.resize(img, (53, 32), interpolation=cv2.INTER_LINEAR).astype(np.float32).transpose(2, 0, 1)
+    np.testing.assert_array_equal(pre.tensor[0, :, :, :53], ref)
+    assert not pre.tensor[0, :, :, 53:].any()  # right padding stays zero
+
+
+def test_mono_region_resized_like_the_three_channel_expansion() -> None:
+    rng = np.random.default_rng(6)
+    mono = rng.integers(0, 256, size=(90, 120, 1), dtype=np.uint8)
+    a, b = Preprocessor(_spec(40, 40, mean=128.0, scale=1 / 256)), Preprocessor(_spec(40, 40, mean=128.0, scale=1 / 256))
+    a.fill(0, mono, "mono", region=(10, 20, 90, 80))
+    b.fill(0, np.ascontiguousarray(np.repeat(mono, 3, axis=2)), "rgb", region=(10, 20, 90, 80))
+    np.testing.assert_array_equal(a.tensor, b.tensor)
+
+
+@pytest.mark.parametrize(("w", "h"), [(640, 480), (1280, 720)])
+def test_pipeline_allocates_no_image_sized_buffer_per_frame(w: int, h: int) -> None:
+    """After the first frame, processing a real frame with the shipped models allocates nothing
+    as large as the frame (numpy and OpenCV outputs are traced; the large buffers are the
+    preallocated tensors and canvases)."""
+    import tracemalloc
+
+    from gesture_ros import paths
+    from gesture_ros.bench import frames as bench_frames
+    from gesture_ros.core.model_spec import load_models
+    from gesture_ros.factory import parameter_values, pipeline
+
+    pipe = pipeline(parameter_values(), load_models(paths.resolve("config/models.yaml")))
+    frames = bench_frames.load([str(paths.share_dir() / "samples" / "hands_demo.mp4")], (w, h))[20:26]
+    pipe.process(frames[0], "bgr")
+    tracemalloc.start()
+    try:
+        hands = 0
+        for f in frames[1:]:
+            tracemalloc.reset_peak()
+            base = tracemalloc.get_traced_memory()[0]
+            hands += len(pipe.process(f, "bgr").hands)
+            peak = tracemalloc.get_traced_memory()[1] - base
+            assert peak < f.nbytes / 4, f"{peak} bytes allocated while processing a {f.nbytes}-byte frame"
+    finally:
+        tracemalloc.stop()
+    assert hands > 0  # the frames exercised detection and classification
+
+
 def test_batch_grows_when_more_crops_arrive() -> None:
     pre = Preprocessor(replace(_spec(8, 8)), max_batch=1)
     pre.ensure_batch(5)

@@ -16,6 +16,7 @@ from .yamlfile import read_yaml
 
 ColorOrder = Literal["rgb", "bgr"]
 PadMode = Literal["right_bottom", "symmetric", "stretch"]
+ResizeMode = Literal["area", "linear"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ class TensorInput:
     color: ColorOrder = "rgb"
     normalisation: Normalisation = field(default_factory=Normalisation)
     pad: PadMode = "right_bottom"
+    #: downscaling filter: area (anti-aliased, ~1.3 ms for 640x480) or linear (~0.2 ms)
+    resize: ResizeMode = "area"
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,9 @@ def _tensor_input(raw: dict[str, Any], where: str) -> TensorInput:
         pad = raw.get("pad", "right_bottom")
         if pad not in ("right_bottom", "symmetric", "stretch"):
             raise ConfigError(f"{where}.input.pad must be right_bottom, symmetric or stretch, got {pad!r}")
+        resize = raw.get("resize", "area")
+        if resize not in ("area", "linear"):
+            raise ConfigError(f"{where}.input.resize must be area or linear, got {resize!r}")
         if shape[0] != 3:
             raise ConfigError(f"{where}.input.shape: only 3-channel inputs are supported, got {shape[0]}")
         return TensorInput(
@@ -114,6 +120,7 @@ def _tensor_input(raw: dict[str, Any], where: str) -> TensorInput:
             color=color,
             normalisation=Normalisation.parse(raw.get("normalisation")),
             pad=pad,
+            resize=resize,
         )
     except KeyError as exc:
         raise ConfigError(f"{where}.input is missing {exc.args[0]!r}") from None

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from .image import Image, PixelOrder, as_three_channel
+from .image import Image, PixelOrder
 from .model_spec import TensorInput
 
 FloatArray = npt.NDArray[np.float32]
@@ -70,10 +70,14 @@ class Preprocessor:
         self.spec = spec
         self.max_batch = max_batch
         self.tensor: FloatArray = np.zeros((max_batch, 3, spec.height, spec.width), dtype=np.float32)
+        # resized pixels land here (3 channels, or 1 for mono sources): no per-frame image buffers
         self._canvas: Image = np.zeros((spec.height, spec.width, 3), dtype=np.uint8)
+        self._canvas_mono: Image = np.zeros((spec.height, spec.width), dtype=np.uint8)
         norm = spec.normalisation
-        self._mean = np.asarray(norm.mean, dtype=np.float32)
-        self._scale = np.asarray(norm.scale, dtype=np.float32)
+        self._mean = np.asarray(norm.mean, dtype=np.float32).reshape(-1, 1, 1)
+        self._scale = np.asarray(norm.scale, dtype=np.float32).reshape(-1, 1, 1)
+        self._zero_mean = not np.any(self._mean)
+        self._down = cv2.INTER_AREA if spec.resize == "area" else cv2.INTER_LINEAR
 
     def ensure_batch(self, n: int) -> None:
         """Grow the tensor when more crops than ever before arrive (rare: amortised)."""
@@ -88,29 +92,40 @@ class Preprocessor:
         order: PixelOrder,
         region: tuple[int, int, int, int] | None = None,
     ) -> Letterbox:
-        """Write ``image`` (or the integer pixel ``region`` x1,y1,x2,y2 of it) into batch ``slot``."""
-        img3, img_order = as_three_channel(image, order)
+        """Write ``image`` (or the integer pixel ``region`` x1,y1,x2,y2 of it) into batch ``slot``.
+
+        One resize straight into a preallocated canvas, then one normalising pass into the
+        tensor: the source is never copied (alpha is a view, mono stays one channel).
+        """
+        mono = order == "mono"
+        src = image.reshape(image.shape[0], image.shape[1]) if mono else image[..., :3]
         ox, oy = 0, 0
         if region is not None:
             x1, y1, x2, y2 = region
-            img3 = img3[y1:y2, x1:x2]
+            src = src[y1:y2, x1:x2]
             ox, oy = x1, y1
-        src_h, src_w = img3.shape[:2]
+        src_h, src_w = src.shape[:2]
         lb, new_w, new_h, x0, y0 = plan_letterbox(src_w, src_h, self.spec, (float(ox), float(oy)))
-        canvas = self._canvas
+        canvas = self._canvas_mono if mono else self._canvas
         if new_w != self.spec.width or new_h != self.spec.height:
             canvas.fill(0)
+        dst = canvas[y0 : y0 + new_h, x0 : x0 + new_w]
         if (new_w, new_h) == (src_w, src_h):
-            canvas[y0 : y0 + new_h, x0 : x0 + new_w] = img3
+            dst[...] = src
         else:
-            interp = cv2.INTER_AREA if new_w < src_w else cv2.INTER_LINEAR
-            canvas[y0 : y0 + new_h, x0 : x0 + new_w] = cv2.resize(img3, (new_w, new_h), interpolation=interp)
-        want_rgb = self.spec.color == "rgb"
-        perm = (0, 1, 2) if (img_order == "rgb") == want_rgb else (2, 1, 0)
+            interp = self._down if new_w < src_w else cv2.INTER_LINEAR
+            cv2.resize(src, (new_w, new_h), dst=dst, interpolation=interp)
         out = self.tensor[slot]
-        for c in range(3):
-            np.subtract(canvas[:, :, perm[c]], self._mean[c], out=out[c], dtype=np.float32)
-            np.multiply(out[c], self._scale[c], out=out[c])
+        if mono:
+            chw = np.broadcast_to(canvas, out.shape)
+        else:
+            swap = (order == "rgb") != (self.spec.color == "rgb")
+            chw = canvas.transpose(2, 0, 1)[::-1] if swap else canvas.transpose(2, 0, 1)
+        if self._zero_mean:
+            np.multiply(chw, self._scale, out=out, dtype=np.float32)
+        else:
+            np.subtract(chw, self._mean, out=out, dtype=np.float32)
+            np.multiply(out, self._scale, out=out)
         return lb
 
     def batch(self, n: int) -> FloatArray:

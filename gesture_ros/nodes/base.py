@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import rclpy
@@ -22,6 +23,7 @@ from ..core.errors import ConfigError, GestureRosError, ImageFormatError
 from ..core.image import Image as Frame
 from ..core.image import PixelOrder
 from ..core.model_spec import ModelsConfig, load_models
+from ..core.pipeline import Timings
 from ..core.sync import ExactTimeSync
 from ..core.worker import LatestWorker
 from ..settings import PARAMS, Param
@@ -54,6 +56,8 @@ class Stats:
         self.outputs: deque[float] = deque()
         self.latency_ms: deque[float] = deque(maxlen=200)
         self.counters: dict[str, int] = {}
+        #: per-stage milliseconds (convert, pre, infer, post, classify, publish) of recent frames
+        self.stages: dict[str, deque[float]] = {}
 
     def _trim(self, q: deque[float], now: float) -> None:
         while q and now - q[0] > self.window_s:
@@ -69,6 +73,25 @@ class Stats:
         self.outputs.append(now)
         self._trim(self.outputs, now)
         self.latency_ms.append(latency_ms)
+
+    def stage(self, name: str, ms: float) -> None:
+        q = self.stages.get(name)
+        if q is None:
+            q = self.stages[name] = deque(maxlen=200)
+        q.append(ms)
+
+    def timings(self, t: Timings) -> None:
+        for name, ms in (("pre", t.pre), ("infer", t.infer), ("post", t.post), ("classify", t.classify)):
+            if ms:
+                self.stage(name, ms)
+
+    @contextmanager
+    def timed(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stage(name, (time.perf_counter() - t0) * 1e3)
 
     def count(self, key: str, n: int = 1) -> None:
         self.counters[key] = self.counters.get(key, 0) + n
@@ -244,7 +267,8 @@ class BaseNode(Node):
     def frame_from(self, msg: Any) -> tuple[Frame, PixelOrder] | None:
         """The image of a message, or None after reporting why it was rejected."""
         try:
-            return image_from_msg(msg)
+            with self.stats.timed("convert"):
+                return image_from_msg(msg)
         except ImageFormatError as exc:
             self.report("rejected_images", f"rejected image on {self.values['image_topic']}: {exc}")
             return None
@@ -285,6 +309,7 @@ class BaseNode(Node):
             "input_rate_hz": f"{self.stats.rate(self.stats.inputs):.2f}",
             "processing_rate_hz": f"{self.stats.rate(self.stats.outputs):.2f}",
             "latency_p50_ms": f"{lat[len(lat) // 2]:.2f}" if lat else "nan",
+            **{f"{k}_ms_p50": f"{sorted(q)[len(q) // 2]:.3f}" for k, q in self.stats.stages.items() if q},
             **{k: str(v) for k, v in sorted(self.stats.counters.items())},
         }
         st.values = [KeyValue(key=k, value=v) for k, v in values.items()]

@@ -57,13 +57,16 @@ class GestureClassifierNode(BaseNode):
             h, w = image.shape[:2]
             attach_rois(hands, w, h, roi_config(self.values))
             try:
-                error = classify_hands(self.classifier, image, order, hands)
+                with self.stats.timed("classify"):
+                    error = classify_hands(self.classifier, image, order, hands)
             except ModelError as exc:
                 self.report("inference_errors", f"classifier inference failed: {exc}")
             else:
                 self.classify_outcome(error, self.classifier.link)
         changes = track_hands(hands, self.tracker, self.debouncer)
-        if safe_publish(self, self.pub, gestures_msg(dets.header, hands)):
+        with self.stats.timed("publish"):
+            published = safe_publish(self, self.pub, gestures_msg(dets.header, hands))
+        if published:
             self.stats.output(self.latency_ms(dets.header.stamp))
         for ev in event_msgs(dets.header, hands, changes):
             safe_publish(self, self.events, ev)

@@ -71,9 +71,12 @@ class GesturePipelineNode(BaseNode):
             return
         if self.pipeline.classifier is not None:
             self.classify_outcome(result.classify_error, self.pipeline.classifier.link)
+        self.stats.timings(result.timings)
         h, w = image.shape[:2]
-        safe_publish(self, self.det_pub, detections_msg(msg.header, result.hands, (w, h)))
-        if safe_publish(self, self.pub, gestures_msg(msg.header, result.hands)):
+        with self.stats.timed("publish"):
+            safe_publish(self, self.det_pub, detections_msg(msg.header, result.hands, (w, h)))
+            published = safe_publish(self, self.pub, gestures_msg(msg.header, result.hands))
+        if published:
             self.stats.output(self.latency_ms(msg.header.stamp))
         for ev in event_msgs(msg.header, result.hands, result.changes):
             safe_publish(self, self.events, ev)

@@ -7,7 +7,7 @@ from typing import Any
 from gesture_ros_msgs.msg import DetectionArray
 
 from ..core.errors import GestureRosError, ModelError
-from ..core.pipeline import HandDetector, build_hands
+from ..core.pipeline import HandDetector, Timings, build_hands
 from ..settings import DETECTOR_PARAMS, cluster_config
 from .base import RESULT_QOS, BaseNode, spin_node
 from .convert import detections_msg
@@ -36,14 +36,18 @@ class HandDetectorNode(BaseNode):
         if frame is None or self.detector is None:
             return
         image, order = frame
+        timings = Timings()
         try:
-            dets = self.detector.detect(image, order)
+            dets = self.detector.detect(image, order, timings)
         except ModelError as exc:
             self.report("inference_errors", f"detector inference failed: {exc}")
             return
         h, w = image.shape[:2]
+        self.stats.timings(timings)
         hands = build_hands(dets, self.detector.spec.labels, w, h, None)
-        if safe_publish(self, self.pub, detections_msg(msg.header, hands, (w, h), with_roi=False)):
+        with self.stats.timed("publish"):
+            published = safe_publish(self, self.pub, detections_msg(msg.header, hands, (w, h), with_roi=False))
+        if published:
             self.stats.output(self.latency_ms(msg.header.stamp))
 
 

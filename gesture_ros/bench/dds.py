@@ -1,0 +1,165 @@
+"""The node graphs over DDS, driven from this process: camera frames in, GestureArrays out.
+
+The graph's nodes run as their own processes, started from the same graph descriptions
+``gesture-ros up`` and the launch files use (config/graph_*.yaml), minus the camera, overlay and
+echo: this process is the camera. Frames go in closed loop (the next when the previous frame's
+GestureArray is back), so each latency is one frame's trip with nothing queued in front of it:
+image header stamp -> the GestureArray's DDS source timestamp (its publish time).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import rclpy
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray
+from gesture_ros_msgs.msg import GestureArray
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+
+from ..bringup import _stop, node_command, node_env
+from ..graph import load_graph, resolve
+from ..nodes.base import IMAGE_QOS, RESULT_QOS
+from ..nodes.convert import stamp_key
+from .inproc import Frame, peak_rss_mb, rss_mb
+
+#: graph file -> the nodes between camera and GestureArray
+GRAPHS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "fused": ("config/graph_fused.yaml", ("gesture_pipeline",)),
+    "separate": ("config/graph_separate.yaml", ("hand_detector", "roi", "gesture_classifier")),
+}
+IMAGE_TOPIC = "/gesture_ros_bench/image_raw"
+
+
+@dataclass
+class GraphRun:
+    """What one graph did with the frames."""
+
+    latency_ms: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    frames: int = 0
+    lost: int = 0
+    startup_s: float = float("nan")
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)
+    rss_curve: list[tuple[int, float]] = field(default_factory=list)
+    stages_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+class Driver:
+    """The camera and the listener, in a context of its own."""
+
+    def __init__(self, gestures_topic: str = "/gestures") -> None:
+        self.context = Context()
+        rclpy.init(context=self.context)
+        self.node = Node("gesture_ros_bench", context=self.context)
+        self.pub = self.node.create_publisher(Image, IMAGE_TOPIC, IMAGE_QOS)
+        self.back: dict[int, int] = {}  # image stamp -> GestureArray publish time (ns)
+        self.diagnostics: dict[str, dict[str, str]] = {}
+        self.node.create_subscription(GestureArray, gestures_topic, self._on_gestures, RESULT_QOS)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 50)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+
+    def _on_gestures(self, msg: GestureArray, info: Any) -> None:
+        self.back[stamp_key(msg.header.stamp)] = int(info["source_timestamp"]) or time.time_ns()
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for st in msg.status:
+            self.diagnostics[st.name] = {kv.key: kv.value for kv in st.values}
+
+    def send(self, frame: Frame) -> int:
+        """Publish ``frame`` stamped now (system time, as a camera driver does); returns the stamp."""
+        now = time.time_ns()
+        msg = Image()
+        msg.header = Header(stamp=Time(sec=now // 1_000_000_000, nanosec=now % 1_000_000_000), frame_id="bench_camera")
+        msg.height, msg.width, msg.encoding, msg.is_bigendian, msg.step = frame.height, frame.width, "bgr8", 0, frame.width * 3
+        msg.data = frame.data
+        self.pub.publish(msg)
+        return now
+
+    def wait(self, stamp: int, timeout: float) -> int | None:
+        deadline = time.monotonic() + timeout
+        while stamp not in self.back and time.monotonic() < deadline:
+            self.executor.spin_once(timeout_sec=0.01)
+        return self.back.pop(stamp, None)
+
+    def spin_for(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.executor.spin_once(timeout_sec=0.02)
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+
+def start_graph(kind: str, overrides: dict[str, str] | None = None) -> dict[str, subprocess.Popen[bytes]]:
+    graph_file, wanted = GRAPHS[kind]
+    launches = [n for n in resolve(load_graph(graph_file), {"image_topic": IMAGE_TOPIC, **(overrides or {})}) if n.name in wanted]
+    run_dir = Path(tempfile.mkdtemp(prefix=f"gesture_ros_bench_{kind}_"))
+    env = node_env()
+    return {
+        n.name: subprocess.Popen(node_command(n, run_dir), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT) for n in launches
+    }
+
+
+def run_graph(
+    kind: str,
+    frames: list[Frame],
+    driver: Driver,
+    rounds: int = 1,
+    rss_frames: int = 0,
+    timeout: float = 5.0,
+    startup_timeout: float = 60.0,
+) -> GraphRun:
+    """Start the graph, time until its first GestureArray, then send ``frames`` ``rounds`` times."""
+    run = GraphRun()
+    driver.back.clear()
+    driver.diagnostics.clear()
+    t_spawn = time.monotonic()
+    procs = start_graph(kind)
+    try:
+        # start-up: the first frame again and again until a GestureArray comes back
+        deadline = t_spawn + startup_timeout
+        while time.monotonic() < deadline:
+            if any(p.poll() is not None for p in procs.values()):
+                raise RuntimeError(f"a node of the {kind} graph exited during start-up")
+            if driver.wait(driver.send(frames[0]), 0.1) is not None:
+                run.startup_s = time.monotonic() - t_spawn
+                break
+        else:
+            raise RuntimeError(f"no GestureArray from the {kind} graph within {startup_timeout} s")
+        for f in frames[:10]:  # warm-up (discovery stragglers, first-call allocations)
+            driver.wait(driver.send(f), timeout)
+        t0 = time.monotonic()
+        for _ in range(rounds):
+            for f in frames:
+                stamp = driver.send(f)
+                back = driver.wait(stamp, timeout)
+                if back is None:
+                    run.lost += 1
+                else:
+                    run.latency_ms.append((back - stamp) / 1e6)
+                run.frames += 1
+        run.seconds = time.monotonic() - t0
+        for i in range(rss_frames):  # memory of the graph's processes over many frames
+            driver.wait(driver.send(frames[i % len(frames)]), timeout)
+            if i % max(1, rss_frames // 20) == 0 or i == rss_frames - 1:
+                run.rss_curve.append((i + 1, sum(rss_mb(p.pid) for p in procs.values())))
+        driver.spin_for(1.2)  # one more diagnostics period: the nodes' stage timings
+        run.peak_rss_mb = {name: peak_rss_mb(p.pid) for name, p in procs.items()}
+        for name, values in driver.diagnostics.items():
+            run.stages_ms[name.split(": ", 1)[-1]] = {k[:-7]: float(v) for k, v in values.items() if k.endswith("_ms_p50") and v != "nan"}
+    finally:
+        _stop(procs)
+    return run

@@ -1,0 +1,105 @@
+"""Raw inference and the core pipeline in this process (no ROS), measured interleaved.
+
+Raw inference is the detector and the classifier alone, on the pipeline's own backends (same
+sessions, same settings) with the batch each frame really needs (its number of hands): the limit
+for these models on this machine. The core pipeline adds everything else: the zero-copy view of
+the message buffer, pre-processing, decoding, clustering, ROIs, cropping, tracking.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.image import image_view
+from ..core.pipeline import GesturePipeline, Timings
+
+
+@dataclass
+class Frame:
+    """A frame as a camera message carries it, and how many hands the pipeline classifies in it."""
+
+    data: bytes
+    width: int
+    height: int
+    hands: int = 0
+
+
+def as_messages(images: list[Any]) -> list[Frame]:
+    return [Frame(np.ascontiguousarray(im).tobytes(), im.shape[1], im.shape[0]) for im in images]
+
+
+def count_hands(pipe: GesturePipeline, frames: list[Frame]) -> None:
+    for f in frames:
+        image, order = image_view("bgr8", f.height, f.width, f.width * 3, f.data)
+        f.hands = sum(h.roi_valid for h in pipe.process(image, order).hands) if pipe.classifier is not None else 0
+
+
+def raw_pass(pipe: GesturePipeline, frames: list[Frame]) -> list[float]:
+    """ms per frame: the detector on a filled input tensor + the classifier on ``hands`` crops."""
+    det, cls = pipe.detector, pipe.classifier
+    det_feed = {det.spec.input.name: det.pre.batch(1)}
+    out = []
+    for f in frames:
+        t0 = time.perf_counter()
+        det.backend.infer(det_feed)
+        if cls is not None and f.hands:
+            cls.pre.ensure_batch(f.hands)
+            cls.backend.infer({cls.spec.input.name: cls.pre.batch(f.hands)})
+        out.append((time.perf_counter() - t0) * 1e3)
+    return out
+
+
+def core_pass(pipe: GesturePipeline, frames: list[Frame], stages: dict[str, list[float]] | None = None) -> list[float]:
+    """ms per frame from the message buffer to the frame's result (what the fused node runs)."""
+    out = []
+    for f in frames:
+        t0 = time.perf_counter()
+        image, order = image_view("bgr8", f.height, f.width, f.width * 3, f.data)
+        t1 = time.perf_counter()
+        result = pipe.process(image, order)
+        t2 = time.perf_counter()
+        out.append((t2 - t0) * 1e3)
+        if stages is not None:
+            add_stages(stages, result.timings, (t1 - t0) * 1e3)
+    return out
+
+
+def add_stages(stages: dict[str, list[float]], t: Timings, convert_ms: float) -> None:
+    for k, v in (("convert", convert_ms), ("pre", t.pre), ("infer", t.infer), ("post", t.post), ("classify", t.classify)):
+        stages.setdefault(k, []).append(v)
+
+
+def _status_mb(pid: int | str, key: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    """Resident set size now (VmRSS), MiB."""
+    return _status_mb(pid, "VmRSS:")
+
+
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """Peak resident set size (VmHWM), MiB."""
+    return _status_mb(pid, "VmHWM:")
+
+
+def rss_over(pipe: GesturePipeline, frames: list[Frame], n: int, samples: int = 20) -> dict[str, Any]:
+    """RSS while the core pipeline processes ``n`` frames (cycling); growth after a 10 % warm-up."""
+    every = max(1, n // samples)
+    curve: list[tuple[int, float]] = []
+    for i in range(n):
+        f = frames[i % len(frames)]
+        image, order = image_view("bgr8", f.height, f.width, f.width * 3, f.data)
+        pipe.process(image, order)
+        if i % every == 0 or i == n - 1:
+            curve.append((i + 1, rss_mb()))
+    warm = [c for c in curve if c[0] >= n // 10] or curve
+    return {"frames": n, "curve": curve, "growth_mb": warm[-1][1] - warm[0][1]}

@@ -1,0 +1,68 @@
+"""MediaPipe Hands on the benchmark's frames, run by the MediaPipe venv's interpreter.
+
+Usage: ``python mediapipe_worker.py SPEC.json OUT.json``. The spec names the frame sources and
+sizes (loaded by gesture_ros.bench.frames, so both systems see the same pixels) and the labelled
+images for AP. Hand boxes are the min/max of the 21 landmarks; their score is the handedness
+score (the legacy API exposes no hand-presence score).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # gesture_ros.bench.frames, without the package's deps
+
+import cv2
+import mediapipe as mp
+
+from gesture_ros.bench import frames as bench_frames
+
+
+def boxes(result: Any, w: int, h: int) -> list[list[float]]:
+    out = []
+    for lm, hd in zip(result.multi_hand_landmarks or [], result.multi_handedness or [], strict=False):
+        xs = [p.x * w for p in lm.landmark]
+        ys = [p.y * h for p in lm.landmark]
+        x1, y1, x2, y2 = max(0.0, min(xs)), max(0.0, min(ys)), min(float(w), max(xs)), min(float(h), max(ys))
+        out.append([x1, y1, x2, y2, float(hd.classification[0].score)])
+    return out
+
+
+def main() -> int:
+    spec = json.loads(Path(sys.argv[1]).read_text())
+    hands = mp.solutions.hands
+    report: dict[str, Any] = {"version": mp.__version__, "fps": {}, "detections": {}}
+    for name, size in spec["sizes"].items():
+        frames = bench_frames.load(spec["sources"], tuple(size))
+        rgb = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames]
+        rounds = []
+        with hands.Hands(static_image_mode=False, max_num_hands=spec["max_hands_fps"], model_complexity=1) as model:
+            for f in rgb[: spec["warmup"]]:
+                model.process(f)
+            for _ in range(spec["rounds"]):
+                per_frame = []
+                for f in rgb:
+                    t0 = time.perf_counter()
+                    model.process(f)
+                    per_frame.append((time.perf_counter() - t0) * 1e3)
+                rounds.append(per_frame)
+        report["fps"][name] = {"frames": len(rgb), "ms_per_frame": rounds}
+    with hands.Hands(static_image_mode=True, max_num_hands=spec["max_hands_ap"], model_complexity=1, min_detection_confidence=0.1) as model:
+        for path in spec["ap_images"]:
+            img = cv2.imread(path, cv2.IMREAD_COLOR)
+            if img is None:
+                raise FileNotFoundError(f"cannot read image {path}")
+            res = model.process(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+            report["detections"][path] = boxes(res, img.shape[1], img.shape[0])
+    report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    Path(sys.argv[2]).write_text(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

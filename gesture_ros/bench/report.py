@@ -1,0 +1,95 @@
+"""The benchmark's table (stdout) and chart (PNG, drawn with OpenCV like the other plots)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+ROWS = (
+    ("raw", "raw inference"),
+    ("core", "core pipeline"),
+    ("fused", "fused node / DDS"),
+    ("separate", "separate nodes / DDS"),
+    ("mediapipe", "MediaPipe Hands"),
+)
+_COLOURS = {"raw": (90, 90, 90), "core": (200, 80, 0), "fused": (0, 140, 255), "separate": (60, 160, 60), "mediapipe": (180, 0, 180)}
+
+
+def _f(v: Any, fmt: str = "{:.2f}") -> str:
+    return fmt.format(v) if isinstance(v, int | float) and np.isfinite(v) else "-"
+
+
+def print_table(result: dict[str, Any]) -> None:
+    for name, e in result["sizes"].items():
+        print(f"\n{name}  ({e['frames']} frames, {e['hands_per_frame']:.2f} hands/frame classified)")
+        print(f"{'':24}{'fps':>8}{'vs raw':>8}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'added p50':>11}{'start s':>9}")
+        raw_fps = e["raw"]["fps"]
+        for key, label in ROWS:
+            r = e.get(key)
+            if r is None:
+                continue
+            p = "latency_" if key in ("fused", "separate") else ""
+            print(
+                f"{label:24}{_f(r['fps'], '{:.1f}'):>8}{_f(r['fps'] / raw_fps):>8}{_f(r.get(p + 'p50_ms')):>9}{_f(r.get(p + 'p90_ms')):>9}"
+                f"{_f(r.get(p + 'p99_ms')):>9}{_f(r.get('added_latency_p50_ms')):>11}{_f(r.get('startup_s')):>9}"
+            )
+        print("stages p50 ms, core: " + ", ".join(f"{k} {v:.2f}" for k, v in e["core"]["stages_ms_p50"].items()))
+        for key in ("fused", "separate"):
+            for node, st in (e.get(key) or {}).get("stages_ms_p50", {}).items():
+                print(f"stages p50 ms, {key} {node}: " + ", ".join(f"{k} {v:.2f}" for k, v in st.items()))
+    if "hand_ap" in result:
+        ap = result["hand_ap"]
+        ours, theirs = _f(ap["ours"].get("ap50"), "{:.3f}"), _f(result["mediapipe"]["ap50"], "{:.3f}")
+        print(f"\nhand AP50 on {ap['images']} validation images: ours {ours}, MediaPipe {theirs}")
+    print(
+        "ratios: " + ", ".join(f"{k} {_f(v)}" for k, v in result["ratios"].items() if k != "size") + f" (at {result['ratios'].get('size')})"
+    )
+
+
+def chart_png(path: Path, result: dict[str, Any], size: tuple[int, int] = (900, 420)) -> None:
+    """Left: frames/s per system and frame size. Right: the fused graph's RSS over frames."""
+    w, h = size
+    img = np.full((h, w, 3), 255, np.uint8)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    x0, y0, x1, y1 = 50, 30, 560, h - 60
+    cv2.rectangle(img, (x0, y0), (x1, y1), (0, 0, 0), 1)
+    cv2.putText(img, "frames/s", (4, 20), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    groups = list(result["sizes"].items())
+    top = max((e[k]["fps"] for _, e in groups for k, _ in ROWS if k in e and np.isfinite(e[k]["fps"])), default=1.0) * 1.15
+    gw = (x1 - x0) / max(1, len(groups))
+    for g, (name, e) in enumerate(groups):
+        keys = [k for k, _ in ROWS if k in e]
+        bw = (gw - 20) / max(1, len(keys))
+        for i, k in enumerate(keys):
+            fps = e[k]["fps"] if np.isfinite(e[k]["fps"]) else 0.0
+            bx0 = int(x0 + g * gw + 10 + i * bw)
+            by = int(y1 - (y1 - y0) * fps / top)
+            cv2.rectangle(img, (bx0, by), (int(bx0 + bw - 4), y1), _COLOURS[k], -1)
+            cv2.putText(img, f"{fps:.0f}", (bx0, by - 4), font, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(img, name, (int(x0 + g * gw + gw / 2 - 30), y1 + 18), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    for i, (k, label) in enumerate(ROWS):
+        cv2.rectangle(img, (x0 + 5 + 100 * (i % 5), h - 30), (x0 + 15 + 100 * (i % 5), h - 20), _COLOURS[k], -1)
+        cv2.putText(img, label.split(" /")[0][:14], (x0 + 18 + 100 * (i % 5), h - 21), font, 0.33, (0, 0, 0), 1, cv2.LINE_AA)
+    rx0, ry0, rx1, ry1 = 620, 30, w - 20, h - 60
+    cv2.rectangle(img, (rx0, ry0), (rx1, ry1), (0, 0, 0), 1)
+    first = groups[0][1] if groups else {}
+    rss = (first.get("fused") or {}).get("rss") or first.get("core", {}).get("rss")
+    if rss and len(rss["curve"]) > 1:
+        xs = np.array([c[0] for c in rss["curve"]], float)
+        ys = np.array([c[1] for c in rss["curve"]], float)
+        lo, hi = float(ys.min()) - 5, float(ys.max()) + 5
+        pts = np.stack([rx0 + (xs - xs.min()) / max(1.0, np.ptp(xs)) * (rx1 - rx0), ry1 - (ys - lo) / (hi - lo) * (ry1 - ry0)], 1).astype(
+            np.int32
+        )
+        cv2.polylines(img, [pts], False, _COLOURS["fused"], 2, cv2.LINE_AA)
+        cv2.putText(img, f"{lo:.0f}", (rx0 - 34, ry1), font, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(img, f"{hi:.0f}", (rx0 - 34, ry0 + 10), font, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(
+            img, f"{int(xs.max())} frames, growth {rss['growth_mb']:+.1f} MB", (rx0 + 5, ry1 + 18), font, 0.4, (0, 0, 0), 1, cv2.LINE_AA
+        )
+    cv2.putText(img, "graph RSS (MiB) over frames", (rx0, 20), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), img)

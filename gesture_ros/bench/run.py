@@ -1,0 +1,166 @@
+"""``python -m gesture_ros.bench`` / ``gesture-ros bench``: one run, every figure and ratio.
+
+Order per frame size: raw inference and the core pipeline (interleaved, ``--rounds`` times), the
+fused graph and the separate-node graph over DDS, MediaPipe Hands. Every ratio compares figures
+taken in this run, on the same frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import paths
+from ..core.model_spec import load_models
+from ..factory import parameter_values, pipeline
+from . import frames as bench_frames
+from .inproc import as_messages, core_pass, count_hands, peak_rss_mb, raw_pass, rss_over
+from .report import chart_png, print_table
+
+SHARED = Path("../shared/data")
+
+
+def summary(per_frame_rounds: list[list[float]]) -> dict[str, Any]:
+    """fps (median over rounds of frames / total time) and per-frame percentiles over all rounds."""
+    fps = [len(r) / (sum(r) / 1e3) for r in per_frame_rounds if r]
+    flat = np.concatenate([np.asarray(r) for r in per_frame_rounds]) if per_frame_rounds else np.zeros(0)
+    return {
+        "fps": float(np.median(fps)) if fps else float("nan"),
+        "ms_per_frame": float(np.mean(flat)) if flat.size else float("nan"),
+        **{f"p{q}_ms": float(np.percentile(flat, q)) if flat.size else float("nan") for q in (50, 90, 99)},
+    }
+
+
+def median_ratio(a: list[list[float]], b: list[list[float]]) -> float:
+    """Median over rounds of fps(a) / fps(b), each pair measured back to back."""
+    return float(np.median([sum(x) / sum(y) for x, y in zip(a, b, strict=True)]))
+
+
+def ros_environment() -> None:
+    """A private DDS domain on localhost and the shipped shared-memory profile (big images)."""
+    os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(120, 200)))
+    os.environ.setdefault("ROS_LOCALHOST_ONLY", "1")
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(paths.share_dir() / "config" / "fastdds_shm.xml"))
+    os.environ.setdefault("ROS_LOG_DIR", str(Path(os.environ.get("TMPDIR", "/tmp")) / "gesture_ros_bench_logs"))
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="gesture-ros bench", description=__doc__)
+    p.add_argument("--json", type=Path, default=Path("out/bench/bench.json"), help="results (the PNG chart goes beside it)")
+    p.add_argument("--video", type=Path, default=None, help="frames: a video (default: the package's sample video)")
+    p.add_argument("--images", type=Path, default=SHARED / "hands_detect" / "images", help="and images from this folder")
+    p.add_argument("--n-images", type=int, default=40)
+    p.add_argument("--sizes", nargs="*", default=list(bench_frames.SIZES), choices=list(bench_frames.SIZES))
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds of raw / core")
+    p.add_argument("--graphs", nargs="*", default=["fused", "separate"], choices=["fused", "separate"])
+    p.add_argument("--rss-frames", type=int, default=1000, help="frames through the fused graph while its RSS is sampled")
+    p.add_argument("--core-rss-frames", type=int, default=0, help="frames through the core pipeline while RSS is sampled")
+    p.add_argument("--mediapipe-venv", type=Path, default=Path(".venv-mediapipe"), help="'' to skip MediaPipe")
+    p.add_argument(
+        "--ap-data", type=Path, default=SHARED / "hands_detect", help="labelled images for hand AP50 (images/, labels/, manifest.csv)"
+    )
+    p.add_argument("--params-file", default="config/gesture_ros.yaml")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    t_start = time.monotonic()
+    ros_environment()
+    values = parameter_values(args.params_file)
+    models = load_models(paths.resolve(values["models_file"]))
+    pipe = pipeline(values, models)
+    video = args.video or paths.share_dir() / "samples" / "hands_demo.mp4"
+    srcs = bench_frames.sources(video, args.images, args.n_images)
+    result: dict[str, Any] = {
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "python": platform.python_version()},
+        "frames": {"video": str(video), "images": max(0, len(srcs) - 1)},
+        "sizes": {},
+        "ratios": {},
+    }
+    driver = None
+    if args.graphs:
+        from .dds import Driver
+
+        driver = Driver(values["gestures_topic"] if values["gestures_topic"].startswith("/") else "/" + values["gestures_topic"])
+    for name in args.sizes:
+        size = bench_frames.SIZES[name]
+        frames = as_messages(bench_frames.load(srcs, size))
+        count_hands(pipe, frames)
+        core_pass(pipe, frames[:5])  # warm-up
+        raw_rounds: list[list[float]] = []
+        core_rounds: list[list[float]] = []
+        stages: dict[str, list[float]] = {}
+        for _ in range(args.rounds):
+            raw_rounds.append(raw_pass(pipe, frames))
+            core_rounds.append(core_pass(pipe, frames, stages))
+        entry: dict[str, Any] = {
+            "frames": len(frames),
+            "hands_per_frame": float(np.mean([f.hands for f in frames])),
+            "raw": summary(raw_rounds),
+            "core": {**summary(core_rounds), "stages_ms_p50": {k: float(np.median(v)) for k, v in stages.items()}},
+            "ratios": {"core_vs_raw": median_ratio(raw_rounds, core_rounds)},
+        }
+        raw_p50 = entry["raw"]["p50_ms"]
+        for kind in args.graphs:
+            from .dds import run_graph
+
+            assert driver is not None
+            rss_n = args.rss_frames if (kind == "fused" and name == args.sizes[0]) else 0
+            run = run_graph(kind, frames, driver, rounds=1, rss_frames=rss_n)
+            lat = np.asarray(run.latency_ms)
+            fps = run.frames / run.seconds if run.seconds else float("nan")
+            entry[kind] = {
+                "fps": fps,
+                **{f"latency_p{q}_ms": float(np.percentile(lat, q)) if lat.size else float("nan") for q in (50, 90, 99)},
+                "added_latency_p50_ms": float(np.percentile(lat, 50)) - raw_p50 if lat.size else float("nan"),
+                "lost": run.lost,
+                "startup_s": run.startup_s,
+                "peak_rss_mb": run.peak_rss_mb,
+                "stages_ms_p50": run.stages_ms,
+            }
+            if run.rss_curve:
+                warm = [c for c in run.rss_curve if c[0] >= rss_n // 10] or run.rss_curve
+                entry[kind]["rss"] = {"frames": rss_n, "curve": run.rss_curve, "growth_mb": warm[-1][1] - warm[0][1]}
+            entry["ratios"][f"{kind}_vs_raw"] = fps / entry["raw"]["fps"]
+        if args.core_rss_frames and name == args.sizes[0]:
+            entry["core"]["rss"] = rss_over(pipe, frames, args.core_rss_frames)
+        result["sizes"][name] = entry
+        print(f"[bench] {name}: done ({time.monotonic() - t_start:.0f} s)", flush=True)
+    if driver is not None:
+        driver.close()
+    result["core_peak_rss_mb"] = peak_rss_mb()
+    if str(args.mediapipe_venv) not in ("", "."):
+        from .peer import our_ap, run_mediapipe, validation_images
+
+        metrics = json.loads((paths.share_dir() / "models" / "metrics.json").read_text())
+        val_scenes = metrics["detector"]["config"]["val_scenes"]
+        images = validation_images(args.ap_data, val_scenes) if (args.ap_data / "manifest.csv").is_file() else []
+        spec = {"sources": srcs, "sizes": {n: bench_frames.SIZES[n] for n in args.sizes}, "rounds": args.rounds, "warmup": 5}
+        mp = run_mediapipe(args.mediapipe_venv, {**spec, "max_hands_fps": 2, "max_hands_ap": 4}, images)
+        result["mediapipe"] = {"version": mp["version"], "peak_rss_mb": mp["peak_rss_mb"], "ap50": mp["ap50"], "ap70": mp["ap70"]}
+        result["hand_ap"] = {"images": len(images), "scenes": val_scenes, "ours": our_ap(pipe.detector, images) if images else {}}
+        for name in args.sizes:
+            s = summary(mp["fps"][name]["ms_per_frame"])
+            result["sizes"][name]["mediapipe"] = s
+            result["sizes"][name]["ratios"]["fps_vs_mediapipe"] = result["sizes"][name]["core"]["fps"] / s["fps"]
+            for kind in args.graphs:
+                result["sizes"][name]["ratios"][f"{kind}_fps_vs_mediapipe"] = result["sizes"][name][kind]["fps"] / s["fps"]
+    first = result["sizes"][args.sizes[0]]
+    result["ratios"] = {"size": args.sizes[0], **first["ratios"]}
+    result["seconds"] = time.monotonic() - t_start
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2))
+    chart_png(args.json.with_suffix(".png"), result)
+    print_table(result)
+    print(f"[bench] {args.json} and {args.json.with_suffix('.png')} ({result['seconds']:.0f} s)")
+    return 0

@@ -1,0 +1,44 @@
+"""The benchmark end to end on a few frames: real ONNX Runtime, real node processes over DDS,
+real MediaPipe in its own venv (make setup-mediapipe)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MP_VENV = ROOT / ".venv-mediapipe"
+
+
+@pytest.mark.slow
+def test_bench_writes_ratios_table_and_chart(tmp_path: Path, shared_data: Path) -> None:
+    if not (MP_VENV / "bin" / "python").is_file():
+        pytest.fail("no .venv-mediapipe: run `make setup-mediapipe` (make test does)")
+    out = tmp_path / "bench.json"
+    cmd = [sys.executable, "-m", "gesture_ros.cli", "bench", "--json", str(out), "--sizes", "640x480", "--n-images", "4", "--rounds", "1",
+           "--graphs", "fused", "--rss-frames", "30", "--images", str(shared_data / "hands_detect" / "images"),
+           "--ap-data", str(shared_data / "hands_detect"), "--mediapipe-venv", str(MP_VENV)]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    for key in ("core_vs_raw", "fused_vs_raw", "fps_vs_mediapipe"):
+        assert 0.05 < res["ratios"][key] < 20, (key, res["ratios"])
+    e = res["sizes"]["640x480"]
+    assert e["frames"] == 56 + 4  # every video frame + the images
+    assert e["raw"]["fps"] > 0 and e["core"]["fps"] > 0 and e["fused"]["fps"] > 0 and e["mediapipe"]["fps"] > 0
+    assert e["fused"]["lost"] == 0 and e["fused"]["latency_p50_ms"] > 0
+    assert 0 < e["fused"]["startup_s"] < 60
+    assert set(e["core"]["stages_ms_p50"]) == {"convert", "pre", "infer", "post", "classify"}
+    assert {"convert", "pre", "infer", "post", "classify", "publish"} <= set(e["fused"]["stages_ms_p50"]["gesture_pipeline"])
+    assert len(e["fused"]["rss"]["curve"]) >= 2 and e["fused"]["peak_rss_mb"]["gesture_pipeline"] > 50
+    # both systems' hand AP on the validation scenes of the shipped detector
+    assert res["hand_ap"]["images"] > 10
+    assert 0.3 < res["hand_ap"]["ours"]["ap50"] <= 1 and 0 <= res["mediapipe"]["ap50"] <= 1
+    chart = cv2.imread(str(out.with_suffix(".png")))
+    assert chart is not None and chart.shape[1] > 500
+    assert "fused node / DDS" in proc.stdout and "ratios:" in proc.stdout
