@@ -134,6 +134,22 @@ def test_pipeline_allocates_no_image_sized_buffer_per_frame(w: int, h: int) -> N
     assert hands > 0  # the frames exercised detection and classification
 
 
+def test_padding_is_rewritten_when_the_image_moves_in_the_slot() -> None:
+    """Only the image's pixels are rewritten for a frame placed like the last one; a crop of
+    another shape must not leave the previous image's pixels in its padding."""
+    pre = Preprocessor(_spec(32, 32, pad="symmetric", mean=128.0, scale=1 / 256))
+    pad_value = (0 - 128.0) / 256
+    pre.fill(0, np.full((32, 32, 3), 255, np.uint8), "rgb")  # fills the whole slot
+    assert (pre.tensor[0] == (255 - 128.0) / 256).all()
+    pre.fill(0, np.full((16, 32, 3), 200, np.uint8), "rgb")  # letterboxed: rows 8..24
+    np.testing.assert_array_equal(pre.tensor[0, :, :8], pad_value)
+    np.testing.assert_array_equal(pre.tensor[0, :, 24:], pad_value)
+    np.testing.assert_array_equal(pre.tensor[0, :, 8:24], (200 - 128.0) / 256)
+    pre.fill(0, np.full((16, 32, 3), 10, np.uint8), "rgb")  # same place: padding kept
+    np.testing.assert_array_equal(pre.tensor[0, :, :8], pad_value)
+    np.testing.assert_array_equal(pre.tensor[0, :, 8:24], (10 - 128.0) / 256)
+
+
 def test_batch_grows_when_more_crops_arrive() -> None:
     pre = Preprocessor(replace(_spec(8, 8)), max_batch=1)
     pre.ensure_batch(5)

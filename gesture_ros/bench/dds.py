@@ -48,6 +48,11 @@ class GraphRun:
     seconds: float = 0.0
     frames: int = 0
     lost: int = 0
+    #: open loop: frames sent faster than the graph can take them (keep-last-1 replaces the rest)
+    saturated_fps: float = float("nan")
+    saturate_hz: float = 0.0
+    saturated_sent: int = 0
+    saturated_out: int = 0
     startup_s: float = float("nan")
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
     rss_curve: list[tuple[int, float]] = field(default_factory=list)
@@ -121,8 +126,12 @@ def run_graph(
     rss_frames: int = 0,
     timeout: float = 5.0,
     startup_timeout: float = 60.0,
+    saturate: float = 0.0,
 ) -> GraphRun:
-    """Start the graph, time until its first GestureArray, then send ``frames`` ``rounds`` times."""
+    """Start the graph, time until its first GestureArray, then send ``frames`` ``rounds`` times
+    in closed loop (latency, stage timings), then once in open loop at ``saturate`` times the
+    closed-loop rate (throughput: the rate of GestureArray publish times while the camera
+    outruns the graph, its surplus frames replaced in the keep-last-1 queues)."""
     run = GraphRun()
     driver.back.clear()
     driver.diagnostics.clear()
@@ -152,14 +161,30 @@ def run_graph(
                     run.latency_ms.append((back - stamp) / 1e6)
                 run.frames += 1
         run.seconds = time.monotonic() - t0
+        driver.spin_for(1.2)  # one more diagnostics period: the nodes' stage timings of these frames
+        for name, values in driver.diagnostics.items():
+            run.stages_ms[name.split(": ", 1)[-1]] = {k[:-7]: float(v) for k, v in values.items() if k.endswith("_ms_p50") and v != "nan"}
+        if saturate > 0 and run.seconds > 0:
+            driver.back.clear()
+            run.saturate_hz = saturate * run.frames / run.seconds
+            period = 1.0 / run.saturate_hz
+            t_next = time.monotonic()
+            for f in frames:
+                driver.send(f)
+                run.saturated_sent += 1
+                t_next += period
+                while time.monotonic() < t_next:
+                    driver.executor.spin_once(timeout_sec=max(0.0, t_next - time.monotonic()))
+            driver.spin_for(0.5)
+            published = sorted(driver.back.values())
+            run.saturated_out = len(published)
+            if len(published) > 2:
+                run.saturated_fps = (len(published) - 1) / ((published[-1] - published[0]) / 1e9)
         for i in range(rss_frames):  # memory of the graph's processes over many frames
             driver.wait(driver.send(frames[i % len(frames)]), timeout)
             if i % max(1, rss_frames // 20) == 0 or i == rss_frames - 1:
                 run.rss_curve.append((i + 1, sum(rss_mb(p.pid) for p in procs.values())))
-        driver.spin_for(1.2)  # one more diagnostics period: the nodes' stage timings
         run.peak_rss_mb = {name: peak_rss_mb(p.pid) for name, p in procs.items()}
-        for name, values in driver.diagnostics.items():
-            run.stages_ms[name.split(": ", 1)[-1]] = {k[:-7]: float(v) for k, v in values.items() if k.endswith("_ms_p50") and v != "nan"}
     finally:
         _stop(procs)
     return run

@@ -78,12 +78,16 @@ class Preprocessor:
         self._scale = np.asarray(norm.scale, dtype=np.float32).reshape(-1, 1, 1)
         self._zero_mean = not np.any(self._mean)
         self._down = cv2.INTER_AREA if spec.resize == "area" else cv2.INTER_LINEAR
+        #: slot -> (x0, y0, w, h) of the image inside it when last filled: the padding around it is
+        #: already in the tensor when the next image lands in the same place (every video frame)
+        self._plans: dict[int, tuple[int, int, int, int]] = {}
 
     def ensure_batch(self, n: int) -> None:
         """Grow the tensor when more crops than ever before arrive (rare: amortised)."""
         if n > self.max_batch:
             self.max_batch = max(n, 2 * self.max_batch)
             self.tensor = np.zeros((self.max_batch, 3, self.spec.height, self.spec.width), dtype=np.float32)
+            self._plans.clear()
 
     def fill(
         self,
@@ -94,8 +98,9 @@ class Preprocessor:
     ) -> Letterbox:
         """Write ``image`` (or the integer pixel ``region`` x1,y1,x2,y2 of it) into batch ``slot``.
 
-        One resize straight into a preallocated canvas, then one normalising pass into the
-        tensor: the source is never copied (alpha is a view, mono stays one channel).
+        One resize straight into a preallocated canvas, then one normalising pass over the image's
+        pixels in the tensor (the padding is only rewritten when it moves): the source is never
+        copied (alpha is a view, mono stays one channel).
         """
         mono = order == "mono"
         src = image.reshape(image.shape[0], image.shape[1]) if mono else image[..., :3]
@@ -107,20 +112,23 @@ class Preprocessor:
         src_h, src_w = src.shape[:2]
         lb, new_w, new_h, x0, y0 = plan_letterbox(src_w, src_h, self.spec, (float(ox), float(oy)))
         canvas = self._canvas_mono if mono else self._canvas
-        if new_w != self.spec.width or new_h != self.spec.height:
-            canvas.fill(0)
-        dst = canvas[y0 : y0 + new_h, x0 : x0 + new_w]
+        dst = canvas[:new_h, :new_w]
         if (new_w, new_h) == (src_w, src_h):
             dst[...] = src
         else:
             interp = self._down if new_w < src_w else cv2.INTER_LINEAR
             cv2.resize(src, (new_w, new_h), dst=dst, interpolation=interp)
         out = self.tensor[slot]
+        plan = (x0, y0, new_w, new_h)
+        if self._plans.get(slot) != plan:  # the padding changed: write it (value of a 0 pixel)
+            out[...] = -self._mean * self._scale
+            self._plans[slot] = plan
+        out = out[:, y0 : y0 + new_h, x0 : x0 + new_w]  # only the image's pixels are rewritten
         if mono:
-            chw = np.broadcast_to(canvas, out.shape)
+            chw = np.broadcast_to(dst, out.shape)
         else:
             swap = (order == "rgb") != (self.spec.color == "rgb")
-            chw = canvas.transpose(2, 0, 1)[::-1] if swap else canvas.transpose(2, 0, 1)
+            chw = dst.transpose(2, 0, 1)[::-1] if swap else dst.transpose(2, 0, 1)
         if self._zero_mean:
             np.multiply(chw, self._scale, out=out, dtype=np.float32)
         else:
