@@ -12,6 +12,7 @@ from __future__ import annotations
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,17 +43,17 @@ IMAGE_TOPIC = "/gesture_ros_bench/image_raw"
 
 @dataclass
 class GraphRun:
-    """What one graph did with the frames."""
+    """What one graph did with the frames, per round (each round: raw inference in this process,
+    the graph in closed loop, the graph in open loop, back to back)."""
 
-    latency_ms: list[float] = field(default_factory=list)
-    seconds: float = 0.0
-    frames: int = 0
+    raw_ms: list[list[float]] = field(default_factory=list)  # per round, per frame
+    latency_ms: list[list[float]] = field(default_factory=list)  # per round, per frame (nan: lost)
+    closed_fps: list[float] = field(default_factory=list)
+    #: open loop: frames sent faster than the graph takes them (keep-last-1 replaces the rest)
+    saturated_fps: list[float] = field(default_factory=list)
+    saturate_hz: list[float] = field(default_factory=list)
+    saturated_published: list[int] = field(default_factory=list)
     lost: int = 0
-    #: open loop: frames sent faster than the graph can take them (keep-last-1 replaces the rest)
-    saturated_fps: float = float("nan")
-    saturate_hz: float = 0.0
-    saturated_sent: int = 0
-    saturated_out: int = 0
     startup_s: float = float("nan")
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
     rss_curve: list[tuple[int, float]] = field(default_factory=list)
@@ -122,16 +123,17 @@ def run_graph(
     kind: str,
     frames: list[Frame],
     driver: Driver,
+    raw: Callable[[], list[float]],
     rounds: int = 1,
     rss_frames: int = 0,
     timeout: float = 5.0,
     startup_timeout: float = 60.0,
-    saturate: float = 0.0,
+    saturate: float = 1.3,
 ) -> GraphRun:
-    """Start the graph, time until its first GestureArray, then send ``frames`` ``rounds`` times
-    in closed loop (latency, stage timings), then once in open loop at ``saturate`` times the
-    closed-loop rate (throughput: the rate of GestureArray publish times while the camera
-    outruns the graph, its surplus frames replaced in the keep-last-1 queues)."""
+    """Start the graph and time until its first GestureArray; then ``rounds`` times: ``raw()``
+    (raw inference on the same frames, in this process, while the graph idles), every frame in
+    closed loop (latency), every frame in open loop at ``saturate`` x the closed-loop rate
+    (throughput: the rate of GestureArray publish times while the camera outruns the graph)."""
     run = GraphRun()
     driver.back.clear()
     driver.diagnostics.clear()
@@ -150,36 +152,27 @@ def run_graph(
             raise RuntimeError(f"no GestureArray from the {kind} graph within {startup_timeout} s")
         for f in frames[:10]:  # warm-up (discovery stragglers, first-call allocations)
             driver.wait(driver.send(f), timeout)
-        t0 = time.monotonic()
-        for _ in range(rounds):
+        for r in range(rounds):
+            run.raw_ms.append(raw())
+            lat = []
+            t0 = time.monotonic()
             for f in frames:
                 stamp = driver.send(f)
                 back = driver.wait(stamp, timeout)
-                if back is None:
-                    run.lost += 1
-                else:
-                    run.latency_ms.append((back - stamp) / 1e6)
-                run.frames += 1
-        run.seconds = time.monotonic() - t0
-        driver.spin_for(1.2)  # one more diagnostics period: the nodes' stage timings of these frames
-        for name, values in driver.diagnostics.items():
-            run.stages_ms[name.split(": ", 1)[-1]] = {k[:-7]: float(v) for k, v in values.items() if k.endswith("_ms_p50") and v != "nan"}
-        if saturate > 0 and run.seconds > 0:
-            driver.back.clear()
-            run.saturate_hz = saturate * run.frames / run.seconds
-            period = 1.0 / run.saturate_hz
-            t_next = time.monotonic()
-            for f in frames:
-                driver.send(f)
-                run.saturated_sent += 1
-                t_next += period
-                while time.monotonic() < t_next:
-                    driver.executor.spin_once(timeout_sec=max(0.0, t_next - time.monotonic()))
-            driver.spin_for(0.5)
-            published = sorted(driver.back.values())
-            run.saturated_out = len(published)
-            if len(published) > 2:
-                run.saturated_fps = (len(published) - 1) / ((published[-1] - published[0]) / 1e9)
+                run.lost += back is None
+                lat.append((back - stamp) / 1e6 if back is not None else float("nan"))
+            run.closed_fps.append(len(frames) / (time.monotonic() - t0))
+            run.latency_ms.append(lat)
+            if r == 0:
+                driver.spin_for(1.2)  # one more diagnostics period: the nodes' stage timings of these frames
+                for name, values in driver.diagnostics.items():
+                    stages = {k[:-7]: float(v) for k, v in values.items() if k.endswith("_ms_p50") and v != "nan"}
+                    run.stages_ms[name.split(": ", 1)[-1]] = stages
+            if saturate > 0:
+                fps, hz, n = _open_loop(driver, frames, saturate * run.closed_fps[-1])
+                run.saturated_fps.append(fps)
+                run.saturate_hz.append(hz)
+                run.saturated_published.append(n)
         for i in range(rss_frames):  # memory of the graph's processes over many frames
             driver.wait(driver.send(frames[i % len(frames)]), timeout)
             if i % max(1, rss_frames // 20) == 0 or i == rss_frames - 1:
@@ -188,3 +181,20 @@ def run_graph(
     finally:
         _stop(procs)
     return run
+
+
+def _open_loop(driver: Driver, frames: list[Frame], rate_hz: float) -> tuple[float, float, int]:
+    """Send every frame at ``rate_hz``; the graph's output rate (from publish times), the rate
+    and how many GestureArrays came out."""
+    driver.back.clear()
+    period = 1.0 / rate_hz
+    t_next = time.monotonic()
+    for f in frames:
+        driver.send(f)
+        t_next += period
+        while time.monotonic() < t_next:
+            driver.executor.spin_once(timeout_sec=max(0.0, t_next - time.monotonic()))
+    driver.spin_for(0.5)
+    published = sorted(driver.back.values())
+    fps = (len(published) - 1) / ((published[-1] - published[0]) / 1e9) if len(published) > 2 else float("nan")
+    return fps, rate_hz, len(published)

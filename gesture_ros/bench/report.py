@@ -32,8 +32,9 @@ def print_table(result: dict[str, Any]) -> None:
             if r is None:
                 continue
             p = "latency_" if key in ("fused", "separate") else ""
+            vs_raw = r.get("fps_vs_raw", r["fps"] / raw_fps)  # graphs: against the raw pass of the same round
             print(
-                f"{label:24}{_f(r['fps'], '{:.1f}'):>8}{_f(r['fps'] / raw_fps):>8}{_f(r.get(p + 'p50_ms')):>9}{_f(r.get(p + 'p90_ms')):>9}"
+                f"{label:24}{_f(r['fps'], '{:.1f}'):>8}{_f(vs_raw):>8}{_f(r.get(p + 'p50_ms')):>9}{_f(r.get(p + 'p90_ms')):>9}"
                 f"{_f(r.get(p + 'p99_ms')):>9}{_f(r.get('added_latency_p50_ms')):>11}{_f(r.get('startup_s')):>9}"
             )
         print("stages p50 ms, core: " + ", ".join(f"{k} {v:.2f}" for k, v in e["core"]["stages_ms_p50"].items()))
