@@ -39,6 +39,7 @@ def test_bench_writes_ratios_table_and_chart(tmp_path: Path, shared_data: Path) 
     # both systems' hand AP on the validation scenes of the shipped detector
     assert res["hand_ap"]["images"] > 10
     assert 0.3 < res["hand_ap"]["ours"]["ap50"] <= 1 and 0 <= res["mediapipe"]["ap50"] <= 1
+    assert res["mediapipe"]["rss_mb"] > 20
     chart = cv2.imread(str(out.with_suffix(".png")))
     assert chart is not None and chart.shape[1] > 500
     assert "fused node / DDS" in proc.stdout and "ratios:" in proc.stdout

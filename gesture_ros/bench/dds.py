@@ -166,8 +166,9 @@ def run_graph(
             if r == 0:
                 driver.spin_for(1.2)  # one more diagnostics period: the nodes' stage timings of these frames
                 for name, values in driver.diagnostics.items():
-                    stages = {k[:-7]: float(v) for k, v in values.items() if k.endswith("_ms_p50") and v != "nan"}
-                    run.stages_ms[name.split(": ", 1)[-1]] = stages
+                    node = name.split(": ", 1)[-1]
+                    if node in procs:  # not a late status of the previous graph
+                        run.stages_ms[node] = {k[:-7]: float(v) for k, v in values.items() if k.endswith("_ms_p50") and v != "nan"}
             if saturate > 0:
                 fps, hz, n = _open_loop(driver, frames, saturate * run.closed_fps[-1])
                 run.saturated_fps.append(fps)

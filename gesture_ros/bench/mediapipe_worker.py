@@ -8,8 +8,8 @@ score (the legacy API exposes no hand-presence score).
 
 from __future__ import annotations
 
+import gc
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -52,6 +52,8 @@ def main() -> int:
                     per_frame.append((time.perf_counter() - t0) * 1e3)
                 rounds.append(per_frame)
         report["fps"][name] = {"frames": len(rgb), "ms_per_frame": rounds}
+        del frames, rgb
+    gc.collect()
     with hands.Hands(static_image_mode=True, max_num_hands=spec["max_hands_ap"], model_complexity=1, min_detection_confidence=0.1) as model:
         for path in spec["ap_images"]:
             img = cv2.imread(path, cv2.IMREAD_COLOR)
@@ -59,7 +61,10 @@ def main() -> int:
                 raise FileNotFoundError(f"cannot read image {path}")
             res = model.process(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
             report["detections"][path] = boxes(res, img.shape[1], img.shape[0])
-    report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # RSS with the model loaded and no frame set held (ru_maxrss would include the parent's: Linux
+        # keeps it across fork + exec), comparable to a node's steady RSS
+        status = Path("/proc/self/status").read_text().splitlines()
+        report["rss_mb"] = next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
     Path(sys.argv[2]).write_text(json.dumps(report))
     return 0
 

@@ -26,7 +26,8 @@ from . import frames as bench_frames
 from .inproc import as_messages, core_pass, count_hands, peak_rss_mb, raw_pass, rss_over
 from .report import chart_png, print_table
 
-SHARED = Path("../shared/data")
+#: the shared data beside a checkout (tests and benchmarks may read it; users' clones lack it)
+SHARED = paths.share_dir().parent / "shared" / "data"
 
 
 def summary(per_frame_rounds: list[list[float]]) -> dict[str, Any]:
@@ -138,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             "core": {**summary(core_rounds), "stages_ms_p50": {k: float(np.median(v)) for k, v in stages.items()}},
             "ratios": {"core_vs_raw": median_ratio(raw_rounds, core_rounds)},
         }
+        entry["core"]["fps_vs_raw"] = entry["ratios"]["core_vs_raw"]
         for kind in args.graphs:
             from .dds import run_graph
 
@@ -156,8 +158,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] {name}: done ({time.monotonic() - t_start:.0f} s)", flush=True)
     if driver is not None:
         driver.close()
-    result["core_peak_rss_mb"] = peak_rss_mb()
-    if str(args.mediapipe_venv) not in ("", "."):
+    result["bench_process_peak_rss_mb"] = peak_rss_mb()  # holds every frame of every size: not the pipeline's
+    mp_python = args.mediapipe_venv / "bin" / "python"
+    if str(args.mediapipe_venv) not in ("", ".") and not mp_python.is_file():
+        print(f"[bench] MediaPipe skipped: no venv at {args.mediapipe_venv} (make setup-mediapipe creates it)", flush=True)
+    elif str(args.mediapipe_venv) not in ("", "."):
         from .peer import our_ap, run_mediapipe, validation_images
 
         metrics = json.loads((paths.share_dir() / "models" / "metrics.json").read_text())
@@ -165,8 +170,10 @@ def main(argv: list[str] | None = None) -> int:
         images = validation_images(args.ap_data, val_scenes) if (args.ap_data / "manifest.csv").is_file() else []
         spec = {"sources": srcs, "sizes": {n: bench_frames.SIZES[n] for n in args.sizes}, "rounds": args.rounds, "warmup": 5}
         mp = run_mediapipe(args.mediapipe_venv, {**spec, "max_hands_fps": 2, "max_hands_ap": 4}, images)
-        result["mediapipe"] = {"version": mp["version"], "peak_rss_mb": mp["peak_rss_mb"], "ap50": mp["ap50"], "ap70": mp["ap70"]}
+        result["mediapipe"] = {"version": mp["version"], "rss_mb": mp["rss_mb"], "ap50": mp["ap50"], "ap70": mp["ap70"]}
         result["hand_ap"] = {"images": len(images), "scenes": val_scenes, "ours": our_ap(pipe.detector, images) if images else {}}
+        if not images:
+            print(f"[bench] no labelled images under {args.ap_data}: hand AP50 not measured", flush=True)
         for name in args.sizes:
             s = summary(mp["fps"][name]["ms_per_frame"])
             result["sizes"][name]["mediapipe"] = s

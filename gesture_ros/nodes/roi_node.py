@@ -24,11 +24,14 @@ class RoiNode(BaseNode):
             if msg.image_width == 0 or msg.image_height == 0:
                 self.report("rejected_detections", "rejected DetectionArray without image_width/image_height: cannot clip ROIs")
                 return
-            boxes = np.stack([box_array(d.box) for d in msg.detections])
-            rois, valid = expand_rois(boxes, msg.image_width, msg.image_height, roi_config(self.values))
-            for d, r, ok in zip(msg.detections, rois, valid, strict=True):
-                d.roi, d.roi_valid = _box(r), bool(ok)
-        if safe_publish(self, self.pub, msg):
+            with self.stats.timed("roi"):
+                boxes = np.stack([box_array(d.box) for d in msg.detections])
+                rois, valid = expand_rois(boxes, msg.image_width, msg.image_height, roi_config(self.values))
+                for d, r, ok in zip(msg.detections, rois, valid, strict=True):
+                    d.roi, d.roi_valid = _box(r), bool(ok)
+        with self.stats.timed("publish"):
+            published = safe_publish(self, self.pub, msg)
+        if published:
             self.stats.output(self.latency_ms(msg.header.stamp))
 
 
