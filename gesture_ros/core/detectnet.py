@@ -104,17 +104,20 @@ def decode(
     if bbox.shape != (4 * n_cls, gh, gw):
         raise ModelError(f"bbox grid {bbox.shape} does not match coverage grid {cov.shape} (expected {(4 * n_cls, gh, gw)})")
     w_in, h_in = input_size if input_size is not None else (gw * stride, gh * stride)
-    c_idx, r_idx, k_idx = np.nonzero(cov >= threshold)
+    # a zero-coverage cell carries no evidence (and no weight to average its box with)
+    c_idx, r_idx, k_idx = np.nonzero((cov >= threshold) & (cov > 0))
     if c_idx.size == 0:
         return Candidates(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32))
-    scores = cov[c_idx, r_idx, k_idx].astype(np.float32)
+    # coverage is a probability (sigmoid); a model that outputs more is clipped, not trusted
+    scores = np.minimum(cov[c_idx, r_idx, k_idx], 1.0).astype(np.float32)
     b = bbox.reshape(n_cls, 4, gh, gw)[c_idx, :, r_idx, k_idx].astype(np.float32)  # (N, 4)
     cx = (stride * k_idx + offset).astype(np.float32)
     cy = (stride * r_idx + offset).astype(np.float32)
-    boxes = np.stack(
-        [cx - bbox_scale * b[:, 0], cy - bbox_scale * b[:, 1], cx + bbox_scale * b[:, 2], cy + bbox_scale * b[:, 3]],
-        axis=1,
-    )
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite boxes are dropped below
+        boxes = np.stack(
+            [cx - bbox_scale * b[:, 0], cy - bbox_scale * b[:, 1], cx + bbox_scale * b[:, 2], cy + bbox_scale * b[:, 3]],
+            axis=1,
+        )
     finite = np.isfinite(boxes).all(axis=1) & np.isfinite(scores)
     np.clip(boxes[:, 0::2], 0, w_in, out=boxes[:, 0::2])
     np.clip(boxes[:, 1::2], 0, h_in, out=boxes[:, 1::2])

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+#: (rois (N, 4) x1,y1,x2,y2 in frame pixels, valid (N,))
+Rois = tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]
+
 
 @dataclass(frozen=True)
 class RoiConfig:
@@ -28,9 +31,14 @@ class RoiConfig:
     square: bool = True
 
 
-def expand_rois(boxes: npt.ArrayLike, frame_w: int, frame_h: int, cfg: RoiConfig) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+def expand_rois(boxes: npt.ArrayLike, frame_w: int, frame_h: int, cfg: RoiConfig) -> Rois:
     """Return ``(rois (N,4), valid (N,))`` for ``(N,4)`` x1,y1,x2,y2 boxes in frame pixels."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite boxes (a bad message) end up invalid
+        return _expand(b, frame_w, frame_h, cfg)
+
+
+def _expand(b: npt.NDArray[np.float64], frame_w: int, frame_h: int, cfg: RoiConfig) -> Rois:
     cx = (b[:, 0] + b[:, 2]) / 2.0
     cy = (b[:, 1] + b[:, 3]) / 2.0
     w = np.clip(b[:, 2] - b[:, 0], 0, None)
