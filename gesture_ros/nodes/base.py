@@ -249,11 +249,29 @@ class BaseNode(Node):
 
     # -- images -----------------------------------------------------------------------------
     def subscribe_images(self, callback: Callable[[Any], None]) -> None:
+        """Images with keep-last-1: a frame that arrives while the node is busy replaces the one
+        waiting, so the node always works on the newest. The replaced frames are counted
+        (``dropped_frames`` on diagnostics) from gaps in each camera's publication sequence."""
         topic = str(self.values["image_topic"])
+        last_seq: dict[bytes, int] = {}
+
+        def on_image(msg: Any, info: Any) -> None:
+            seq = info.get("publication_sequence_number") if isinstance(info, dict) else None
+            gid = info.get("publisher_gid") if isinstance(info, dict) else None
+            if seq and gid:
+                key = bytes(gid.get("data", b"")) if isinstance(gid, dict) else bytes(gid)
+                prev = last_seq.get(key)
+                if prev is not None and seq > prev + 1:
+                    self.stats.count("dropped_frames", seq - prev - 1)
+                if prev is None and len(last_seq) >= 16:  # cameras come and go: stay bounded
+                    last_seq.pop(next(iter(last_seq)))
+                last_seq[key] = seq
+            callback(msg)
+
         if self.values.get("image_transport", "raw") == "compressed":
-            self.create_subscription(CompressedImage, topic.rstrip("/") + "/compressed", callback, IMAGE_QOS)
+            self.create_subscription(CompressedImage, topic.rstrip("/") + "/compressed", on_image, IMAGE_QOS)
         else:
-            self.create_subscription(Image, topic, callback, IMAGE_QOS)
+            self.create_subscription(Image, topic, on_image, IMAGE_QOS)
 
     def accept(self, msg: Any, ready: bool) -> tuple[Frame, PixelOrder] | None:
         """Count an incoming image and return it, or None when the node has no working model

@@ -1,0 +1,194 @@
+"""``python -m gesture_ros.bench.soak``: the separate-node graph fed at a camera rate for a long
+time, with memory, CPU, drops and latency reported over time (JSON + PNG).
+
+Frames go in open loop at ``--rate`` (30 Hz, faster than this 2-core machine classifies through
+three processes): each node keeps only the newest frame, so the surplus is dropped and counted,
+never queued, and latency must stay flat. The run fails (exit 1) on a node that exits, RSS growth
+above ``--max-growth-mb`` after the warm-up, or a last-window latency p50 more than 2x the first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .. import paths
+from . import frames as bench_frames
+from .dds import Driver, start_graph
+from .inproc import as_messages, rss_mb
+from .run import ros_environment
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def soak(graph: str, seconds: float, rate: float, window: float, size: tuple[int, int]) -> dict[str, Any]:
+    frames = as_messages(bench_frames.load([str(paths.share_dir() / "samples" / "hands_demo.mp4")], size))
+    driver = Driver()
+    procs = start_graph(graph)
+    windows: list[dict[str, Any]] = []
+    sent_total = received_total = 0
+    try:
+        deadline = time.monotonic() + 60  # start-up: until the first GestureArray comes back
+        while driver.wait(driver.send(frames[0]), 0.1) is None:
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs.values()):
+                raise RuntimeError(f"the {graph} graph did not come up")
+        driver.back.clear()
+        t_start = time.monotonic()
+        t_next = t_start
+        cpu0 = {n: cpu_seconds(p.pid) for n, p in procs.items()}
+        w_start, sent, latencies = t_start, 0, []
+        i = 0
+        while time.monotonic() - t_start < seconds:
+            driver.send(frames[i % len(frames)])
+            i += 1
+            sent += 1
+            t_next += 1.0 / rate
+            while time.monotonic() < t_next:
+                driver.executor.spin_once(timeout_sec=max(0.0, t_next - time.monotonic()))
+            for s, pub in list(driver.back.items()):
+                latencies.append((pub - s) / 1e6)
+                del driver.back[s]
+            now = time.monotonic()
+            if now - w_start >= window:
+                dead = [n for n, p in procs.items() if p.poll() is not None]
+                cpu1 = {n: cpu_seconds(p.pid) for n, p in procs.items() if p.poll() is None}
+                lat = np.asarray(latencies) if latencies else np.full(1, np.nan)
+                windows.append(
+                    {
+                        "t_s": now - t_start,
+                        "sent": sent,
+                        "gestures": len(latencies),
+                        "dropped": sent - len(latencies),
+                        "latency_p50_ms": float(np.nanpercentile(lat, 50)),
+                        "latency_p99_ms": float(np.nanpercentile(lat, 99)),
+                        "rss_mb": {n: rss_mb(p.pid) for n, p in procs.items() if p.poll() is None},
+                        "cpu_percent": {n: 100 * (cpu1[n] - cpu0[n]) / (now - w_start) for n in cpu1},
+                        "dead": dead,
+                    }
+                )
+                sent_total += sent
+                received_total += len(latencies)
+                cpu0, w_start, sent, latencies = cpu1, now, 0, []
+                if dead:
+                    break
+        diagnostics = dict(driver.diagnostics)
+    finally:
+        from ..bringup import _stop
+
+        _stop(procs)
+        driver.close()
+    return {
+        "graph": graph,
+        "seconds": seconds,
+        "rate_hz": rate,
+        "size": list(size),
+        "sent": sent_total,
+        "gestures": received_total,
+        "windows": windows,
+        "diagnostics": diagnostics,
+    }
+
+
+def verdict(report: dict[str, Any], max_growth_mb: float) -> list[str]:
+    """Why the run failed (empty: it passed)."""
+    w = report["windows"]
+    if not w:
+        return ["no complete window"]
+    problems = [f"node(s) {', '.join(x['dead'])} exited at {x['t_s']:.0f} s" for x in w if x["dead"]]
+    warm = w[1:] if len(w) > 2 else w  # the first window includes first-frame allocations
+    growth = sum(warm[-1]["rss_mb"].values()) - sum(warm[0]["rss_mb"].values())
+    report["rss_growth_mb"] = growth
+    if growth > max_growth_mb:
+        problems.append(f"RSS grew {growth:.1f} MB after the first window (limit {max_growth_mb} MB)")
+    first, last = warm[0]["latency_p50_ms"], warm[-1]["latency_p50_ms"]
+    if np.isfinite(first) and np.isfinite(last) and last > 2 * first:
+        problems.append(f"latency p50 grew from {first:.1f} to {last:.1f} ms")
+    if report["gestures"] == 0:
+        problems.append("no GestureArray came back")
+    return problems
+
+
+def chart(path: Path, report: dict[str, Any]) -> None:
+    """Four panels over time: RSS per node, CPU per node, dropped frames and latency p50/p99."""
+    w = report["windows"]
+    img = np.full((620, 960, 3), 255, np.uint8)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    colours = [(200, 80, 0), (0, 140, 255), (60, 160, 60), (180, 0, 180), (0, 0, 200)]
+    t = np.array([x["t_s"] for x in w], float)
+    names = sorted({n for x in w for n in x["rss_mb"]})
+    panels = [
+        ("RSS MiB", {n: [x["rss_mb"].get(n, np.nan) for x in w] for n in names}),
+        ("CPU %", {n: [x["cpu_percent"].get(n, np.nan) for x in w] for n in names}),
+        ("frames per window", {"sent": [x["sent"] for x in w], "dropped": [x["dropped"] for x in w]}),
+        ("latency ms", {"p50": [x["latency_p50_ms"] for x in w], "p99": [x["latency_p99_ms"] for x in w]}),
+    ]
+    for k, (title, series) in enumerate(panels):
+        x0, y0 = 60 + (k % 2) * 470, 30 + (k // 2) * 300
+        x1, y1 = x0 + 400, y0 + 230
+        cv2.rectangle(img, (x0, y0), (x1, y1), (0, 0, 0), 1)
+        cv2.putText(img, title, (x0, y0 - 8), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        vals = np.array([v for s in series.values() for v in s], float)
+        vals = vals[np.isfinite(vals)]
+        if t.size < 2 or vals.size == 0:
+            continue
+        lo, hi = float(vals.min()), float(vals.max())
+        lo, hi = (lo - 1, hi + 1) if hi - lo < 2 else (lo, hi)
+        for j, (name, ys) in enumerate(series.items()):
+            y = np.asarray(ys, float)
+            ok = np.isfinite(y)
+            pts = np.stack([x0 + (t[ok] - t.min()) / max(1e-9, np.ptp(t)) * (x1 - x0), y1 - (y[ok] - lo) / (hi - lo) * (y1 - y0)], 1)
+            cv2.polylines(img, [pts.astype(np.int32)], False, colours[j % len(colours)], 2, cv2.LINE_AA)
+            cv2.putText(img, name, (x0 + 6, y0 + 16 + 15 * j), font, 0.4, colours[j % len(colours)], 1, cv2.LINE_AA)
+        cv2.putText(img, f"{hi:.0f}", (x0 - 45, y0 + 10), font, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(img, f"{lo:.0f}", (x0 - 45, y1), font, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(img, f"0 .. {t.max():.0f} s", (x0 + 150, y1 + 18), font, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), img)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m gesture_ros.bench.soak", description=__doc__)
+    p.add_argument("--minutes", type=float, default=20.0)
+    p.add_argument("--rate", type=float, default=30.0, help="camera rate (Hz)")
+    p.add_argument("--window", type=float, default=0.0, help="seconds per sample (default: duration / 40, at least 5)")
+    p.add_argument("--graph", choices=["separate", "fused"], default="separate")
+    p.add_argument("--size", choices=list(bench_frames.SIZES), default="640x480")
+    p.add_argument("--max-growth-mb", type=float, default=5.0)
+    p.add_argument("--json", type=Path, default=Path("out/soak/soak.json"), help="the PNG goes beside it")
+    args = p.parse_args(argv)
+    ros_environment()
+    seconds = args.minutes * 60
+    report = soak(args.graph, seconds, args.rate, args.window or max(5.0, seconds / 40), bench_frames.SIZES[args.size])
+    problems = verdict(report, args.max_growth_mb)
+    report["problems"] = problems
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2))
+    chart(args.json.with_suffix(".png"), report)
+    w = report["windows"]
+    lat = f"{w[0]['latency_p50_ms']:.1f} -> {w[-1]['latency_p50_ms']:.1f} ms" if w else "-"
+    print(
+        f"[soak] {args.graph} graph, {seconds:.0f} s at {args.rate:g} Hz: {report['sent']} frames sent, "
+        f"{report['gestures']} GestureArrays, {report['sent'] - report['gestures']} dropped (newest frame wins); "
+        f"RSS growth {report.get('rss_growth_mb', float('nan')):+.1f} MB; latency p50 {lat}"
+    )
+    print(f"[soak] {args.json} and {args.json.with_suffix('.png')}")
+    if problems:
+        print("[soak] FAILED: " + "; ".join(problems))
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
