@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from . import paths
+from .core.yamlfile import read_yaml
 from .graph import NodeLaunch, load_graph, nested, resolve
 
 
@@ -52,6 +53,8 @@ def _stop(procs: dict[str, subprocess.Popen[bytes]], timeout: float = 5.0) -> No
 def up(graph_file: str, values: dict[str, str], extra_ros_args: list[str] | None = None, env: dict[str, str] | None = None) -> int:
     graph = load_graph(graph_file)
     launches = resolve(graph, values)
+    for f in sorted({f for n in launches for f in n.params_files}):
+        read_yaml(f, "params file")  # one ConfigError here rather than a traceback from every node
     run_dir = Path(tempfile.mkdtemp(prefix=f"gesture_ros_{graph.name}_"))
     procs: dict[str, subprocess.Popen[bytes]] = {}
     stopping = {"flag": False}

@@ -21,7 +21,10 @@ from onnx import TensorProto, helper, numpy_helper
 from gesture_ros.core.model_spec import ClassifierSpec, DetectorSpec
 
 
-def detector_model(spec: DetectorSpec, path: Path, *, gain: float = 20.0, box_px: float = 48.0, batch: str | int = "N") -> Path:
+def detector_model(
+    spec: DetectorSpec, path: Path, *, gain: float = 20.0, box_px: float = 48.0, batch: str | int = "N", nan_boxes: bool = False
+) -> Path:
+    """``nan_boxes``: every bbox output is NaN (a broken engine or an fp16 overflow)."""
     c, h, w = 3, spec.input.height, spec.input.width
     n_cls = len(spec.labels)
     s = spec.stride
@@ -32,7 +35,7 @@ def detector_model(spec: DetectorSpec, path: Path, *, gain: float = 20.0, box_px
         numpy_helper.from_array(np.array([gain], np.float32), "gain"),
         numpy_helper.from_array(np.array([0.5], np.float32), "half"),
         numpy_helper.from_array(np.zeros((4 * n_cls, 3, 1, 1), np.float32), "bbox_w"),
-        numpy_helper.from_array(np.full((4 * n_cls,), half, np.float32), "bbox_b"),
+        numpy_helper.from_array(np.full((4 * n_cls,), np.nan if nan_boxes else half, np.float32), "bbox_b"),
     ]
     nodes = [
         helper.make_node("AveragePool", ["input_1"], ["pooled"], kernel_shape=[s, s], strides=[s, s]),

@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray
 from ros_harness import ROOT, Harness
 from sensor_msgs.msg import CameraInfo, Image
 
@@ -62,12 +63,33 @@ def test_image_folder_source_publishes_every_frame_then_exits(tmp_path: Path) ->
         h.close()
 
 
-def test_missing_source_is_one_clear_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["missing", "garbage", "truncated", "text"])
+def test_missing_or_undecodable_video_is_one_clear_error_and_the_node_stays_up(tmp_path: Path, kind: str) -> None:
+    video = tmp_path / ("clip.avi" if kind == "text" else "clip.mp4")
+    sample = (ROOT / "samples" / "hands_demo.mp4").read_bytes()
+    if kind == "garbage":
+        video.write_bytes(bytes(range(256)) * 40)
+    elif kind == "truncated":  # cut before the index at the end of the file
+        video.write_bytes(sample[: len(sample) * 6 // 10])
+    elif kind == "text":  # no container OpenCV knows
+        video.write_text("not a video\n")
     log = tmp_path / "cam.log"
-    proc = _camera(["-p", f"camera.source:={tmp_path / 'nope.mp4'}"], log)
-    assert proc.wait(timeout=30) == 2
-    text = log.read_text()
-    assert "camera source not found" in text and "Traceback" not in text
+    proc = _camera(["-p", f"camera.source:={video}", "-p", "diagnostics_period:=0.2"], log)
+    h = Harness()
+    diags = h.subscribe(DiagnosticArray, "/diagnostics")
+    try:
+        assert h.spin_until(lambda: any(s.name.endswith("camera") and s.level == bytes([2]) for d in diags for s in d.status), 30), (
+            log.read_text()
+        )
+        h.spin_until(lambda: False, 1.0)
+        assert proc.poll() is None, log.read_text()
+        text = log.read_text()
+        expected = "camera source not found" if kind == "missing" else "corrupt, truncated or a codec OpenCV cannot decode"
+        assert text.count(expected) == 1 and "Traceback" not in text, text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        h.close()
 
 
 def test_unopenable_device_keeps_the_node_up_and_retrying(tmp_path: Path) -> None:
@@ -130,3 +152,62 @@ def test_folder_loops_when_asked(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(timeout=10)
         h.close()
+
+
+class FakeDevice:
+    """FAKE of a V4L2 camera (none exists here): delivers frames, is 'unplugged' (reads fail and
+    reopening fails) for a while, then is plugged back in."""
+
+    def __init__(self, good: int, down_opens: int) -> None:
+        self.good, self.down_opens = good, down_opens
+        self.reads = self.opens = 0
+
+
+def test_camera_unplugged_mid_stream_says_so_reconnects_and_resumes(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import rclpy
+
+    from gesture_ros.core.sources import CaptureSource
+    from gesture_ros.nodes import camera_node
+
+    device = FakeDevice(good=5, down_opens=3)
+
+    class FakeCapture(CaptureSource):
+        """The real CaptureSource logic on top of the FAKE device (no cv2.VideoCapture)."""
+
+        def __init__(self, source: str, width: int = 0, height: int = 0) -> None:
+            self.source, self.width, self.height, self.finite = source, width, height, False
+            self.description = f"device/stream {source}"
+            self.cap = object()
+
+        def open(self) -> bool:
+            device.opens += 1
+            if device.opens <= device.down_opens:
+                return False  # still unplugged
+            device.good = 10**9  # plugged back in for good
+            return True
+
+        def read(self):  # type: ignore[no-untyped-def]
+            device.reads += 1
+            return np.zeros((48, 64, 3), np.uint8) if device.reads <= device.good else None
+
+    monkeypatch.setattr(camera_node, "open_source", lambda s, w=0, h=0: FakeCapture(s, w, h))
+    rclpy.init(args=["--ros-args", "-p", "camera.source:=0", "-p", "camera.reconnect_period:=0.05", "-p", "camera.start_delay:=0.0"])
+    node = camera_node.CameraNode()
+    try:
+        states = []
+        for _ in range(60):
+            node._tick()
+            states.append(node.backend_state[0])
+            time.sleep(0.02)
+        down = states.index(2)  # ERROR while unplugged ...
+        assert states[down:].index(0) > 0 and states[-1] == 0  # ... OK again once it is back
+        assert node.frames > 5 + 20  # 5 before the unplug, the rest after it came back
+        assert device.opens == 4  # three failed reconnects, the fourth worked
+        err = capfd.readouterr().err
+        assert err.count("device/stream 0 delivers no frames; reconnecting") == 1  # repeats throttled
+        assert err.count("reconnected to device/stream 0") == 1 and "Traceback" not in err
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()

@@ -13,7 +13,8 @@ from diagnostic_msgs.msg import DiagnosticArray
 from gesture_ros_msgs.msg import Box, Detection, DetectionArray
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
-from ros_harness import ROOT, WARMUP_NS, Harness, header
+from ros_harness import ROOT, WARMUP_NS, Harness, encode, header
+from sensor_msgs.msg import Image
 
 pytestmark = pytest.mark.dds
 
@@ -112,3 +113,83 @@ def test_unknown_backend_in_params_is_rejected_with_the_choices(tmp_path: Path) 
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_nan_model_outputs_make_no_detections_are_counted_and_reported_once(tmp_path: Path, models) -> None:
+    """A real ONNX model whose box outputs are all NaN: the detector node publishes empty
+    DetectionArrays (nothing made from NaN), counts the frames on /diagnostics, says so once."""
+    from synthetic_models import detector_model
+
+    model = detector_model(models.detector, tmp_path / "nan_detector.onnx", nan_boxes=True)
+    log = tmp_path / "det.log"
+    proc = _node("hand_detector_node", "det_nan", ["-p", f"detector.model:={model}", "-p", "image_topic:=/nan_test/image",
+                                                   "-p", "detections_topic:=/nan_test/detections", "-p", "diagnostics_period:=0.3"], log)  # fmt: skip
+    h = Harness()
+    dets = h.subscribe(DetectionArray, "/nan_test/detections")
+    diags = h.subscribe(DiagnosticArray, "/diagnostics")
+    pub = h.node.create_publisher(Image, "/nan_test/image", 10)
+    frame = np.zeros((480, 640, 3), np.uint8)
+    frame[100:300, 200:400] = 255  # a bright square: the synthetic detector's coverage is high there
+    try:
+        h.handshake(lambda k: pub.publish(encode(frame, "bgr8", WARMUP_NS + k)), dets)
+        for i in range(5):
+            pub.publish(encode(frame, "bgr8", 2 * WARMUP_NS + i))
+        assert h.spin_until(lambda: len(dets) >= 5, 20), log.read_text()
+        assert all(len(d.detections) == 0 for d in dets)
+
+        def counted() -> int:
+            vals = [kv.value for d in diags for s in d.status if s.name.endswith("det_nan") for kv in s.values]
+            keys = [kv.key for d in diags for s in d.status if s.name.endswith("det_nan") for kv in s.values]
+            return max((int(v) for k, v in zip(keys, vals, strict=True) if k == "nonfinite_detector_outputs"), default=0)
+
+        assert h.spin_until(lambda: counted() >= 5, 10)
+        assert proc.poll() is None
+        assert log.read_text().count("the detector model produced NaN/inf outputs") == 1
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        h.close()
+
+
+def test_malformed_params_yaml_is_one_clear_error_for_a_node_and_for_the_bringup(tmp_path: Path) -> None:
+    bad = tmp_path / "bad_params.yaml"
+    bad.write_text("/**:\n  ros__parameters:\n    roi: {ratio: [1.6\n")
+    node = subprocess.run(
+        [sys.executable, "-m", "gesture_ros.nodes.roi_node", "--ros-args", "--params-file", str(bad)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert node.returncode == 2 and "Traceback" not in node.stderr
+    assert "cannot start: failed to initialize rcl: Couldn't parse params file" in node.stderr
+    up = subprocess.run(
+        [sys.executable, "-m", "gesture_ros.cli", "up", "config/graph_fused.yaml", f"params_file:={bad}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert up.returncode == 2 and "Traceback" not in up.stderr + up.stdout
+    assert f"params file {bad} is not valid YAML" in up.stderr and "starting" not in up.stdout  # no node was started
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_nodes_stop_cleanly_on_sigint_and_sigterm(tmp_path: Path, sig: str) -> None:
+    """Every node stops within a few seconds with exit code 0 and no traceback (workers joined,
+    backends closed, the ROS context shut down in order)."""
+    import signal
+
+    procs = {
+        name: _node(module, f"{name}_{sig.lower()}", ["-p", "image_topic:=/sig_test/image", "-p", "diagnostics_period:=0.2"], tmp_path / f"{name}.log")
+        for name, module in (("pipeline", "gesture_pipeline_node"), ("detector", "hand_detector_node"), ("classifier", "gesture_classifier_node"), ("roi", "roi_node"))
+    }  # fmt: skip
+    h = Harness()
+    diags = h.subscribe(DiagnosticArray, "/diagnostics")
+    try:
+        up = lambda: {n for d in diags for s in d.status for n in procs if s.name.endswith(f"{n}_{sig.lower()}")}  # noqa: E731
+        assert h.spin_until(lambda: up() == set(procs), 40), {n: (tmp_path / f"{n}.log").read_text() for n in procs}
+        for p in procs.values():
+            p.send_signal(getattr(signal, sig))
+        for name, p in procs.items():
+            assert p.wait(timeout=15) == 0, (tmp_path / f"{name}.log").read_text()
+            assert "Traceback" not in (tmp_path / f"{name}.log").read_text()
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+        h.close()

@@ -154,3 +154,32 @@ def test_batch_grows_when_more_crops_arrive() -> None:
     pre = Preprocessor(replace(_spec(8, 8)), max_batch=1)
     pre.ensure_batch(5)
     assert pre.tensor.shape[0] >= 5
+
+
+def test_frame_size_changing_mid_stream_gives_what_a_fresh_pipeline_gives() -> None:
+    """The letterbox is planned per frame and the padding rewritten when it moves: a stream that
+    changes resolution (a camera reconfigured) is processed exactly as each size alone."""
+    from gesture_ros import paths
+    from gesture_ros.bench import frames as bench_frames
+    from gesture_ros.core.model_spec import load_models
+    from gesture_ros.factory import parameter_values, pipeline
+
+    values = {**parameter_values(), "tracking.enabled": False}
+    models = load_models(paths.resolve("config/models.yaml"))
+    video = [str(paths.share_dir() / "samples" / "hands_demo.mp4")]
+    sizes = [(640, 480), (1280, 720), (320, 240), (7680, 4320), (640, 480)]
+    frame = bench_frames.load(video, (640, 480))[25]
+    frames = [cv2.resize(frame, s, interpolation=cv2.INTER_LINEAR) for s in sizes]
+    stream = pipeline(values, models)
+    found = 0
+    for f in frames:
+        got = stream.process(f, "bgr")
+        ref = pipeline(values, models).process(f, "bgr")
+        assert len(got.hands) == len(ref.hands)
+        for a, b in zip(got.hands, ref.hands, strict=True):
+            np.testing.assert_allclose(a.box, b.box, atol=1e-3)
+            assert (a.gesture is None) == (b.gesture is None)
+            if a.gesture is not None and b.gesture is not None:
+                np.testing.assert_allclose(a.gesture.scores, b.gesture.scores, atol=1e-5)
+        found += len(got.hands)
+    assert found > 0

@@ -89,3 +89,37 @@ def test_compare_reports_dropped_frames(tmp_path: Path) -> None:
     assert not cmp["identical"]
     with_hands = [f["stamp_ns"] for f in report["per_frame"][5:] if f["hands"]]
     assert cmp["mismatched_stamps"] == with_hands  # the fake recording has no hands
+
+
+def test_recorder_killed_mid_run_leaves_a_readable_bag(tmp_path: Path) -> None:
+    """`kill` (SIGTERM) while messages are flowing: the recorder finalises the bag (metadata,
+    message count) and exits 0; every message it reported is in the bag."""
+    from gesture_ros_msgs.msg import GestureArray
+    from ros_harness import Harness, header
+
+    out = tmp_path / "killed_bag"
+    rec = _cli("record", str(out), "--topics", "/kill_test/gestures", stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    h = Harness()
+    pub = h.publisher(GestureArray, "/kill_test/gestures")
+    try:
+        assert rec.stdout is not None
+        assert rec.stdout.readline().startswith("recording")
+        assert h.spin_until(lambda: pub.get_subscription_count() >= 1, 20)
+        for i in range(60):  # still publishing when the signal arrives
+            msg = GestureArray()
+            msg.header = header(1_000_000_000 + i, "cam")
+            pub.publish(msg)
+            h.spin_until(lambda: False, 0.02)
+            if i == 40:
+                rec.send_signal(signal.SIGTERM)
+        out_text, _ = rec.communicate(timeout=30)
+    finally:
+        if rec.poll() is None:
+            rec.kill()
+        h.close()
+    assert rec.returncode == 0, out_text
+    meta = yaml.safe_load((out / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    stamps = [m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec for m in read_messages(out, "/kill_test/gestures")]
+    assert meta["message_count"] == len(stamps) >= 20
+    assert stamps == sorted(stamps) and stamps[0] >= 1_000_000_000
+    assert f"/kill_test/gestures: {len(stamps)}" in out_text

@@ -112,6 +112,9 @@ class BaseNode(Node):
         self.backend_state: tuple[int, str] = (0, "ok")
         self._link_down = False  # a remote classifier backend is down (set by classify_outcome)
         self._workers: list[LatestWorker[Any]] = []
+        #: inference backends the node built: closed at shutdown (Triton connections, shared
+        #: memory regions, TensorRT contexts)
+        self.owned_backends: list[Any] = []
         self._reported: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
         self.values: dict[str, Any] = {}
@@ -218,6 +221,15 @@ class BaseNode(Node):
             self._link_down = False
             self.get_logger().info(f"classifier backend reconnected after {link.faults} fault(s); gestures resume")
             self.backend_state = (0, "ok")
+
+    def note_nonfinite(self, stage: str, total: int) -> None:
+        """A model whose outputs hold NaN/inf: nothing is made from those values (decoding skips
+        them, a classification becomes unavailable); the frames are counted on diagnostics
+        (``nonfinite_<stage>_outputs``) and reported (throttled), the node keeps running."""
+        key = f"nonfinite_{stage}_outputs"
+        if total > self.stats.counters.get(key, 0):
+            self.stats.counters[key] = total
+            self.report(f"{key}_reports", f"the {stage} model produced NaN/inf outputs ({total} so far); they are ignored")
 
     def dispatcher(self, fn: Callable[..., None], remote: bool) -> Callable[..., None]:
         """``fn`` itself, or for a remote backend (Triton) a one-slot worker thread in front of it:
@@ -349,9 +361,14 @@ def spin_node(factory: Callable[[], BaseNode], args: list[str] | None = None) ->
     import threading
 
     from rclpy.executors import SingleThreadedExecutor
+    from rclpy.impl.implementation_singleton import rclpy_implementation
     from rclpy.signals import SignalHandlerOptions
 
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    try:
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    except rclpy_implementation.RCLError as exc:  # e.g. a params file that is not valid YAML
+        print(f"[ERROR] cannot start: {str(exc).split(', at ')[0]}", file=sys.stderr)
+        sys.exit(2)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -369,6 +386,11 @@ def spin_node(factory: Callable[[], BaseNode], args: list[str] | None = None) ->
     finally:
         node.stop_workers()  # no worker publishes while the node closes
         node.close()
+        for backend in node.owned_backends:
+            try:
+                backend.close()
+            except Exception as exc:  # a connection that is already gone: say so, keep closing
+                print(f"[WARN] closing {type(backend).__name__}: {exc}", file=sys.stderr)
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()

@@ -12,6 +12,7 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
+from ..core.errors import ConfigError
 from ..core.image import Image as Frame
 from ..core.sources import CaptureSource, FrameSource, open_source
 from ..settings import CAMERA_PARAMS
@@ -33,11 +34,25 @@ class CameraNode(BaseNode):
         self.pub = self.create_publisher(Image, v["image_topic"], IMAGE_QOS)
         self.info_pub = self.create_publisher(CameraInfo, camera_info_topic(v["image_topic"]), IMAGE_QOS)
         self.frames = 0
-        self.source: FrameSource = open_source(v["camera.source"], int(v["camera.width"]), int(v["camera.height"]))
-        self.get_logger().info(f"camera source: {self.source.description}")
-        if isinstance(self.source, CaptureSource) and self.source.cap is None:
-            self.backend_state = (2, f"cannot open {self.source.description}")
-            self.get_logger().error(f"cannot open {self.source.description}; retrying every {v['camera.reconnect_period']} s")
+        self.source: FrameSource | None = None
+        #: a file that is missing or cannot be decoded: said once, ERROR on diagnostics, nothing
+        #: published, the node stays up (a file does not heal; a device is retried instead)
+        self._broken = ""
+        try:
+            self.source = open_source(v["camera.source"], int(v["camera.width"]), int(v["camera.height"]))
+        except ConfigError as exc:
+            self._broken = str(exc)
+        else:
+            self.get_logger().info(f"camera source: {self.source.description}")
+            if isinstance(self.source, CaptureSource) and self.source.cap is None:
+                if self.source.finite:
+                    self._broken = f"cannot open {self.source.description}: corrupt, truncated or a codec OpenCV cannot decode"
+                else:
+                    self.backend_state = (2, f"cannot open {self.source.description}")
+                    self.get_logger().error(f"cannot open {self.source.description}; retrying every {v['camera.reconnect_period']} s")
+        if self._broken:
+            self.backend_state = (2, self._broken)
+            self.get_logger().error(f"{self._broken}; publishing nothing")
         self._start = time.monotonic() + float(v["camera.start_delay"])
         self._next_reconnect = 0.0
         self._started = False
@@ -62,7 +77,7 @@ class CameraNode(BaseNode):
         return self._started
 
     def _tick(self) -> None:
-        if not self._ready():
+        if self.source is None or self._broken or not self._ready():
             return
         frame = self.source.read()
         if frame is None:
@@ -86,6 +101,7 @@ class CameraNode(BaseNode):
 
     def _handle_missing_frame(self) -> Frame | None:
         src = self.source
+        assert src is not None
         if src.finite:
             if self.values["camera.loop"] and src.rewind():
                 return src.read()
@@ -107,7 +123,8 @@ class CameraNode(BaseNode):
         return None
 
     def close(self) -> None:
-        self.source.close()
+        if self.source is not None:
+            self.source.close()
 
 
 def main(args: list[str] | None = None) -> None:

@@ -63,6 +63,7 @@ class GestureClassifierNode(BaseNode):
                 self.report("inference_errors", f"classifier inference failed: {exc}")
             else:
                 self.classify_outcome(error, self.classifier.link)
+                self.note_nonfinite("classifier", self.classifier.nonfinite)
         changes = track_hands(hands, self.tracker, self.debouncer)
         with self.stats.timed("publish"):
             published = safe_publish(self, self.pub, gestures_msg(dets.header, hands))

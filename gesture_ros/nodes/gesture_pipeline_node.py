@@ -72,6 +72,9 @@ class GesturePipelineNode(BaseNode):
         if self.pipeline.classifier is not None:
             self.classify_outcome(result.classify_error, self.pipeline.classifier.link)
         self.stats.timings(result.timings)
+        self.note_nonfinite("detector", self.pipeline.detector.nonfinite_frames)
+        if self.pipeline.classifier is not None:
+            self.note_nonfinite("classifier", self.pipeline.classifier.nonfinite)
         h, w = image.shape[:2]
         with self.stats.timed("publish"):
             safe_publish(self, self.det_pub, detections_msg(msg.header, result.hands, (w, h)))

@@ -44,6 +44,7 @@ class HandDetectorNode(BaseNode):
             return
         h, w = image.shape[:2]
         self.stats.timings(timings)
+        self.note_nonfinite("detector", self.detector.nonfinite_frames)
         hands = build_hands(dets, self.detector.spec.labels, w, h, None)
         with self.stats.timed("publish"):
             published = safe_publish(self, self.pub, detections_msg(msg.header, hands, (w, h), with_roi=False))

@@ -11,12 +11,14 @@ from .base import BaseNode
 
 def build_detector(node: BaseNode, models: ModelsConfig) -> HandDetector:
     det = factory.detector(node.values, models)
+    node.owned_backends.append(det.backend)
     node.get_logger().info(f"hand detector: {node.values['detector.backend']} {det.spec.file}")
     return det
 
 
 def build_classifier(node: BaseNode, models: ModelsConfig) -> GestureClassifier:
     cls = factory.classifier(node.values, models)
+    node.owned_backends.append(cls.backend)
     node.get_logger().info(f"gesture classifier: {node.values['classifier.backend']} {cls.spec.file}")
     return cls
 
@@ -27,6 +29,9 @@ def build_tracking(node: BaseNode) -> tuple[IouTracker | None, Debouncer | None]
 
 def build_pipeline(node: BaseNode, models: ModelsConfig) -> GesturePipeline:
     p = factory.pipeline(node.values, models)
+    node.owned_backends.append(p.detector.backend)
+    if p.classifier is not None:
+        node.owned_backends.append(p.classifier.backend)
     node.get_logger().info(f"hand detector: {node.values['detector.backend']} {p.detector.spec.file}")
     if p.classifier is not None:
         node.get_logger().info(f"gesture classifier: {node.values['classifier.backend']} {p.classifier.spec.file}")
