@@ -132,9 +132,9 @@ def test_nan_model_outputs_make_no_detections_are_counted_and_reported_once(tmp_
     frame[100:300, 200:400] = 255  # a bright square: the synthetic detector's coverage is high there
     try:
         h.handshake(lambda k: pub.publish(encode(frame, "bgr8", WARMUP_NS + k)), dets)
-        for i in range(5):
+        for i in range(5):  # one at a time: the image queue keeps only the newest frame
             pub.publish(encode(frame, "bgr8", 2 * WARMUP_NS + i))
-        assert h.spin_until(lambda: len(dets) >= 5, 20), log.read_text()
+            assert h.spin_until(lambda i=i: len(dets) >= i + 1, 20), log.read_text()
         assert all(len(d.detections) == 0 for d in dets)
 
         def counted() -> int:

@@ -229,7 +229,9 @@ class BaseNode(Node):
         key = f"nonfinite_{stage}_outputs"
         if total > self.stats.counters.get(key, 0):
             self.stats.counters[key] = total
-            self.report(f"{key}_reports", f"the {stage} model produced NaN/inf outputs ({total} so far); they are ignored")
+            self.report(
+                f"{key}_reports", f"the {stage} model produced NaN/inf outputs; they are ignored (counted in {key} on /diagnostics)"
+            )
 
     def dispatcher(self, fn: Callable[..., None], remote: bool) -> Callable[..., None]:
         """``fn`` itself, or for a remote backend (Triton) a one-slot worker thread in front of it:
