@@ -138,9 +138,8 @@ def test_nan_model_outputs_make_no_detections_are_counted_and_reported_once(tmp_
         assert all(len(d.detections) == 0 for d in dets)
 
         def counted() -> int:
-            vals = [kv.value for d in diags for s in d.status if s.name.endswith("det_nan") for kv in s.values]
-            keys = [kv.key for d in diags for s in d.status if s.name.endswith("det_nan") for kv in s.values]
-            return max((int(v) for k, v in zip(keys, vals, strict=True) if k == "nonfinite_detector_outputs"), default=0)
+            values = (kv for d in diags for s in d.status if s.name.endswith("det_nan") for kv in s.values)
+            return max((int(kv.value) for kv in values if kv.key == "nonfinite_detector_outputs"), default=0)
 
         assert h.spin_until(lambda: counted() >= 5, 10)
         assert proc.poll() is None

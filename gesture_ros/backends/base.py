@@ -33,14 +33,17 @@ class InferenceBackend(abc.ABC):
     """Runs one model. Implementations load in ``__init__`` and raise :class:`ModelError`."""
 
     name: str = "backend"
+    #: set by ``__init__`` (or on connection, for a remote backend)
+    _inputs: list[TensorInfo]
+    _outputs: list[TensorInfo]
 
     @property
-    @abc.abstractmethod
-    def inputs(self) -> list[TensorInfo]: ...
+    def inputs(self) -> list[TensorInfo]:
+        return self._inputs
 
     @property
-    @abc.abstractmethod
-    def outputs(self) -> list[TensorInfo]: ...
+    def outputs(self) -> list[TensorInfo]:
+        return self._outputs
 
     @abc.abstractmethod
     def infer(self, feeds: dict[str, npt.NDArray[np.float32]]) -> dict[str, npt.NDArray[np.float32]]:

@@ -43,14 +43,6 @@ class OnnxRuntimeBackend(InferenceBackend):
         self._outputs = [TensorInfo(o.name, _shape(o.shape)) for o in self._session.get_outputs()]
         self._output_names = [o.name for o in self._outputs]
 
-    @property
-    def inputs(self) -> list[TensorInfo]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> list[TensorInfo]:
-        return self._outputs
-
     def infer(self, feeds: dict[str, npt.NDArray[np.float32]]) -> dict[str, npt.NDArray[np.float32]]:
         try:
             results = self._session.run(self._output_names, {k: np.ascontiguousarray(v) for k, v in feeds.items()})

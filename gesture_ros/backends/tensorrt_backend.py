@@ -68,14 +68,6 @@ class TensorRTBackend(InferenceBackend):
         self._max_batch = max_batch
         self._device: dict[str, tuple[int, int]] = {}  # name -> (pointer, bytes)
 
-    @property
-    def inputs(self) -> list[TensorInfo]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> list[TensorInfo]:
-        return self._outputs
-
     def _buffer(self, name: str, nbytes: int) -> int:
         ptr, size = self._device.get(name, (0, 0))
         if size < nbytes:

@@ -174,14 +174,6 @@ class TritonBackend(InferenceBackend):
 
     # --- InferenceBackend -------------------------------------------------------------------------
 
-    @property
-    def inputs(self) -> list[TensorInfo]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> list[TensorInfo]:
-        return self._outputs
-
     def infer(self, feeds: dict[str, npt.NDArray[np.float32]]) -> dict[str, npt.NDArray[np.float32]]:
         with self._lock:
             if not self._inputs:

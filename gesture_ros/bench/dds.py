@@ -31,7 +31,7 @@ from ..bringup import _stop, node_command, node_env
 from ..graph import load_graph, resolve
 from ..nodes.base import IMAGE_QOS, RESULT_QOS
 from ..nodes.convert import stamp_key
-from .inproc import Frame, peak_rss_mb, rss_mb
+from .inproc import Frame, peak_rss_mb, rss_mb, track_rss
 
 #: graph file -> the nodes between camera and GestureArray
 GRAPHS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -56,7 +56,7 @@ class GraphRun:
     lost: int = 0
     startup_s: float = float("nan")
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
-    rss_curve: list[tuple[int, float]] = field(default_factory=list)
+    rss: dict[str, Any] | None = None  # the graph's RSS over ``rss_frames`` more frames
     stages_ms: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
@@ -174,10 +174,12 @@ def run_graph(
                 run.saturated_fps.append(fps)
                 run.saturate_hz.append(hz)
                 run.saturated_published.append(n)
-        for i in range(rss_frames):  # memory of the graph's processes over many frames
-            driver.wait(driver.send(frames[i % len(frames)]), timeout)
-            if i % max(1, rss_frames // 20) == 0 or i == rss_frames - 1:
-                run.rss_curve.append((i + 1, sum(rss_mb(p.pid) for p in procs.values())))
+        if rss_frames:  # memory of the graph's processes over many frames
+            run.rss = track_rss(
+                rss_frames,
+                lambda i: driver.wait(driver.send(frames[i % len(frames)]), timeout),
+                lambda: sum(rss_mb(p.pid) for p in procs.values()),
+            )
         run.peak_rss_mb = {name: peak_rss_mb(p.pid) for name, p in procs.items()}
     finally:
         _stop(procs)

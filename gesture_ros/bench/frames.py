@@ -1,6 +1,7 @@
 """The benchmark's frames: the sample video and real hand images, at fixed sizes.
 
-Only numpy and OpenCV, so the MediaPipe worker (another venv) loads exactly the same pixels.
+Only numpy and OpenCV (and the camera's list of image suffixes), so the MediaPipe worker (another
+venv) loads exactly the same pixels.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..core.sources import IMAGE_SUFFIXES
+
 SIZES: dict[str, tuple[int, int]] = {"640x480": (640, 480), "1280x720": (1280, 720)}
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 def sources(video: Path, images: Path | None, n_images: int) -> list[str]:

@@ -9,6 +9,7 @@ the message buffer, pre-processing, decoding, clustering, ROIs, cropping, tracki
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,15 +92,24 @@ def peak_rss_mb(pid: int | str = "self") -> float:
     return _status_mb(pid, "VmHWM:")
 
 
-def rss_over(pipe: GesturePipeline, frames: list[Frame], n: int, samples: int = 20) -> dict[str, Any]:
-    """RSS while the core pipeline processes ``n`` frames (cycling); growth after a 10 % warm-up."""
+def track_rss(n: int, step: Callable[[int], object], read: Callable[[], float], samples: int = 20) -> dict[str, Any]:
+    """Run ``step(i)`` for ``n`` frames, sampling ``read()`` (MiB) ``samples`` times; growth is
+    taken after a 10 % warm-up (first-frame allocations are not a leak)."""
     every = max(1, n // samples)
     curve: list[tuple[int, float]] = []
     for i in range(n):
-        f = frames[i % len(frames)]
-        image, order = image_view("bgr8", f.height, f.width, f.width * 3, f.data)
-        pipe.process(image, order)
+        step(i)
         if i % every == 0 or i == n - 1:
-            curve.append((i + 1, rss_mb()))
+            curve.append((i + 1, read()))
     warm = [c for c in curve if c[0] >= n // 10] or curve
-    return {"frames": n, "curve": curve, "growth_mb": warm[-1][1] - warm[0][1]}
+    return {"frames": n, "curve": curve, "growth_mb": warm[-1][1] - warm[0][1] if warm else float("nan")}
+
+
+def rss_over(pipe: GesturePipeline, frames: list[Frame], n: int) -> dict[str, Any]:
+    """RSS of this process while the core pipeline processes ``n`` frames (cycling)."""
+
+    def step(i: int) -> None:
+        f = frames[i % len(frames)]
+        pipe.process(*image_view("bgr8", f.height, f.width, f.width * 3, f.data))
+
+    return track_rss(n, step, rss_mb)

@@ -32,7 +32,8 @@ def print_table(result: dict[str, Any]) -> None:
             if r is None:
                 continue
             p = "latency_" if key in ("fused", "separate") else ""
-            vs_raw = r.get("fps_vs_raw", r["fps"] / raw_fps)  # graphs: against the raw pass of the same round
+            # measured ratios (core, graphs: against raw passes of the same rounds), else plain fps / raw fps
+            vs_raw = e["ratios"].get(f"{key}_vs_raw", r["fps"] / raw_fps)
             print(
                 f"{label:24}{_f(r['fps'], '{:.1f}'):>8}{_f(vs_raw):>8}{_f(r.get(p + 'p50_ms')):>9}{_f(r.get(p + 'p90_ms')):>9}"
                 f"{_f(r.get(p + 'p99_ms')):>9}{_f(r.get('added_latency_p50_ms')):>11}{_f(r.get('startup_s')):>9}"

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import paths
+from ..bringup import node_env
 from ..core.model_spec import load_models
 from ..factory import parameter_values, pipeline
 from . import frames as bench_frames
@@ -75,7 +76,7 @@ def ros_environment() -> None:
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(120, 200)))
     os.environ.setdefault("ROS_LOCALHOST_ONLY", "1")
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(paths.share_dir() / "config" / "fastdds_shm.xml"))
+    os.environ.update(node_env())  # the same Fast DDS profile the bring-up gives its nodes
     os.environ.setdefault("ROS_LOG_DIR", str(Path(os.environ.get("TMPDIR", "/tmp")) / "gesture_ros_bench_logs"))
 
 
@@ -139,7 +140,6 @@ def main(argv: list[str] | None = None) -> int:
             "core": {**summary(core_rounds), "stages_ms_p50": {k: float(np.median(v)) for k, v in stages.items()}},
             "ratios": {"core_vs_raw": median_ratio(raw_rounds, core_rounds)},
         }
-        entry["core"]["fps_vs_raw"] = entry["ratios"]["core_vs_raw"]
         for kind in args.graphs:
             from .dds import run_graph
 
@@ -148,9 +148,8 @@ def main(argv: list[str] | None = None) -> int:
             raw = functools.partial(raw_pass, pipe, frames)
             run = run_graph(kind, frames, driver, raw, rounds=args.rounds, rss_frames=rss_n, saturate=args.saturate)
             entry[kind] = graph_entry(run)
-            if run.rss_curve:
-                warm = [c for c in run.rss_curve if c[0] >= rss_n // 10] or run.rss_curve
-                entry[kind]["rss"] = {"frames": rss_n, "curve": run.rss_curve, "growth_mb": warm[-1][1] - warm[0][1]}
+            if run.rss is not None:
+                entry[kind]["rss"] = run.rss
             entry["ratios"][f"{kind}_vs_raw"] = entry[kind]["fps_vs_raw"]
         if args.core_rss_frames and name == args.sizes[0]:
             entry["core"]["rss"] = rss_over(pipe, frames, args.core_rss_frames)
@@ -163,15 +162,19 @@ def main(argv: list[str] | None = None) -> int:
     if str(args.mediapipe_venv) not in ("", ".") and not mp_python.is_file():
         print(f"[bench] MediaPipe skipped: no venv at {args.mediapipe_venv} (make setup-mediapipe creates it)", flush=True)
     elif str(args.mediapipe_venv) not in ("", "."):
-        from .peer import our_ap, run_mediapipe, validation_images
+        from training.evaluate import evaluate_detector
+
+        from .peer import run_mediapipe, validation_samples
 
         metrics = json.loads((paths.share_dir() / "models" / "metrics.json").read_text())
         val_scenes = metrics["detector"]["config"]["val_scenes"]
-        images = validation_images(args.ap_data, val_scenes) if (args.ap_data / "manifest.csv").is_file() else []
+        images = validation_samples(args.ap_data, val_scenes) if (args.ap_data / "images").is_dir() else []
         spec = {"sources": srcs, "sizes": {n: bench_frames.SIZES[n] for n in args.sizes}, "rounds": args.rounds, "warmup": 5}
         mp = run_mediapipe(args.mediapipe_venv, {**spec, "max_hands_fps": 2, "max_hands_ap": 4}, images)
         result["mediapipe"] = {"version": mp["version"], "rss_mb": mp["rss_mb"], "ap50": mp["ap50"], "ap70": mp["ap70"]}
-        result["hand_ap"] = {"images": len(images), "scenes": val_scenes, "ours": our_ap(pipe.detector, images) if images else {}}
+        det = pipe.detector
+        ours = evaluate_detector(Path(det.spec.file), det.spec, images, det.clustering) if images else {}
+        result["hand_ap"] = {"images": len(images), "scenes": val_scenes, "ours": {k: ours[k] for k in ("ap50", "ap70") if k in ours}}
         if not images:
             print(f"[bench] no labelled images under {args.ap_data}: hand AP50 not measured", flush=True)
         for name in args.sizes:
