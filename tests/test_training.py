@@ -98,6 +98,27 @@ def test_resume_continues_exactly_from_the_saved_epoch(detector_run, models, sha
     assert not torch.equal(a["cov.weight"], other["cov.weight"])
 
 
+def test_ema_run_exports_the_average_and_resumes_exactly(models, shared_data: Path, tmp_path: Path) -> None:
+    """With ``ema`` the exported weights are the average (the last step's are evaluated beside
+    them), and the average is part of the checkpoint: 1 + 1 resumed epochs == 2 epochs."""
+    import shutil
+
+    # 60 frames of one video to train on, 10 of the next as validation
+    kw = dict(data=str(shared_data / "hands_detect"), width=0.125, epochs=2, batch=4, limit=70, val_scenes=["CARDS_OFFICE_S_B"],
+              checkpoint_every=1, ema=0.9, progress=False)  # fmt: skip
+    metrics = train_detector(DetectorTrainConfig(out=str(tmp_path / "a"), **kw), models.detector, ClusterConfig(), log=lambda _: None)
+    assert "val_last_step" in metrics and 0.0 <= metrics["val_last_step"]["ap50"] <= 1.0
+    ckpt = torch.load(tmp_path / "a" / "checkpoints" / "epoch_002.pt", weights_only=True)
+    exported = torch.load(tmp_path / "a" / "detector.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(exported[k], ckpt["ema"]["shadow"][k]) for k in exported)
+    assert not torch.equal(exported["cov.weight"], ckpt["state_dict"]["cov.weight"])
+    (tmp_path / "b" / "checkpoints").mkdir(parents=True)
+    shutil.copyfile(tmp_path / "a" / "checkpoints" / "epoch_001.pt", tmp_path / "b" / "checkpoints" / "last.pt")
+    train_detector(DetectorTrainConfig(out=str(tmp_path / "b"), resume="auto", **kw), models.detector, ClusterConfig(), log=lambda _: None)
+    resumed = torch.load(tmp_path / "b" / "detector.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(exported[k], resumed[k]) for k in exported)
+
+
 def test_autocast_path_trains_in_bf16_on_cpu(tmp_path: Path, models, shared_data: Path) -> None:
     """The mixed-precision code path (fp16 + scaler on CUDA) runs here as bf16 autocast."""
     cfg = DetectorTrainConfig(data=str(shared_data / "hands_detect"), out=str(tmp_path), width=0.125, epochs=1, batch=4,

@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import yaml
 
 pytest.importorskip("scipy")
 from scipy.io import savemat
@@ -152,3 +153,35 @@ def test_full_frame_gesture_images_as_extra_detection_data(shared_data: Path) ->
     assert not {s.scene for s in train} & val_scenes  # validation sessions never leak in through the extra data
     assert len(train) == len(base) + sum(s.scene not in val_scenes for s in extra)
     assert [s.image for s in val] == [s.image for s in base_val]  # validation is the detection set's own scenes only
+
+
+# the mapping the default classifier trains with (../shared/data/README.md's, written once there)
+SUBHIH_LABELS = yaml.safe_load((Path(__file__).resolve().parents[1] / "training" / "default_classifier.yaml").read_text())["source_labels"]
+
+
+def test_detection_boxes_with_source_gestures_become_classifier_crops(shared_data: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from training.data import load_detection_gestures
+
+    labels = ("thumbs_up", "fist", "stop", "ok", "two", "random")
+    root = shared_data / "hands_detect"
+    crops = load_detection_gestures(root, SUBHIH_LABELS, labels)
+    rows = [r for r in csv.DictReader((root / "manifest.csv").open()) if r["source_labels"]]
+    assert len(crops) == sum(len(r["source_labels"].split("|")) for r in rows)  # every SubhiH hand, no EgoHands one
+    assert {c.label for c in crops} == {"fist", "stop", "two", "random"} and all(c.box is not None for c in crops)
+    # two hands with different gestures: each box gets its own label, in label-file order
+    row = next(r for r in rows if r["source_labels"] == "5-hand|0-hand")
+    mine = [c for c in crops if c.image.name == Path(row["image"]).name]
+    assert [c.label for c in mine] == ["stop", "fist"] and {c.scene for c in mine} == {row["scene"].removeprefix("session_")}
+    # a label count that does not match the boxes leaves the image out; unmapped labels are skipped
+    copy = tmp_path / "det"
+    shutil.copytree(root / "labels", copy / "labels")
+    (copy / "images").mkdir()
+    text = (root / "manifest.csv").read_text().replace("5-hand|0-hand", "5-hand", 1)
+    (copy / "manifest.csv").write_text(text)
+    fewer = load_detection_gestures(copy, SUBHIH_LABELS, labels)
+    assert len(fewer) == len(crops) - 2
+    assert len(load_detection_gestures(copy, {"0-hand": "fist"}, labels)) == sum(c.label == "fist" for c in fewer)
+    with pytest.raises(FileNotFoundError, match="source_labels"):
+        load_detection_gestures(tmp_path, SUBHIH_LABELS, labels)

@@ -91,6 +91,32 @@ def load_gesture_set(root: Path, labels: tuple[str, ...]) -> list[GestureSample]
     return out
 
 
+def load_detection_gestures(root: Path, label_map: dict[str, str], labels: tuple[str, ...]) -> list[GestureSample]:
+    """Hands of a detection folder whose ``manifest.csv`` names each box's source label
+    (``source_labels``, one per KITTI line in order, ``|``-separated: SubhiH's ``0-hand|5-hand``),
+    mapped onto the classifier's classes by ``label_map``.
+
+    Boxes whose label is not mapped, and images whose label count differs from their box count,
+    are left out (a wrong pairing would teach the wrong gesture).
+    """
+    manifest = root / "manifest.csv"
+    if not manifest.is_file():
+        raise FileNotFoundError(f"{manifest} not found: gesture labels of detection boxes come from its source_labels column")
+    out = []
+    for row in csv.DictReader(manifest.open()):
+        names = [n for n in (row.get("source_labels") or "").split("|") if n]
+        if not names:
+            continue
+        img = root / "images" / Path(row["image"]).name
+        boxes, _ = read_kitti(root / "labels" / (img.stem + ".txt"))
+        if len(boxes) != len(names):
+            continue
+        for box, name in zip(boxes, names, strict=True):
+            if label_map.get(name) in labels:
+                out.append(GestureSample(img, box, label_map[name], scene_of(img.name)))
+    return out
+
+
 def gesture_crop(image: Image, box: npt.NDArray[np.float32] | None, roi: RoiConfig) -> tuple[Image, tuple[int, int, int, int]]:
     """The frame region the runtime would classify for this hand, as an image + integer region.
 

@@ -36,6 +36,9 @@ class RunOptions:
     device: str = "auto"  # auto | cpu | cuda
     amp: str = "auto"  # auto (fp16 on CUDA) | off | fp16 | bf16
     progress: bool = True  # a progress bar per epoch on a terminal
+    #: decay of an exponential moving average of the weights (0: off); the averaged weights are
+    #: the ones exported, the last step's are evaluated beside them (``val_last_step``)
+    ema: float = 0.0
 
 
 class Experiment:

@@ -9,6 +9,7 @@ the history are restored, so 1 + 1 resumed epochs give the same weights as 2 in 
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Callable
@@ -41,9 +42,26 @@ class Runtime:
     def distributed(self) -> bool:
         return self.world_size > 1
 
+    def images(self, x: torch.Tensor) -> torch.Tensor:
+        """An NCHW image batch on this device, channels-last (what the convolutions run fastest
+        on, CPU oneDNN and GPU tensor cores alike; the model is converted by :func:`fit`)."""
+        return x.to(self.device).contiguous(memory_format=torch.channels_last)
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AMX or AVX512-BF16): there, bf16 autocast
+    with channels-last tensors trains the detector 2.5x faster than float32 (measured on this
+    project's Xeon: 816 -> 321 ms per batch of 8); elsewhere it would be emulated and slower."""
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    try:
+        return any(bool(getattr(torch.cpu, p)()) for p in probes if hasattr(torch.cpu, p))
+    except RuntimeError:
+        return False
+
 
 def make_runtime(device: str = "auto", amp: str = "auto") -> Runtime:
-    """``device``: auto | cpu | cuda; ``amp``: auto (fp16 on CUDA) | off | fp16 | bf16.
+    """``device``: auto | cpu | cuda; ``amp``: auto (fp16 on CUDA, bf16 on a CPU with native
+    bf16, else off) | off | fp16 | bf16.
 
     Under ``torchrun`` (``WORLD_SIZE`` > 1) the process group is initialised here: NCCL with one
     GPU per local rank on CUDA, gloo on CPUs.
@@ -61,7 +79,7 @@ def make_runtime(device: str = "auto", amp: str = "auto") -> Runtime:
             dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
     dtypes = {"off": None, "fp16": torch.float16, "bf16": torch.bfloat16}
     if amp == "auto":
-        amp_dtype = torch.float16 if dev.type == "cuda" else None
+        amp_dtype = torch.float16 if dev.type == "cuda" else (torch.bfloat16 if cpu_has_native_bf16() else None)
     elif amp in dtypes:
         amp_dtype = dtypes[amp]
     else:
@@ -69,6 +87,65 @@ def make_runtime(device: str = "auto", amp: str = "auto") -> Runtime:
     if amp_dtype == torch.float16 and dev.type != "cuda":
         raise ValueError("amp=fp16 needs CUDA; use amp=bf16 on a CPU")
     return Runtime(dev, amp_dtype, rank, world)
+
+
+class EmaWeights:
+    """Exponential moving average of a model's weights and batch-norm statistics.
+
+    Small data sets make the last weights of a run depend on its last few batches; the average
+    over the last few hundred steps generalises better and costs nothing at inference. The
+    decay warms up (``(1 + n) / (10 + n)``, as TensorFlow's ExponentialMovingAverage) so early
+    random weights are forgotten quickly. Integer buffers (batch counts) are copied.
+    """
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"EMA decay must be in (0, 1), got {decay}")
+        self.decay = decay
+        self.updates = 0
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for k, v in model.state_dict().items():
+            s = self.shadow[k]
+            if s.dtype.is_floating_point:
+                s.mul_(d).add_(v.detach().to(s.dtype), alpha=1.0 - d)
+            else:
+                s.copy_(v)
+
+    def to(self, device: torch.device | str) -> EmaWeights:
+        self.shadow = {k: v.to(device) for k, v in self.shadow.items()}
+        return self
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"decay": self.decay, "updates": self.updates, "shadow": self.shadow}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.decay, self.updates = float(state["decay"]), int(state["updates"])
+        self.shadow = {k: v.clone() for k, v in state["shadow"].items()}
+
+    def swap_into(self, model: nn.Module) -> dict[str, torch.Tensor]:
+        """Load the averaged weights into ``model``; returns the model's own (last-step) weights."""
+        raw = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(self.shadow)
+        return raw
+
+
+def _to_memory_format(model: nn.Module, fmt: torch.memory_format) -> None:
+    """4-D weights in ``fmt`` (``Module.to(memory_format=...)``, which the type stubs lack)."""
+    for p in model.parameters():
+        if p.dim() == 4:
+            p.data = p.data.contiguous(memory_format=fmt)
+
+
+def with_state(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
+    """A copy of ``model`` holding ``state`` (e.g. the last-step weights beside the EMA ones)."""
+    other = copy.deepcopy(model)
+    other.load_state_dict(state)
+    return other
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -108,6 +185,7 @@ def fit(
     log_every: int = 1,
     drop_last: bool = True,
     progress: bool = False,
+    ema: EmaWeights | None = None,
 ) -> tuple[list[dict[str, float]], float]:
     """Train ``model`` in place; ``batch_loss(net, indices)`` builds a batch on the runtime's
     device, runs ``net`` (the DDP wrapper when distributed) and returns the loss.
@@ -115,10 +193,14 @@ def fit(
     Returns the per-epoch history and the training time in seconds (including the epochs of a
     resumed run). Batches of fewer than two items are skipped (batch norm needs two).
     ``checkpoint_every`` N > 0 writes ``epoch_NNN.pt`` every N epochs and ``last.pt`` after
-    each of them into ``checkpoint_dir``; ``resume`` continues from such a file.
+    each of them into ``checkpoint_dir``; ``resume`` continues from such a file. ``ema`` is
+    updated after every optimizer step and saved in (and restored from) the checkpoints; the
+    model keeps its last-step weights (the caller decides which to keep: ``ema.swap_into``).
     """
     rt = runtime or make_runtime("cpu", "off")
-    model.to(rt.device)
+    _to_memory_format(model.to(rt.device), torch.channels_last)
+    if ema is not None:
+        ema.to(rt.device)
     net: nn.Module = model
     if rt.distributed:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[rt.device.index] if rt.device.type == "cuda" else None)
@@ -139,6 +221,11 @@ def fit(
         torch.set_rng_state(ckpt["torch_rng"])
         if "cuda_rng" in ckpt and rt.device.type == "cuda":
             torch.cuda.set_rng_state(ckpt["cuda_rng"], rt.device)
+        if ema is not None:
+            if "ema" not in ckpt:
+                raise ValueError(f"{resume} was written without EMA weights; resume with ema: 0 or start afresh")
+            ema.load_state_dict(ckpt["ema"])
+            ema.to(rt.device)
         history = list(ckpt["history"])
         start_epoch = int(ckpt["epoch"])
         elapsed_before = float(history[-1]["time_s"]) if history else 0.0
@@ -162,6 +249,8 @@ def fit(
             scaler.step(opt)
             scaler.update()
             sched.step()
+            if ema is not None:
+                ema.update(model)
             losses.append(loss.item())
         history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"), "time_s": time.time() - t0})
         if rt.is_main and ((epoch + 1) % log_every == 0 or epoch == 0):
@@ -180,11 +269,15 @@ def fit(
                 "torch_rng": torch.get_rng_state(),
                 "history": history,
             }
+            if ema is not None:
+                state["ema"] = ema.state_dict()
             if rt.device.type == "cuda":
                 state["cuda_rng"] = torch.cuda.get_rng_state(rt.device)
             _save_checkpoint(checkpoint_dir / f"epoch_{epoch + 1:03d}.pt", state)
             _save_checkpoint(checkpoint_dir / "last.pt", state)
-    model.to("cpu")
+    _to_memory_format(model.to("cpu"), torch.contiguous_format)
+    if ema is not None:
+        ema.to("cpu")
     return history, time.time() - t0
 
 

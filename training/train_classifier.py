@@ -15,11 +15,11 @@ from gesture_ros.core.preprocess import Preprocessor
 from gesture_ros.core.roi import RoiConfig
 
 from .augment import colour_jitter, rotate
-from .data import GestureSample, gesture_crop, load_gesture_set, split_gestures
+from .data import GestureSample, gesture_crop, load_detection_gestures, load_gesture_set, split_gestures
 from .evaluate import evaluate_classifier, read_bgr
 from .experiment import Experiment, RunOptions
 from .export import export_classifier
-from .loop import fit, make_runtime
+from .loop import EmaWeights, fit, make_runtime, with_state
 from .models import GestureNet
 
 
@@ -39,6 +39,11 @@ class ClassifierTrainConfig(RunOptions):
     seed: int = 0
     limit_per_class: int = 0  # tests
     checkpoint_every: int = 10  # epochs between checkpoints (0: none)
+    #: detection folders (like ../shared/data/hands_detect) whose manifest gives each box a source
+    #: gesture label; their hands of training scenes are extra training crops
+    extra_detection_data: list[str] = field(default_factory=list)
+    #: source label -> class for those boxes (the mapping of ../shared/data/README.md)
+    source_labels: dict[str, str] = field(default_factory=dict)
 
 
 class ClassifierData:
@@ -84,6 +89,10 @@ def train_classifier(cfg: ClassifierTrainConfig, spec: ClassifierSpec, roi: RoiC
     if cfg.limit_per_class:
         samples = [s for c in spec.labels for s in [x for x in samples if x.label == c][: cfg.limit_per_class]]
     train_s, val_s, val_scenes = split_gestures(samples, set(cfg.val_scenes), cfg.val_crop_fraction)
+    for root in cfg.extra_detection_data:
+        extra = [s for s in load_detection_gestures(Path(root), cfg.source_labels, spec.labels) if s.scene not in val_scenes]
+        exp.log(f"classifier: {len(extra)} extra training crops from {root}")
+        train_s += extra
     exp.log(f"classifier: {len(train_s)} train / {len(val_s)} val crops; val scenes: {sorted(val_scenes)}; "
             f"device {rt.device}, amp {rt.amp_dtype}, world size {rt.world_size}")  # fmt: skip
     data = ClassifierData(train_s, spec, roi)
@@ -93,22 +102,27 @@ def train_classifier(cfg: ClassifierTrainConfig, spec: ClassifierSpec, roi: RoiC
     model = GestureNet(len(spec.labels), cfg.depth, cfg.width)
 
     def batch_loss(net: torch.nn.Module, idx: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(np.stack([data.item(int(i), rng) for i in idx])).to(rt.device)
+        x = rt.images(torch.from_numpy(np.stack([data.item(int(i), rng) for i in idx])))
         y = torch.from_numpy(data.targets[idx]).to(rt.device)
         logits = net(x, logits=True)
         return F.cross_entropy(logits.float(), y, weight=class_w, label_smoothing=cfg.label_smoothing)
 
+    ema = EmaWeights(model, cfg.ema) if cfg.ema else None
     history, train_time = fit(
         model, len(data), batch_loss, epochs=cfg.epochs, batch=cfg.batch, lr=cfg.lr, weight_decay=cfg.weight_decay,
-        rng=rng, name="classifier", runtime=rt, log_every=5, drop_last=False, **exp.fit_options(cfg),
+        rng=rng, name="classifier", runtime=rt, log_every=5, drop_last=False, ema=ema, **exp.fit_options(cfg),
     )  # fmt: skip
     if not rt.is_main:
         return {}
+    last_step = ema.swap_into(model) if ema is not None else None
     torch.save({"state_dict": model.state_dict(), "config": model.config}, exp.dir / "classifier.pt")
     onnx_path = exp.dir / "gesture_classifier.onnx"
     diff = export_classifier(model, spec, onnx_path)
     metrics: dict[str, Any] = {"train_time_s": train_time, "onnx_vs_torch_max_abs_diff": diff, "history": history}
     metrics["val"] = evaluate_classifier(onnx_path, spec, val_s, roi, exp.dir / "confusion.png") if val_s else {}
+    if last_step is not None and val_s:
+        export_classifier(with_state(model, last_step), spec, exp.dir / "last_step.onnx")
+        metrics["val_last_step"] = evaluate_classifier(exp.dir / "last_step.onnx", spec, val_s, roi)
     exp.finish(cfg, metrics, onnx_path, sum(p.numel() for p in model.parameters()), val_scenes)
     exp.log(f"classifier: val accuracy {metrics['val'].get('accuracy')} macro-F1 {metrics['val'].get('macro_f1')} ({train_time:.0f} s)")
     return metrics

@@ -13,14 +13,14 @@ import torch
 
 from gesture_ros.core.detectnet import ClusterConfig
 from gesture_ros.core.model_spec import DetectorSpec
-from gesture_ros.core.preprocess import Preprocessor
+from gesture_ros.core.preprocess import Preprocessor, plan_letterbox
 
-from .augment import colour_jitter, flip_boxes
+from .augment import blur, colour_jitter, flip_boxes
 from .data import DetSample, load_detection_set, load_gesture_frames_for_detection, split_by_scene
 from .evaluate import evaluate_detector
 from .experiment import Experiment, RunOptions
 from .export import export_detector
-from .loop import fit, load_checkpoint, make_runtime
+from .loop import EmaWeights, fit, load_checkpoint, make_runtime, with_state
 from .models import DetectNetV2, build_model
 from .qat import calibrate, quant_convs, quantize
 from .targets import rasterise
@@ -53,15 +53,39 @@ class DetectorTrainConfig(RunOptions):
     #: on ``calibration_images`` training images, retrain with fake int8, export Q/DQ ONNX
     qat: bool = False
     calibration_images: int = 32
+    #: probability that a training image is a 2x2 mosaic of four (DetectorData.mosaic_of)
+    mosaic: float = 0.0
+    #: probability of motion blur / defocus on a training image (augment.blur)
+    blur: float = 0.0
+
+
+def clip_to_region(
+    boxes: np.ndarray, cls: np.ndarray, region: tuple[int, int, int, int], min_visible: float = 0.4
+) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes clipped to a crop; a hand with less than ``min_visible`` of its area inside is dropped
+    (a sliver of a wrist is not a hand to find)."""
+    if not len(boxes):
+        return boxes, cls
+    x0, y0, x1, y1 = region
+    clipped = boxes.copy()
+    np.clip(clipped[:, 0::2], x0, x1, out=clipped[:, 0::2])
+    np.clip(clipped[:, 1::2], y0, y1, out=clipped[:, 1::2])
+    area = lambda b: np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)  # noqa: E731
+    keep = area(clipped) >= min_visible * np.maximum(area(boxes), 1e-6)
+    return clipped[keep], cls[keep]
 
 
 class DetectorData:
     """Decoded, down-sized frames in memory plus the augmentation that feeds the runtime
     pre-processor (so training tensors are exactly what the node computes)."""
 
-    def __init__(self, samples: list[DetSample], spec: DetectorSpec, labels: tuple[str, ...], max_w: int) -> None:
+    def __init__(
+        self, samples: list[DetSample], spec: DetectorSpec, labels: tuple[str, ...], max_w: int, mosaic: float = 0.0, blur: float = 0.0
+    ) -> None:
         self.spec = spec
         self.labels = labels
+        self.mosaic = mosaic
+        self.blur = blur
         self.images, self.boxes, self.classes = [], [], []
         for s in samples:
             img = cv2.imread(str(s.image), cv2.IMREAD_COLOR)
@@ -78,12 +102,44 @@ class DetectorData:
     def __len__(self) -> int:
         return len(self.images)
 
+    def mosaic_of(self, i: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Four training images in a 2x2 mosaic with a random split point (YOLOv4's mosaic).
+
+        Each quadrant shows a random window (40-90 % of the largest window of its aspect) of one
+        image: more hands, scenes and scales per step, which is what a from-scratch detector on a
+        few hundred images lacks. The canvas has the network's aspect at twice its size.
+        """
+        cw, ch = 2 * self.spec.input.width, 2 * self.spec.input.height
+        sx, sy = int(cw * rng.uniform(0.3, 0.7)), int(ch * rng.uniform(0.3, 0.7))
+        canvas = np.empty((ch, cw, 3), np.uint8)
+        all_boxes, all_cls = [], []
+        picks = [i, *(int(j) for j in rng.integers(0, len(self), 3))]
+        for j, (x0, y0, x1, y1) in zip(picks, [(0, 0, sx, sy), (sx, 0, cw, sy), (0, sy, sx, ch), (sx, sy, cw, ch)], strict=True):
+            img, tw, th = self.images[j], x1 - x0, y1 - y0
+            h, w = img.shape[:2]
+            f = min(w / tw, h / th) * rng.uniform(0.4, 0.9)  # source pixels per tile pixel
+            ww, wh = min(w, round(tw * f)), min(h, round(th * f))
+            wx, wy = int(rng.integers(0, w - ww + 1)), int(rng.integers(0, h - wh + 1))
+            window = img[wy : wy + wh, wx : wx + ww]
+            canvas[y0:y1, x0:x1] = cv2.resize(window, (tw, th), interpolation=cv2.INTER_AREA if f > 1 else cv2.INTER_LINEAR)
+            k = np.array([tw / ww, th / wh, tw / ww, th / wh], np.float32)
+            b = (self.boxes[j] - np.array([wx, wy, wx, wy], np.float32)) * k + np.array([x0, y0, x0, y0], np.float32)
+            # a quarter of a hand is still a hand to find (EgoHands labels hands cut by the frame)
+            b, c = clip_to_region(b.astype(np.float32), self.classes[j], (x0, y0, x1, y1), min_visible=0.25)
+            all_boxes.append(b)
+            all_cls.append(c)
+        return canvas, np.concatenate(all_boxes).reshape(-1, 4), np.concatenate(all_cls)
+
     def item(self, i: int, rng: np.random.Generator | None, cov_radius: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         img, boxes, cls = self.images[i], self.boxes[i].copy(), self.classes[i]
         h, w = img.shape[:2]
         region = (0, 0, w, h)
         if rng is not None:
-            if rng.random() < 0.3:  # zoom out: hands smaller than in the data
+            if self.mosaic > 0 and rng.random() < self.mosaic:
+                img, boxes, cls = self.mosaic_of(i, rng)
+                h, w = img.shape[:2]
+                region = (0, 0, w, h)
+            elif rng.random() < 0.3:  # zoom out: hands smaller than in the data
                 f = rng.uniform(1.0, 1.6)
                 px, py = int(w * (f - 1) * rng.random()), int(h * (f - 1) * rng.random())
                 img = cv2.copyMakeBorder(img, py, int(h * (f - 1)) - py, px, int(w * (f - 1)) - px, cv2.BORDER_CONSTANT, value=0)
@@ -99,16 +155,22 @@ class DetectorData:
                 img = img[:, ::-1]
                 boxes = flip_boxes(boxes, w)
                 region = (w - region[2], region[1], w - region[0], region[3])
-            img = colour_jitter(np.ascontiguousarray(img), rng)
+        # scale the region to the network input first: the pixel-wise augmentations then cost a
+        # quarter of what they cost on the source (the resize is the one the runtime would do)
+        boxes, cls = clip_to_region(boxes, cls, region)
         x0, y0, x1, y1 = region
-        if len(boxes):
-            clipped = boxes.copy()
-            np.clip(clipped[:, 0::2], x0, x1, out=clipped[:, 0::2])
-            np.clip(clipped[:, 1::2], y0, y1, out=clipped[:, 1::2])
-            area = lambda b: np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)  # noqa: E731
-            keep = area(clipped) >= 0.4 * np.maximum(area(boxes), 1e-6)
-            boxes, cls = clipped[keep], cls[keep]
-        lb = self.pre.fill(0, img, "bgr", region if region != (0, 0, w, h) else None)
+        src = img[y0:y1, x0:x1]
+        _, new_w, new_h, _, _ = plan_letterbox(x1 - x0, y1 - y0, self.spec.input)
+        if (new_w, new_h) != (x1 - x0, y1 - y0):
+            down = new_w < x1 - x0 and self.spec.input.resize == "area"
+            src = cv2.resize(src, (new_w, new_h), interpolation=cv2.INTER_AREA if down else cv2.INTER_LINEAR)
+        boxes = (boxes - np.array([x0, y0, x0, y0], np.float32)) * np.array([new_w / (x1 - x0), new_h / (y1 - y0)] * 2, np.float32)
+        if rng is not None:
+            src = np.ascontiguousarray(src)
+            if self.blur > 0 and rng.random() < self.blur:
+                src = blur(src, rng)
+            src = colour_jitter(src, rng)
+        lb = self.pre.fill(0, src, "bgr")
         net = boxes.copy()
         net[:, 0::2] = (boxes[:, 0::2] - lb.origin_x) * lb.scale_x + lb.pad_x
         net[:, 1::2] = (boxes[:, 1::2] - lb.origin_y) * lb.scale_y + lb.pad_y
@@ -194,14 +256,15 @@ def split_detection_set(cfg: DetectorTrainConfig) -> tuple[list[DetSample], list
 
 def train_detector(cfg: DetectorTrainConfig, spec: DetectorSpec, clustering: ClusterConfig, log: Any = print) -> dict[str, Any]:
     """Train, checkpoint, export the ONNX and evaluate it on the validation scenes."""
-    rt = make_runtime(cfg.device, cfg.amp)
+    # fake quantisation keeps its int8 grid only in float32: QAT runs without autocast unless asked
+    rt = make_runtime(cfg.device, "off" if cfg.qat and cfg.amp == "auto" else cfg.amp)
     exp = Experiment(cfg.out, cfg, log=log, write=rt.is_main)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed + rt.rank)
     train_s, val_s, val_scenes = split_detection_set(cfg)
     exp.log(f"detector: {len(train_s)} train / {len(val_s)} val images; val scenes: {sorted(val_scenes)}; "
             f"device {rt.device}, amp {rt.amp_dtype}, world size {rt.world_size}")  # fmt: skip
-    data = DetectorData(train_s, spec, spec.labels, cfg.max_source_width)
+    data = DetectorData(train_s, spec, spec.labels, cfg.max_source_width, cfg.mosaic, cfg.blur)
     model = initial_model(cfg, len(spec.labels), exp.log)
     float_val: dict[str, Any] | None = None
     if cfg.qat:
@@ -216,22 +279,28 @@ def train_detector(cfg: DetectorTrainConfig, spec: DetectorSpec, clustering: Clu
 
     def batch_loss(net: torch.nn.Module, idx: np.ndarray) -> torch.Tensor:
         items = [data.item(int(i), rng, cfg.cov_radius) for i in idx]
-        x, cov, bbox = (torch.from_numpy(np.stack([it[k] for it in items])).to(rt.device) for k in range(3))
+        x = rt.images(torch.from_numpy(np.stack([it[0] for it in items])))
+        cov, bbox = (torch.from_numpy(np.stack([it[k] for it in items])).to(rt.device) for k in (1, 2))
         pc, pb = net(x)
         return detector_loss(pc, pb, cov, bbox, cfg)
 
+    ema = EmaWeights(model, cfg.ema) if cfg.ema else None
     history, train_time = fit(
         model, len(data), batch_loss, epochs=cfg.epochs, batch=cfg.batch, lr=cfg.lr, weight_decay=cfg.weight_decay,
-        rng=rng, name="detector", runtime=rt, **exp.fit_options(cfg),
+        rng=rng, name="detector", runtime=rt, ema=ema, **exp.fit_options(cfg),
     )  # fmt: skip
     if not rt.is_main:
         return {}
+    last_step = ema.swap_into(model) if ema is not None else None
     torch.save({"state_dict": model.state_dict(), "config": model.config, "pruned": bool(model.config.get("pruned")),
                 "qat": cfg.qat}, exp.dir / "detector.pt")  # fmt: skip
     onnx_path = exp.dir / "hand_detector.onnx"
     diff = export_detector(model, spec, onnx_path)
     metrics: dict[str, Any] = {"train_time_s": train_time, "onnx_vs_torch_max_abs_diff": diff, "history": history}
     metrics["val"] = evaluate_detector(onnx_path, spec, val_s, clustering, exp.dir / "pr_curve.png") if val_s else {}
+    if last_step is not None and val_s:
+        export_detector(with_state(model, last_step), spec, exp.dir / "last_step.onnx")
+        metrics["val_last_step"] = evaluate_detector(exp.dir / "last_step.onnx", spec, val_s, clustering)
     if float_val is not None:
         metrics["val_float"] = float_val
         metrics["qat_minus_float_ap50"] = metrics["val"]["ap50"] - float_val["ap50"]

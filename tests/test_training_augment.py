@@ -1,0 +1,94 @@
+"""Detector augmentation keeps boxes on their hands; EMA weights are what they claim to be."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from training.augment import blur  # noqa: E402
+from training.data import DetSample, load_detection_set  # noqa: E402
+from training.loop import EmaWeights  # noqa: E402
+from training.train_detector import DetectorData  # noqa: E402
+
+MAGENTA = np.array([255, 0, 255], np.uint8)
+
+
+def _painted_samples(shared_data: Path, tmp_path: Path, n: int = 6) -> list[DetSample]:
+    """Real frames whose labelled hands are painted magenta: a box that lands anywhere but on
+    its hand after augmentation shows up as non-magenta pixels."""
+    out = []
+    for s in [s for s in load_detection_set(shared_data / "hands_detect") if len(s.boxes)][::40][:n]:
+        img = cv2.imread(str(s.image))
+        img[np.all(img == MAGENTA, axis=2)] = 0
+        for x1, y1, x2, y2 in s.boxes.round().astype(int):
+            img[y1:y2, x1:x2] = MAGENTA
+        path = tmp_path / s.image.name.replace(".jpg", ".png")
+        cv2.imwrite(str(path), img)
+        out.append(DetSample(path, s.boxes.round(), s.labels, s.scene))
+    return out
+
+
+def test_mosaic_boxes_cover_their_hands(shared_data: Path, tmp_path: Path, models) -> None:
+    data = DetectorData(_painted_samples(shared_data, tmp_path), models.detector, models.detector.labels, 1024, mosaic=1.0)
+    rng = np.random.default_rng(0)
+    painted = labelled = 0
+    for i in range(12):
+        canvas, boxes, cls = data.mosaic_of(i % len(data), rng)
+        assert canvas.shape == (2 * models.detector.input.height, 2 * models.detector.input.width, 3)
+        assert len(boxes) == len(cls) and len(boxes) > 0
+        magenta = np.all(np.abs(canvas.astype(int) - MAGENTA) < 40, axis=2)
+        covered = np.zeros_like(magenta)
+        for x1, y1, x2, y2 in boxes:
+            inner = magenta[int(np.ceil(y1)) + 1 : int(y2) - 1, int(np.ceil(x1)) + 1 : int(x2) - 1]
+            assert inner.size == 0 or inner.mean() > 0.95, "a box is off its hand"
+            covered[int(y1) : int(np.ceil(y2)), int(x1) : int(np.ceil(x2))] = True
+        painted += magenta.sum()
+        labelled += magenta[covered].sum()
+    # hands left unlabelled are only the ones mostly cut off by their tile (< 1/4 visible)
+    assert labelled >= 0.7 * painted
+
+
+def test_item_with_mosaic_and_blur_feeds_the_network_shapes(shared_data: Path, models) -> None:
+    samples = [s for s in load_detection_set(shared_data / "hands_detect") if len(s.boxes)][:4]
+    data = DetectorData(samples, models.detector, models.detector.labels, 1024, mosaic=1.0, blur=1.0)
+    x, cov, bbox = data.item(0, np.random.default_rng(1), 0.5)
+    gh, gw = models.detector.grid
+    assert x.shape == (3, models.detector.input.height, models.detector.input.width)
+    assert cov.shape == (1, gh, gw) and bbox.shape == (4, gh, gw) and cov.sum() > 0
+
+
+def test_blur_smooths_edges_and_keeps_the_image_format(shared_data: Path) -> None:
+    img = cv2.imread(str(next((shared_data / "hands_detect" / "images").glob("*.jpg"))))
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        out = blur(img, rng)
+        assert out.shape == img.shape and out.dtype == np.uint8
+        assert np.abs(cv2.Laplacian(out, cv2.CV_32F)).mean() < 0.8 * np.abs(cv2.Laplacian(img, cv2.CV_32F)).mean()
+
+
+def test_ema_averages_weights_and_swaps_them_in() -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.BatchNorm1d(1))
+    ema = EmaWeights(model, 0.9)
+    start = model[0].weight.detach().clone()
+    with torch.no_grad():
+        model[0].weight.add_(1.0)
+    for _ in range(200):
+        ema.update(model)
+    # the warm-up decay (1 + n) / (10 + n) and then 0.9 pull the average onto constant weights
+    torch.testing.assert_close(ema.shadow["0.weight"], start + 1.0, atol=1e-4, rtol=0)
+    assert ema.shadow["1.num_batches_tracked"].dtype == torch.int64
+    ema = EmaWeights(model, 0.9)
+    with torch.no_grad():
+        model[0].weight.add_(1.0)
+    ema.update(model)  # first update: decay 2/11
+    torch.testing.assert_close(ema.shadow["0.weight"], start + 1.0 + 9 / 11, atol=1e-6, rtol=0)
+    last = ema.swap_into(model)
+    torch.testing.assert_close(last["0.weight"], start + 2.0)
+    torch.testing.assert_close(model[0].weight.detach(), start + 1.0 + 9 / 11, atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="decay"):
+        EmaWeights(model, 1.0)
