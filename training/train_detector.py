@@ -13,7 +13,7 @@ import torch
 
 from gesture_ros.core.detectnet import ClusterConfig
 from gesture_ros.core.model_spec import DetectorSpec
-from gesture_ros.core.preprocess import Preprocessor, plan_letterbox
+from gesture_ros.core.preprocess import Preprocessor, plan_letterbox, resize_filter
 
 from .augment import blur, colour_jitter, flip_boxes
 from .data import DetSample, load_detection_set, load_gesture_frames_for_detection, split_by_scene
@@ -162,8 +162,7 @@ class DetectorData:
         src = img[y0:y1, x0:x1]
         _, new_w, new_h, _, _ = plan_letterbox(x1 - x0, y1 - y0, self.spec.input)
         if (new_w, new_h) != (x1 - x0, y1 - y0):
-            down = new_w < x1 - x0 and self.spec.input.resize == "area"
-            src = cv2.resize(src, (new_w, new_h), interpolation=cv2.INTER_AREA if down else cv2.INTER_LINEAR)
+            src = cv2.resize(src, (new_w, new_h), interpolation=resize_filter(self.spec.input, x1 - x0, new_w))
         boxes = (boxes - np.array([x0, y0, x0, y0], np.float32)) * np.array([new_w / (x1 - x0), new_h / (y1 - y0)] * 2, np.float32)
         if rng is not None:
             src = np.ascontiguousarray(src)

@@ -45,6 +45,12 @@ class Letterbox:
         return out
 
 
+def resize_filter(spec: TensorInput, src_w: int, new_w: int) -> int:
+    """The OpenCV interpolation for scaling a ``src_w``-wide image to ``new_w``: the input's
+    configured downscaling filter, bilinear when enlarging."""
+    return cv2.INTER_AREA if new_w < src_w and spec.resize == "area" else cv2.INTER_LINEAR
+
+
 def plan_letterbox(
     src_w: int, src_h: int, spec: TensorInput, origin: tuple[float, float] = (0.0, 0.0)
 ) -> tuple[Letterbox, int, int, int, int]:
@@ -77,7 +83,6 @@ class Preprocessor:
         self._mean = np.asarray(norm.mean, dtype=np.float32).reshape(-1, 1, 1)
         self._scale = np.asarray(norm.scale, dtype=np.float32).reshape(-1, 1, 1)
         self._zero_mean = not np.any(self._mean)
-        self._down = cv2.INTER_AREA if spec.resize == "area" else cv2.INTER_LINEAR
         #: slot -> (x0, y0, w, h) of the image inside it when last filled: the padding around it is
         #: already in the tensor when the next image lands in the same place (every video frame)
         self._plans: dict[int, tuple[int, int, int, int]] = {}
@@ -116,8 +121,7 @@ class Preprocessor:
         if (new_w, new_h) == (src_w, src_h):
             dst[...] = src
         else:
-            interp = self._down if new_w < src_w else cv2.INTER_LINEAR
-            cv2.resize(src, (new_w, new_h), dst=dst, interpolation=interp)
+            cv2.resize(src, (new_w, new_h), dst=dst, interpolation=resize_filter(self.spec, src_w, new_w))
         out = self.tensor[slot]
         plan = (x0, y0, new_w, new_h)
         if self._plans.get(slot) != plan:  # the padding changed: write it (value of a 0 pixel)
