@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
+import yaml
 
 from gesture_ros.core.detectnet import ClusterConfig
 from gesture_ros.core.roi import RoiConfig
 
 torch = pytest.importorskip("torch")
 
+from training.data import load_gesture_set, split_gestures  # noqa: E402
+from training.loop import load_matching  # noqa: E402
 from training.publish import publish  # noqa: E402
-from training.train_classifier import ClassifierTrainConfig, train_classifier  # noqa: E402
-from training.train_detector import DetectorTrainConfig, load_matching, train_detector  # noqa: E402
+from training.train_classifier import ClassifierTrainConfig, check_trunk_provenance, train_classifier  # noqa: E402
+from training.train_detector import DetectorTrainConfig, train_detector  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +73,43 @@ def test_classifier_step_and_publish(tmp_path: Path, models, shared_data: Path, 
     assert (tmp_path / "models" / "hand_detector.onnx").read_bytes() == (detector_run[0] / "hand_detector.onnx").read_bytes()
     assert published["classifier"]["file"] == "gesture_classifier.onnx" and len(published["detector"]["sha256"]) == 64
     assert "history" not in published["detector"]
+
+
+def test_classifier_starts_from_a_detector_trunk(tmp_path: Path, models, shared_data: Path, detector_run) -> None:
+    """``init_from`` a detector.pt of the same depth and width copies its whole trunk (lr 0 keeps
+    the copied convolutions as they are); a trunk of another width is refused."""
+    det_pt = detector_run[0] / "detector.pt"
+    logs: list[str] = []
+    cfg = ClassifierTrainConfig(data=str(shared_data), out=str(tmp_path / "cls"), depth=18, width=0.125, epochs=1, batch=8,
+                                limit_per_class=2, lr=0.0, init_from=str(det_pt))  # fmt: skip
+    train_classifier(cfg, models.classifier, RoiConfig(), log=logs.append)
+    det = torch.load(det_pt, weights_only=True)["state_dict"]
+    cls = torch.load(tmp_path / "cls" / "classifier.pt", weights_only=True)["state_dict"]
+    trunk = [k for k in cls if k.startswith("backbone.")]
+    assert any(f"initialised {len(trunk)} of {len(cls)} tensors" in m for m in logs)
+    convs = [k for k in trunk if k.endswith(".weight") and cls[k].ndim == 4]
+    assert len(convs) > 15 and all(torch.equal(cls[k], det[k]) for k in convs)
+    with pytest.raises(ValueError, match="trunk tensors"):
+        train_classifier(ClassifierTrainConfig(**{**cfg.__dict__, "width": 0.25, "out": str(tmp_path / "x")}), models.classifier,
+                         RoiConfig(), log=lambda _: None)  # fmt: skip
+    # a trunk whose run (its config.yaml says) trained on the full gesture frames, validation sessions included
+    leaky = tmp_path / "leaky"
+    leaky.mkdir()
+    shutil.copyfile(det_pt, leaky / "detector.pt")
+    det_cfg = yaml.safe_load((detector_run[0] / "config.yaml").read_text())
+    (leaky / "config.yaml").write_text(yaml.safe_dump({**det_cfg, "extra_data": [str(shared_data)], "limit": 0}))
+    full = {**cfg.__dict__, "limit_per_class": 0, "val_scenes": ["25", "55", "96", "16"], "init_from": str(leaky / "detector.pt")}
+    with pytest.raises(ValueError, match=r"was trained on \d+ of the classifier's validation images"):
+        train_classifier(ClassifierTrainConfig(**full), models.classifier, RoiConfig(), log=lambda _: None)
+    with_val = {
+        **det_cfg,
+        "extra_data": [str(shared_data)],
+        "limit": 0,
+        "val_scenes": ["session_16", "session_25", "session_55", "session_96"],
+    }
+    (leaky / "config.yaml").write_text(yaml.safe_dump(with_val))
+    _, val, _ = split_gestures(load_gesture_set(shared_data, models.classifier.labels), {"25", "55", "96", "16"})
+    check_trunk_provenance(leaky / "detector.pt", val, log=lambda m: pytest.fail(m))  # checked, nothing seen: no error
 
 
 def test_resume_continues_exactly_from_the_saved_epoch(detector_run, models, shared_data: Path, tmp_path: Path) -> None:

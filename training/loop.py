@@ -166,6 +166,17 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return ckpt
 
 
+def load_matching(model: nn.Module, checkpoint: Path) -> int:
+    """Copy every tensor of ``checkpoint`` whose name and shape match into ``model``; the rest
+    keeps its initialisation (a new head). Returns how many tensors were copied."""
+    state = load_checkpoint(checkpoint)["state_dict"]
+    own = model.state_dict()
+    matching = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    own.update(matching)
+    model.load_state_dict(own)
+    return len(matching)
+
+
 def fit(
     model: nn.Module,
     n_items: int,

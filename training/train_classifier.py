@@ -13,13 +13,14 @@ import torch.nn.functional as F
 from gesture_ros.core.model_spec import ClassifierSpec
 from gesture_ros.core.preprocess import Preprocessor
 from gesture_ros.core.roi import RoiConfig
+from gesture_ros.core.yamlfile import read_yaml
 
 from .augment import colour_jitter, rotate
 from .data import GestureSample, gesture_crop, load_detection_gestures, load_gesture_set, split_gestures
 from .evaluate import evaluate_classifier, read_bgr
 from .experiment import Experiment, RunOptions
 from .export import export_classifier
-from .loop import EmaWeights, fit, make_runtime, with_state
+from .loop import EmaWeights, fit, load_matching, make_runtime, with_state
 from .models import GestureNet
 
 
@@ -44,6 +45,10 @@ class ClassifierTrainConfig(RunOptions):
     extra_detection_data: list[str] = field(default_factory=list)
     #: source label -> class for those boxes (the mapping of ../shared/data/README.md)
     source_labels: dict[str, str] = field(default_factory=dict)
+    #: start from this checkpoint's weights where names and shapes match (a detector.pt of the
+    #: same depth and width: its trunk has seen thousands of hands, the classifier's crops are a
+    #: few hundred); the classification layer stays fresh
+    init_from: str = ""
 
 
 class ClassifierData:
@@ -79,6 +84,48 @@ class ClassifierData:
         return self.pre.tensor[0].copy()
 
 
+def frames_seen_by(checkpoint: Path, depth: int = 8) -> set[Path] | None:
+    """Every image the detector behind ``checkpoint`` (and the ones it started from) trained on,
+    from the ``config.yaml`` its experiment wrote beside it; None when that cannot be told (a
+    checkpoint from elsewhere, or one that is not a detector's)."""
+    from .train_detector import DetectorTrainConfig, split_detection_set
+
+    cfg_file = checkpoint.parent / "config.yaml"
+    if depth == 0 or not cfg_file.is_file():
+        return None
+    raw = read_yaml(cfg_file, "experiment config")
+    if isinstance(raw, dict) and "threshold" in raw and "model" in raw:  # a pruning step: its source model's frames
+        return frames_seen_by(Path(raw["model"]), depth - 1)
+    try:
+        det_cfg = DetectorTrainConfig(**raw)
+        train, _, _ = split_detection_set(det_cfg)
+    except (TypeError, FileNotFoundError):
+        return None
+    seen = {s.image.resolve() for s in train}
+    if det_cfg.init_from:
+        before = frames_seen_by(Path(det_cfg.init_from), depth - 1)
+        if before is None:
+            return None
+        seen |= before
+    return seen
+
+
+def check_trunk_provenance(init_from: Path, val: list[GestureSample], log: Any) -> None:
+    """A trunk that trained on the classifier's validation frames would make its figures
+    optimistic: refuse it (the detector's ``val_scenes`` must hold those scenes too)."""
+    seen = frames_seen_by(init_from)
+    if seen is None:
+        log(
+            f"classifier: cannot tell which frames {init_from} was trained on "
+            "(no detector config.yaml beside it or a checkpoint it started from); not checked"
+        )
+        return
+    leaked = sorted({s.image.name for s in val if s.image.resolve() in seen})
+    if leaked:
+        raise ValueError(f"init_from {init_from} was trained on {len(leaked)} of the classifier's validation images "
+                         f"(e.g. {leaked[0]}): add their scenes to that detector's val_scenes, or train without init_from")  # fmt: skip
+
+
 def train_classifier(cfg: ClassifierTrainConfig, spec: ClassifierSpec, roi: RoiConfig, log: Any = print) -> dict[str, Any]:
     """Train on runtime-made crops, checkpoint, export the ONNX and evaluate it on the validation set."""
     rt = make_runtime(cfg.device, cfg.amp)
@@ -95,11 +142,20 @@ def train_classifier(cfg: ClassifierTrainConfig, spec: ClassifierSpec, roi: RoiC
         train_s += extra
     exp.log(f"classifier: {len(train_s)} train / {len(val_s)} val crops; val scenes: {sorted(val_scenes)}; "
             f"device {rt.device}, amp {rt.amp_dtype}, world size {rt.world_size}")  # fmt: skip
+    if cfg.init_from:  # before the frames are read: a refused trunk fails fast
+        check_trunk_provenance(Path(cfg.init_from), val_s, exp.log)
     data = ClassifierData(train_s, spec, roi)
     counts = np.bincount(data.targets, minlength=len(spec.labels)).astype(np.float32)
     class_w = torch.from_numpy(np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(spec.labels), 0.0).astype(np.float32))
     class_w = class_w.to(rt.device)
     model = GestureNet(len(spec.labels), cfg.depth, cfg.width)
+    if cfg.init_from:
+        kept = load_matching(model, Path(cfg.init_from))
+        trunk = sum(k.startswith("backbone.") for k in model.state_dict())
+        if kept < trunk:  # a half-copied trunk (other width, a pruned file) is no starting point
+            raise ValueError(f"init_from {cfg.init_from}: only {kept} of the {trunk} trunk tensors of a depth-{cfg.depth}, "
+                             f"width-{cfg.width} classifier match (train it with the detector's depth and width)")  # fmt: skip
+        exp.log(f"classifier: initialised {kept} of {len(model.state_dict())} tensors from {cfg.init_from}")
 
     def batch_loss(net: torch.nn.Module, idx: np.ndarray) -> torch.Tensor:
         x = rt.images(torch.from_numpy(np.stack([data.item(int(i), rng) for i in idx])))

@@ -20,7 +20,7 @@ from .data import DetSample, load_detection_set, load_gesture_frames_for_detecti
 from .evaluate import evaluate_detector
 from .experiment import Experiment, RunOptions
 from .export import export_detector
-from .loop import EmaWeights, fit, load_checkpoint, make_runtime, with_state
+from .loop import EmaWeights, fit, load_checkpoint, load_matching, make_runtime, with_state
 from .models import DetectNetV2, build_model
 from .qat import calibrate, quant_convs, quantize
 from .targets import rasterise
@@ -184,16 +184,6 @@ class DetectorData:
             cov_radius=cov_radius,
         )
         return self.pre.tensor[0].copy(), cov, bbox
-
-
-def load_matching(model: torch.nn.Module, checkpoint: Path) -> int:
-    """Copy every tensor whose name and shape match (weights only: no pickle execution)."""
-    state = load_checkpoint(checkpoint)["state_dict"]
-    own = model.state_dict()
-    matching = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    own.update(matching)
-    model.load_state_dict(own)
-    return len(matching)
 
 
 def detector_loss(
