@@ -61,7 +61,8 @@ typecheck: setup
 
 ## train: retrain both default models on ../shared/data and publish them into models/
 ## (detector: 80 epochs -> prune -> 40 epochs retraining the pruned model -> 10 epochs fine-tuning
-## on real frames; classifier: 120 epochs); about 45 minutes on a 2-core CPU with native bf16
+## on real frames; classifier: 120 epochs from the stage-1 trunk); about 45 minutes on a 2-core
+## CPU with native bf16
 train: setup
 	@$(VENV)/bin/gesture-train detector --config training/default_detector.yaml
 	@$(VENV)/bin/gesture-train prune --model runs/detector/detector.pt --threshold 0.5 --out runs/detector_pruned
