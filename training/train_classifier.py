@@ -142,20 +142,19 @@ def train_classifier(cfg: ClassifierTrainConfig, spec: ClassifierSpec, roi: RoiC
         train_s += extra
     exp.log(f"classifier: {len(train_s)} train / {len(val_s)} val crops; val scenes: {sorted(val_scenes)}; "
             f"device {rt.device}, amp {rt.amp_dtype}, world size {rt.world_size}")  # fmt: skip
+    model = GestureNet(len(spec.labels), cfg.depth, cfg.width)
     if cfg.init_from:  # before the frames are read: a refused trunk fails fast
         check_trunk_provenance(Path(cfg.init_from), val_s, exp.log)
-    data = ClassifierData(train_s, spec, roi)
-    counts = np.bincount(data.targets, minlength=len(spec.labels)).astype(np.float32)
-    class_w = torch.from_numpy(np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(spec.labels), 0.0).astype(np.float32))
-    class_w = class_w.to(rt.device)
-    model = GestureNet(len(spec.labels), cfg.depth, cfg.width)
-    if cfg.init_from:
         kept = load_matching(model, Path(cfg.init_from))
         trunk = sum(k.startswith("backbone.") for k in model.state_dict())
         if kept < trunk:  # a half-copied trunk (other width, a pruned file) is no starting point
             raise ValueError(f"init_from {cfg.init_from}: only {kept} of the {trunk} trunk tensors of a depth-{cfg.depth}, "
                              f"width-{cfg.width} classifier match (train it with the detector's depth and width)")  # fmt: skip
         exp.log(f"classifier: initialised {kept} of {len(model.state_dict())} tensors from {cfg.init_from}")
+    data = ClassifierData(train_s, spec, roi)
+    counts = np.bincount(data.targets, minlength=len(spec.labels)).astype(np.float32)
+    class_w = torch.from_numpy(np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(spec.labels), 0.0).astype(np.float32))
+    class_w = class_w.to(rt.device)
 
     def batch_loss(net: torch.nn.Module, idx: np.ndarray) -> torch.Tensor:
         x = rt.images(torch.from_numpy(np.stack([data.item(int(i), rng) for i in idx])))
