@@ -69,6 +69,10 @@ def test_blur_smooths_edges_and_keeps_the_image_format(shared_data: Path) -> Non
         out = blur(img, rng)
         assert out.shape == img.shape and out.dtype == np.uint8
         assert np.abs(cv2.Laplacian(out, cv2.CV_32F)).mean() < 0.8 * np.abs(cv2.Laplacian(img, cv2.CV_32F)).mean()
+    # a larger largest kernel blurs more (same random draws: kernel sizes scale with it)
+    sharp = [np.abs(cv2.Laplacian(blur(img, np.random.default_rng(i)), cv2.CV_32F)).mean() for i in range(6)]
+    soft = [np.abs(cv2.Laplacian(blur(img, np.random.default_rng(i), 0.05), cv2.CV_32F)).mean() for i in range(6)]
+    assert all(b < a for a, b in zip(sharp, soft, strict=True))
 
 
 def test_ema_averages_weights_and_swaps_them_in() -> None:

@@ -155,6 +155,25 @@ def test_full_frame_gesture_images_as_extra_detection_data(shared_data: Path) ->
     assert [s.image for s in val] == [s.image for s in base_val]  # validation is the detection set's own scenes only
 
 
+def test_repeat_weights_a_dataset_by_file_name_prefix(shared_data: Path) -> None:
+    from training.train_detector import repeat_order
+
+    samples = load_detection_set(shared_data / "hands_detect")
+    ego = [i for i, s in enumerate(samples) if s.image.name.startswith("egohands__")]
+    assert 0 < len(ego) < len(samples)
+    assert np.array_equal(repeat_order(samples, {}), np.arange(len(samples)))  # no repeat: the plain epoch
+    order = repeat_order(samples, {"egohands__": 3, "subhih__": 0})
+    counts = np.bincount(order, minlength=len(samples))
+    assert set(counts[ego]) == {3}
+    others = np.setdiff1d(np.arange(len(samples)), ego)
+    subhih = [i for i in others if samples[i].image.name.startswith("subhih__")]
+    assert subhih and not counts[subhih].any()  # 0 leaves a dataset out of the epoch
+    assert len(order) == 3 * len(ego) + len(others) - len(subhih)
+    assert np.array_equal(np.bincount(repeat_order(samples, {"subhih__": 2}), minlength=len(samples))[ego], np.ones(len(ego)))
+    with pytest.raises(ValueError, match=">= 0"):
+        repeat_order(samples, {"egohands__": -1})
+
+
 # the mapping the default classifier trains with (../shared/data/README.md's, written once there)
 SUBHIH_LABELS = yaml.safe_load((Path(__file__).resolve().parents[1] / "training" / "default_classifier.yaml").read_text())["source_labels"]
 
@@ -185,3 +204,26 @@ def test_detection_boxes_with_source_gestures_become_classifier_crops(shared_dat
     assert len(load_detection_gestures(copy, {"0-hand": "fist"}, labels)) == sum(c.label == "fist" for c in fewer)
     with pytest.raises(FileNotFoundError, match="source_labels"):
         load_detection_gestures(tmp_path, SUBHIH_LABELS, labels)
+
+
+def test_experiment_yaml_base_chain(tmp_path: Path) -> None:
+    from training.cli import read_config_yaml
+    from training.train_detector import DetectorTrainConfig
+
+    (tmp_path / "stage1.yaml").write_text("data: d\nval_scenes: [a, b]\nepochs: 80\nmosaic: 0.5\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "stage2.yaml").write_text("base: ../stage1.yaml\nepochs: 10\nmosaic: 0.0\n")
+    assert read_config_yaml(tmp_path / "sub" / "stage2.yaml") == {"data": "d", "val_scenes": ["a", "b"], "epochs": 10, "mosaic": 0.0}
+    (tmp_path / "loop.yaml").write_text("base: loop.yaml\nepochs: 1\n")
+    with pytest.raises(SystemExit, match="loops back"):
+        read_config_yaml(tmp_path / "loop.yaml")
+    # the shipped recipe: every later detector stage validates on stage 1's scenes and data
+    recipe = Path(__file__).resolve().parents[1] / "training"
+    stage1 = DetectorTrainConfig(**read_config_yaml(recipe / "default_detector.yaml"))
+    assert stage1.val_scenes and stage1.extra_data
+    for name in ("retrain_detector.yaml", "finetune_detector.yaml", "qat_detector.yaml"):
+        stage = DetectorTrainConfig(**read_config_yaml(recipe / name))
+        assert (stage.val_scenes, stage.data) == (stage1.val_scenes, stage1.data), name
+        assert stage.init_from and stage.out != stage1.out
+    finetune = DetectorTrainConfig(**read_config_yaml(recipe / "finetune_detector.yaml"))
+    assert (finetune.extra_data, finetune.mosaic, finetune.blur, finetune.ema) == ([], 0.0, 0.0, 0.0)  # real frames only

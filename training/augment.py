@@ -39,10 +39,10 @@ def rotate(img: Image, degrees: float) -> Image:
     return cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
 
 
-def blur(img: Image, rng: np.random.Generator) -> Image:
+def blur(img: Image, rng: np.random.Generator, max_kernel: float = 0.015) -> Image:
     """Motion blur along a random direction (egocentric and robot cameras move) or a slight
-    defocus; kernel sizes are relative to the image width."""
-    k = max(3, round(img.shape[1] * rng.uniform(0.004, 0.015)) | 1)
+    defocus; kernel sizes are relative to the image width (0.4 % up to ``max_kernel``)."""
+    k = max(3, round(img.shape[1] * rng.uniform(0.004, max(0.004, max_kernel))) | 1)
     if rng.random() < 0.7:
         kernel = np.zeros((k, k), np.float32)
         kernel[k // 2, :] = 1.0

@@ -27,11 +27,29 @@ from gesture_ros.settings import cluster_config, roi_config
 _TYPES: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "str": str}
 
 
+def read_config_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """An experiment YAML with its ``base`` chain merged in (the file's own keys win).
+
+    ``base`` names another YAML, relative to this file's folder: the detector's later stages
+    take data and validation scenes from stage 1's file, so the scenes are written once.
+    """
+    path = path.resolve()
+    if path in _seen:
+        raise SystemExit(f"{path}: base chain loops back to itself")
+    own = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(own, dict):
+        raise SystemExit(f"{path}: an experiment YAML is a mapping of config keys")
+    base = own.pop("base", None)
+    if base is None:
+        return own
+    return {**read_config_yaml(path.parent / str(base), (*_seen, path)), **own}
+
+
 def _config(cls: type, args: argparse.Namespace) -> Any:
-    """The step's dataclass: defaults < ``--config`` YAML < command-line flags."""
+    """The step's dataclass: defaults < ``--config`` YAML (and its ``base``) < command-line flags."""
     base: dict[str, Any] = {}
     if args.config:
-        base = yaml.safe_load(Path(args.config).read_text()) or {}
+        base = read_config_yaml(Path(args.config))
         unknown = set(base) - {f.name for f in fields(cls)}
         if unknown:
             raise SystemExit(f"{args.config}: unknown keys {sorted(unknown)} for {cls.__name__}")

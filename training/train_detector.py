@@ -57,6 +57,11 @@ class DetectorTrainConfig(RunOptions):
     mosaic: float = 0.0
     #: probability of motion blur / defocus on a training image (augment.blur)
     blur: float = 0.0
+    #: the largest blur kernel, as a fraction of the network input width (0.015: 7 px at 512)
+    blur_kernel: float = 0.015
+    #: draw training images whose file name starts with a key this many times per epoch
+    #: (``{"egohands__": 3}``): a dataset's weight in the mixture without copying its frames
+    repeat: dict[str, int] = field(default_factory=dict)
 
 
 def clip_to_region(
@@ -80,12 +85,20 @@ class DetectorData:
     pre-processor (so training tensors are exactly what the node computes)."""
 
     def __init__(
-        self, samples: list[DetSample], spec: DetectorSpec, labels: tuple[str, ...], max_w: int, mosaic: float = 0.0, blur: float = 0.0
+        self,
+        samples: list[DetSample],
+        spec: DetectorSpec,
+        labels: tuple[str, ...],
+        max_w: int,
+        mosaic: float = 0.0,
+        blur: float = 0.0,
+        blur_kernel: float = 0.015,
     ) -> None:
         self.spec = spec
         self.labels = labels
         self.mosaic = mosaic
         self.blur = blur
+        self.blur_kernel = blur_kernel
         self.images, self.boxes, self.classes = [], [], []
         for s in samples:
             img = cv2.imread(str(s.image), cv2.IMREAD_COLOR)
@@ -167,7 +180,7 @@ class DetectorData:
         if rng is not None:
             src = np.ascontiguousarray(src)
             if self.blur > 0 and rng.random() < self.blur:
-                src = blur(src, rng)
+                src = blur(src, rng, self.blur_kernel)
             src = colour_jitter(src, rng)
         lb = self.pre.fill(0, src, "bgr")
         net = boxes.copy()
@@ -232,6 +245,15 @@ def _calibration_batches(data: DetectorData, cfg: DetectorTrainConfig, batch: in
         yield torch.from_numpy(np.stack([data.item(i, None, cfg.cov_radius)[0] for i in range(start, min(n, start + batch))]))
 
 
+def repeat_order(samples: list[DetSample], repeat: dict[str, int]) -> np.ndarray:
+    """Each training image's index as many times per epoch as its file-name prefix asks (once
+    when no prefix matches; 0 leaves it out of the epoch)."""
+    times = [next((n for prefix, n in repeat.items() if s.image.name.startswith(prefix)), 1) for s in samples]
+    if any(n < 0 for n in times):
+        raise ValueError(f"repeat counts must be >= 0: {repeat}")
+    return np.repeat(np.arange(len(samples)), times)
+
+
 def split_detection_set(cfg: DetectorTrainConfig) -> tuple[list[DetSample], list[DetSample], set[str]]:
     samples = load_detection_set(Path(cfg.data))
     if cfg.limit:
@@ -253,7 +275,10 @@ def train_detector(cfg: DetectorTrainConfig, spec: DetectorSpec, clustering: Clu
     train_s, val_s, val_scenes = split_detection_set(cfg)
     exp.log(f"detector: {len(train_s)} train / {len(val_s)} val images; val scenes: {sorted(val_scenes)}; "
             f"device {rt.device}, amp {rt.amp_dtype}, world size {rt.world_size}")  # fmt: skip
-    data = DetectorData(train_s, spec, spec.labels, cfg.max_source_width, cfg.mosaic, cfg.blur)
+    data = DetectorData(train_s, spec, spec.labels, cfg.max_source_width, cfg.mosaic, cfg.blur, cfg.blur_kernel)
+    order = repeat_order(train_s, cfg.repeat)
+    if cfg.repeat:
+        exp.log(f"detector: {len(order)} draws per epoch from {len(train_s)} images (repeat {cfg.repeat})")
     model = initial_model(cfg, len(spec.labels), exp.log)
     float_val: dict[str, Any] | None = None
     if cfg.qat:
@@ -267,7 +292,7 @@ def train_detector(cfg: DetectorTrainConfig, spec: DetectorSpec, clustering: Clu
         exp.log(f"detector: QAT: batch norm folded, {len(quant_convs(model))} convs quantised, ranges calibrated on {n} images")
 
     def batch_loss(net: torch.nn.Module, idx: np.ndarray) -> torch.Tensor:
-        items = [data.item(int(i), rng, cfg.cov_radius) for i in idx]
+        items = [data.item(int(order[i]), rng, cfg.cov_radius) for i in idx]
         x = rt.images(torch.from_numpy(np.stack([it[0] for it in items])))
         cov, bbox = (torch.from_numpy(np.stack([it[k] for it in items])).to(rt.device) for k in (1, 2))
         pc, pb = net(x)
@@ -275,7 +300,7 @@ def train_detector(cfg: DetectorTrainConfig, spec: DetectorSpec, clustering: Clu
 
     ema = EmaWeights(model, cfg.ema) if cfg.ema else None
     history, train_time = fit(
-        model, len(data), batch_loss, epochs=cfg.epochs, batch=cfg.batch, lr=cfg.lr, weight_decay=cfg.weight_decay,
+        model, len(order), batch_loss, epochs=cfg.epochs, batch=cfg.batch, lr=cfg.lr, weight_decay=cfg.weight_decay,
         rng=rng, name="detector", runtime=rt, ema=ema, **exp.fit_options(cfg),
     )  # fmt: skip
     if not rt.is_main:
