@@ -30,3 +30,17 @@ def test_one_minute_at_30_hz_no_crash_no_growth_bounded_latency_drops_counted(tm
     assert max(x["latency_p99_ms"] for x in w[1:]) < 1000  # bounded: no backlog builds up
     assert abs(rep["rss_growth_mb"]) < 5
     assert cv2.imread(str(out.with_suffix(".png"))) is not None
+
+
+def _windows(totals: list[float]) -> list[dict[str, object]]:
+    return [{"t_s": 5.0 * (i + 1), "rss_mb": {"a": t / 2, "b": t / 2}, "latency_p50_ms": 50.0, "dead": []} for i, t in enumerate(totals)]
+
+
+def test_verdict_tells_a_leak_from_a_warm_up_step() -> None:
+    from gesture_ros.bench.soak import verdict
+
+    step = {"windows": _windows([480, 481, 490, *[490.5] * 9]), "gestures": 10}  # +9 MB once, then flat
+    assert verdict(step, 5.0) == [] and step["rss_growth_mb"] == 0.0 and step["rss_growth_from_s"] == 35.0
+    leak = {"windows": _windows([480 + 2.0 * i for i in range(12)]), "gestures": 10}  # 2 MB every window
+    problems = verdict(leak, 5.0)
+    assert len(problems) == 1 and "second half" in problems[0] and leak["rss_growth_mb"] == 10.0

@@ -4,7 +4,8 @@ time, with memory, CPU, drops and latency reported over time (JSON + PNG).
 Frames go in open loop at ``--rate`` (30 Hz, faster than this 2-core machine classifies through
 three processes): each node keeps only the newest frame, so the surplus is dropped and counted,
 never queued, and latency must stay flat. The run fails (exit 1) on a node that exits, RSS growth
-above ``--max-growth-mb`` after the warm-up, or a last-window latency p50 more than 2x the first.
+above ``--max-growth-mb`` over the second half of the run, or a last-window latency p50 more than
+2x the first (after the first window).
 """
 
 from __future__ import annotations
@@ -109,10 +110,15 @@ def verdict(report: dict[str, Any], max_growth_mb: float) -> list[str]:
         return ["no complete window"]
     problems = [f"node(s) {', '.join(x['dead'])} exited at {x['t_s']:.0f} s" for x in w if x["dead"]]
     warm = w[1:] if len(w) > 2 else w  # the first window includes first-frame allocations
-    growth = sum(warm[-1]["rss_mb"].values()) - sum(warm[0]["rss_mb"].values())
+    # a leak keeps growing; warm-up allocations (ONNX Runtime's arena meeting its first batch of
+    # three crops, DDS buffers) are steps that come and stop. The second half of the run holds
+    # only the former: a 60 s run once stepped +4.5 MB at 15 s and then grew 0.1 MB in 30 s.
+    half = w[len(w) // 2] if len(w) > 2 else warm[0]
+    growth = sum(w[-1]["rss_mb"].values()) - sum(half["rss_mb"].values())
     report["rss_growth_mb"] = growth
+    report["rss_growth_from_s"] = half["t_s"]
     if growth > max_growth_mb:
-        problems.append(f"RSS grew {growth:.1f} MB after the first window (limit {max_growth_mb} MB)")
+        problems.append(f"RSS grew {growth:.1f} MB over the second half of the run (limit {max_growth_mb} MB)")
     first, last = warm[0]["latency_p50_ms"], warm[-1]["latency_p50_ms"]
     if np.isfinite(first) and np.isfinite(last) and last > 2 * first:
         problems.append(f"latency p50 grew from {first:.1f} to {last:.1f} ms")
@@ -182,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"[soak] {args.graph} graph, {seconds:.0f} s at {args.rate:g} Hz: {report['sent']} frames sent, "
         f"{report['gestures']} GestureArrays, {report['sent'] - report['gestures']} dropped (newest frame wins); "
-        f"RSS growth {report.get('rss_growth_mb', float('nan')):+.1f} MB; latency p50 {lat}"
+        f"RSS growth {report.get('rss_growth_mb', float('nan')):+.1f} MB over the second half; latency p50 {lat}"
     )
     print(f"[soak] {args.json} and {args.json.with_suffix('.png')}")
     if problems:
