@@ -217,6 +217,9 @@ def test_experiment_yaml_base_chain(tmp_path: Path) -> None:
     (tmp_path / "loop.yaml").write_text("base: loop.yaml\nepochs: 1\n")
     with pytest.raises(SystemExit, match="loops back"):
         read_config_yaml(tmp_path / "loop.yaml")
+    (tmp_path / "orphan.yaml").write_text("base: missing.yaml\n")
+    with pytest.raises(SystemExit, match=r"not found: .*missing\.yaml \(base of .*orphan\.yaml\)"):
+        read_config_yaml(tmp_path / "orphan.yaml")
     # the shipped recipe: every later detector stage validates on stage 1's scenes and data
     recipe = Path(__file__).resolve().parents[1] / "training"
     stage1 = DetectorTrainConfig(**read_config_yaml(recipe / "default_detector.yaml"))

@@ -34,6 +34,8 @@ def read_config_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]
     take data and validation scenes from stage 1's file, so the scenes are written once.
     """
     path = path.resolve()
+    if not path.is_file():
+        raise SystemExit(f"experiment YAML not found: {path}" + (f" (base of {_seen[-1]})" if _seen else ""))
     if path in _seen:
         raise SystemExit(f"{path}: base chain loops back to itself")
     own = yaml.safe_load(path.read_text()) or {}
