@@ -39,7 +39,11 @@ def rotate(img: Image, degrees: float) -> Image:
     return cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
 
 
-def blur(img: Image, rng: np.random.Generator, max_kernel: float = 0.015) -> Image:
+#: the largest blur kernel as a fraction of the image width, unless an experiment sets its own
+BLUR_MAX_KERNEL = 0.015
+
+
+def blur(img: Image, rng: np.random.Generator, max_kernel: float = BLUR_MAX_KERNEL) -> Image:
     """Motion blur along a random direction (egocentric and robot cameras move) or a slight
     defocus; kernel sizes are relative to the image width (0.4 % up to ``max_kernel``)."""
     k = max(3, round(img.shape[1] * rng.uniform(0.004, max(0.004, max_kernel))) | 1)

@@ -17,10 +17,10 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from gesture_ros import paths
+from gesture_ros.core.errors import ConfigError
 from gesture_ros.core.model_spec import ModelsConfig, load_models
+from gesture_ros.core.yamlfile import read_yaml
 from gesture_ros.factory import parameter_values
 from gesture_ros.settings import cluster_config, roi_config
 
@@ -34,11 +34,12 @@ def read_config_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]
     take data and validation scenes from stage 1's file, so the scenes are written once.
     """
     path = path.resolve()
-    if not path.is_file():
-        raise SystemExit(f"experiment YAML not found: {path}" + (f" (base of {_seen[-1]})" if _seen else ""))
     if path in _seen:
         raise SystemExit(f"{path}: base chain loops back to itself")
-    own = yaml.safe_load(path.read_text()) or {}
+    try:  # missing, unreadable or invalid YAML: one line naming the file (and who asked for it)
+        own = read_yaml(path, "experiment YAML") or {}
+    except ConfigError as exc:
+        raise SystemExit(f"{exc}" + (f" (base of {_seen[-1]})" if _seen else "")) from None
     if not isinstance(own, dict):
         raise SystemExit(f"{path}: an experiment YAML is a mapping of config keys")
     base = own.pop("base", None)

@@ -15,7 +15,7 @@ from gesture_ros.core.detectnet import ClusterConfig
 from gesture_ros.core.model_spec import DetectorSpec
 from gesture_ros.core.preprocess import Preprocessor, plan_letterbox, resize_filter
 
-from .augment import blur, colour_jitter, flip_boxes
+from .augment import BLUR_MAX_KERNEL, blur, colour_jitter, flip_boxes
 from .data import DetSample, load_detection_set, load_gesture_frames_for_detection, split_by_scene
 from .evaluate import evaluate_detector
 from .experiment import Experiment, RunOptions
@@ -58,7 +58,7 @@ class DetectorTrainConfig(RunOptions):
     #: probability of motion blur / defocus on a training image (augment.blur)
     blur: float = 0.0
     #: the largest blur kernel, as a fraction of the network input width (0.015: 7 px at 512)
-    blur_kernel: float = 0.015
+    blur_kernel: float = BLUR_MAX_KERNEL
     #: draw training images whose file name starts with a key this many times per epoch
     #: (``{"egohands__": 3}``): a dataset's weight in the mixture without copying its frames
     repeat: dict[str, int] = field(default_factory=dict)
@@ -92,7 +92,7 @@ class DetectorData:
         max_w: int,
         mosaic: float = 0.0,
         blur: float = 0.0,
-        blur_kernel: float = 0.015,
+        blur_kernel: float = BLUR_MAX_KERNEL,
     ) -> None:
         self.spec = spec
         self.labels = labels
