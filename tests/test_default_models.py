@@ -4,12 +4,14 @@ broken model, decoder or pre-processing change fails here)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from gesture_ros import paths
 from gesture_ros.backends import create_backend
@@ -18,6 +20,7 @@ from gesture_ros.core.pipeline import GestureClassifier, HandDetector
 from gesture_ros.factory import parameter_values
 from gesture_ros.settings import cluster_config, roi_config
 from training.data import gesture_crop, load_detection_set, load_gesture_set, split_gestures
+from training.train_detector import DetectorTrainConfig, initial_model
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = json.loads((ROOT / "models" / "metrics.json").read_text())
@@ -53,6 +56,28 @@ def test_detector_on_validation_scenes(models, values, shared_data) -> None:
     ap50 = average_precision(outs, gts, 0.5)["ap"]
     assert ap50 >= 0.45, ap50
     assert ap50 == pytest.approx(METRICS["detector"]["val"]["ap50"], abs=0.02)  # same decoder, same number
+
+
+def test_shipped_detector_checkpoint_holds_the_shipped_onnx(models, values, shared_data) -> None:
+    """``models/hand_detector.pt`` is what ``--init-from`` fine-tunes: it must be the same network
+    as ``hand_detector.onnx`` (pruned shapes and weights), not an older or other run's."""
+    entry = METRICS["detector"]["checkpoint"]
+    path = ROOT / "models" / entry["file"]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
+    logs: list[str] = []
+    model = initial_model(DetectorTrainConfig(init_from=str(path)), len(models.detector.labels), logs.append).eval()
+    assert any("retraining the pruned model" in m for m in logs)
+    assert sum(p.numel() for p in model.parameters()) == METRICS["detector"]["parameters"]
+    det = HandDetector(models.detector, create_backend("onnxruntime", paths.resolve(models.detector.file)), cluster_config(values))
+    frame = next(s for s in load_detection_set(shared_data / "hands_detect") if s.scene in METRICS["detector"]["val_scenes"])
+    det.pre.fill(0, cv2.imread(str(frame.image)), "bgr")
+    x = det.pre.batch(1)
+    onnx_out = det.backend.infer({models.detector.input.name: x})
+    with torch.no_grad():
+        cov, bbox = model(torch.from_numpy(x))
+    assert float(cov.max()) > 0.5  # a real frame with hands, not an all-background comparison
+    np.testing.assert_allclose(cov.numpy(), onnx_out[models.detector.coverage_output], atol=1e-4)
+    np.testing.assert_allclose(bbox.numpy(), onnx_out[models.detector.bbox_output], atol=1e-3)
 
 
 def test_classifier_on_validation_crops(models, values, shared_data) -> None:

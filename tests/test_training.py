@@ -73,6 +73,9 @@ def test_classifier_step_and_publish(tmp_path: Path, models, shared_data: Path, 
     assert (tmp_path / "models" / "hand_detector.onnx").read_bytes() == (detector_run[0] / "hand_detector.onnx").read_bytes()
     assert published["classifier"]["file"] == "gesture_classifier.onnx" and len(published["detector"]["sha256"]) == 64
     assert "history" not in published["detector"]
+    # the detector's checkpoint ships too (for --init-from), recorded with its hash
+    assert (tmp_path / "models" / "hand_detector.pt").read_bytes() == (detector_run[0] / "detector.pt").read_bytes()
+    assert published["detector"]["checkpoint"]["file"] == "hand_detector.pt"
 
 
 def test_classifier_starts_from_a_detector_trunk(tmp_path: Path, models, shared_data: Path, detector_run) -> None:

@@ -1,4 +1,8 @@
-"""Copy trained models into ``models/`` with their metrics: what the package ships as default."""
+"""Copy trained models into ``models/`` with their metrics: what the package ships as default.
+
+The detector's torch checkpoint ships beside its ONNX file: it is what ``gesture-train detector
+--init-from`` needs to fine-tune the default detector on a user's own labelled frames (a few
+minutes on a CPU) instead of re-running the whole recipe."""
 
 from __future__ import annotations
 
@@ -7,6 +11,9 @@ import json
 import shutil
 from pathlib import Path
 from typing import Any
+
+#: the shipped detector's weights (pruned architecture included), for ``--init-from``
+DETECTOR_CHECKPOINT = "hand_detector.pt"
 
 
 def _sha256(p: Path) -> str:
@@ -24,5 +31,8 @@ def publish(detector_run: Path, classifier_run: Path, models_dir: Path) -> dict[
         metrics["file"] = name
         metrics["sha256"] = _sha256(dst)
         out[key] = metrics
+    checkpoint = models_dir / DETECTOR_CHECKPOINT
+    shutil.copyfile(detector_run / "detector.pt", checkpoint)
+    out["detector"]["checkpoint"] = {"file": DETECTOR_CHECKPOINT, "sha256": _sha256(checkpoint)}
     (models_dir / "metrics.json").write_text(json.dumps(out, indent=2) + "\n")
     return out
