@@ -79,6 +79,10 @@ def test_egohands_polygons_become_min_max_boxes(egohands_root: Path, tmp_path: P
     # the split is by video: no video has frames on both sides
     val = split_by_scene([s.scene for s in samples])
     assert len(val) == 1 and {s.scene for s in samples if s.scene not in val}.isdisjoint(val)
+    assert split_by_scene([s.scene for s in samples], {"PUZZLE_B"}) == {"PUZZLE_B"}
+    # a misspelt validation scene would leave its frames in training: one clear error instead
+    with pytest.raises(ValueError, match=r"validation scene\(s\) PUZZLE_C not in the data \(its scenes: CARDS_A, PUZZLE_B\)"):
+        split_by_scene([s.scene for s in samples], {"PUZZLE_B", "PUZZLE_C"})
 
 
 def test_egohands_frame_count_mismatch_is_one_clear_error(egohands_root: Path, tmp_path: Path) -> None:

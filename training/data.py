@@ -54,8 +54,15 @@ def load_detection_set(root: Path) -> list[DetSample]:
 
 
 def split_by_scene(scenes: list[str], val_scenes: set[str] | None = None, val_fraction: float = 0.25) -> set[str]:
-    """Validation scenes: the given ones, or a deterministic hash-chosen fraction of scenes."""
+    """Validation scenes: the given ones, or a deterministic hash-chosen fraction of scenes.
+
+    A given scene that no image has is an error, not an empty set: a misspelt name would
+    otherwise leave the frames meant for validation in the training set without a word.
+    """
     if val_scenes:
+        missing = sorted(set(val_scenes) - set(scenes))
+        if missing:
+            raise ValueError(f"validation scene(s) {', '.join(missing)} not in the data (its scenes: {', '.join(sorted(set(scenes)))})")
         return set(val_scenes)
     uniq = sorted(set(scenes))
     ranked = sorted(uniq, key=lambda s: hashlib.sha1(s.encode()).hexdigest())
