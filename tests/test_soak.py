@@ -41,6 +41,13 @@ def test_verdict_tells_a_leak_from_a_warm_up_step() -> None:
 
     step = {"windows": _windows([480, 481, 490, *[490.5] * 9]), "gestures": 10}  # +9 MB once, then flat
     assert verdict(step, 5.0) == [] and step["rss_growth_mb"] == 0.0 and step["rss_growth_from_s"] == 35.0
+    # a step inside the second half, then flat for its last quarter (seen at 35-45 s of a CI run)
+    late = {"windows": _windows([480, 481, 481, 481, 481, 481, 481.5, 485, 487, 487, 487.01]), "gestures": 10}
+    assert verdict(late, 5.0) == [] and late["rss_growth_mb"] == pytest.approx(6.01) and late["rss_growth_last_quarter_mb"] < 0.1
     leak = {"windows": _windows([480 + 2.0 * i for i in range(12)]), "gestures": 10}  # 2 MB every window
     problems = verdict(leak, 5.0)
     assert len(problems) == 1 and "second half" in problems[0] and leak["rss_growth_mb"] == 10.0
+    assert leak["rss_growth_last_quarter_mb"] == 4.0
+    # a leak that starts late still fails (it is growing when the run ends)
+    starts = {"windows": _windows([480] * 7 + [482.0, 484.0, 486.0, 488.0, 490.0]), "gestures": 10}
+    assert len(verdict(starts, 5.0)) == 1
