@@ -59,12 +59,12 @@ def split_by_scene(scenes: list[str], val_scenes: set[str] | None = None, val_fr
     A given scene that no image has is an error, not an empty set: a misspelt name would
     otherwise leave the frames meant for validation in the training set without a word.
     """
-    if val_scenes:
-        missing = sorted(set(val_scenes) - set(scenes))
-        if missing:
-            raise ValueError(f"validation scene(s) {', '.join(missing)} not in the data (its scenes: {', '.join(sorted(set(scenes)))})")
-        return set(val_scenes)
     uniq = sorted(set(scenes))
+    if val_scenes:
+        missing = sorted(set(val_scenes) - set(uniq))
+        if missing:
+            raise ValueError(f"validation scene(s) {', '.join(missing)} not in the data (its scenes: {', '.join(uniq)})")
+        return set(val_scenes)
     ranked = sorted(uniq, key=lambda s: hashlib.sha1(s.encode()).hexdigest())
     n = min(max(1, round(len(uniq) * val_fraction)), len(uniq) - 1)  # keep a training scene
     return set(ranked[:n])

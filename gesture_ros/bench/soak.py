@@ -117,8 +117,9 @@ def verdict(report: dict[str, Any], max_growth_mb: float) -> list[str]:
     # quarter at least at half the limit (the rate the limit allows over the second half).
     half = w[len(w) // 2] if len(w) > 2 else warm[0]
     quarter = w[(3 * len(w)) // 4] if len(w) > 3 else half
-    growth = sum(w[-1]["rss_mb"].values()) - sum(half["rss_mb"].values())
-    tail = sum(w[-1]["rss_mb"].values()) - sum(quarter["rss_mb"].values())
+    end = sum(w[-1]["rss_mb"].values())
+    growth = end - sum(half["rss_mb"].values())
+    tail = end - sum(quarter["rss_mb"].values())
     report["rss_growth_mb"] = growth
     report["rss_growth_from_s"] = half["t_s"]
     report["rss_growth_last_quarter_mb"] = tail
