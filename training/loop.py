@@ -197,6 +197,7 @@ def fit(
     drop_last: bool = True,
     progress: bool = False,
     ema: EmaWeights | None = None,
+    trunk_lr_scale: float = 1.0,
 ) -> tuple[list[dict[str, float]], float]:
     """Train ``model`` in place; ``batch_loss(net, indices)`` builds a batch on the runtime's
     device, runs ``net`` (the DDP wrapper when distributed) and returns the loss.
@@ -207,6 +208,8 @@ def fit(
     each of them into ``checkpoint_dir``; ``resume`` continues from such a file. ``ema`` is
     updated after every optimizer step and saved in (and restored from) the checkpoints; the
     model keeps its last-step weights (the caller decides which to keep: ``ema.swap_into``).
+    ``trunk_lr_scale`` scales the learning rate of ``model.backbone`` (a pretrained trunk learns
+    slower than the fresh heads on it).
     """
     rt = runtime or make_runtime("cpu", "off")
     _to_memory_format(model.to(rt.device), torch.channels_last)
@@ -215,10 +218,18 @@ def fit(
     net: nn.Module = model
     if rt.distributed:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[rt.device.index] if rt.device.type == "cuda" else None)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    scaled = trunk_lr_scale != 1.0 and hasattr(model, "backbone")
+    trunk = {id(p) for p in model.get_submodule("backbone").parameters()} if scaled else set()
+    trunk_params = [p for p in model.parameters() if id(p) in trunk]
+    other_params = [p for p in model.parameters() if id(p) not in trunk]
+    group_lrs = [(ps, g_lr) for ps, g_lr in ((trunk_params, lr * trunk_lr_scale), (other_params, lr)) if ps]
+    groups: list[dict[str, Any]] = [{"params": ps, "lr": g_lr} for ps, g_lr in group_lrs]
+    opt = torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
     global_batch = batch * rt.world_size
     steps = max(1, n_items // global_batch if drop_last else int(np.ceil(n_items / global_batch)))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, epochs * steps), pct_start=0.15)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=[g_lr for _, g_lr in group_lrs], total_steps=max(1, epochs * steps), pct_start=0.15
+    )
     scaler = torch.amp.GradScaler("cuda", enabled=rt.amp_dtype == torch.float16)
     history: list[dict[str, float]] = []
     start_epoch, elapsed_before = 0, 0.0

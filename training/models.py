@@ -13,6 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .palm_trunk import PalmTrunk
+
 DEPTHS = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 
 
@@ -62,10 +64,19 @@ class ResNet(nn.Module):
 
 
 class DetectNetV2(nn.Module):
-    def __init__(self, num_classes: int = 1, depth: int = 18, width: float = 1.0) -> None:
+    """``palm_graph`` (``training.palm_trunk.read_palm_graph``) swaps the ResNet for MediaPipe's
+    hand-pretrained palm-detector trunk; ``depth`` and ``width`` are then unused."""
+
+    def __init__(self, num_classes: int = 1, depth: int = 18, width: float = 1.0, palm_graph: dict[str, Any] | None = None) -> None:
         super().__init__()
-        self.backbone = ResNet(depth, width, last_stride=1)  # stride 4 * 2 * 2 = 16
+        self.backbone: ResNet | PalmTrunk
+        if palm_graph is not None:
+            self.backbone = PalmTrunk(palm_graph)
+        else:
+            self.backbone = ResNet(depth, width, last_stride=1)  # stride 4 * 2 * 2 = 16
         c = self.backbone.out_channels
+        # the palm trunk has no batch norm and its features reach |30|: normalise them for the heads
+        self.neck: nn.Module = nn.BatchNorm2d(c) if palm_graph is not None else nn.Identity()
         self.cov = nn.Conv2d(c, num_classes, 1)
         self.bbox = nn.Conv2d(c, 4 * num_classes, 1)
         assert self.cov.bias is not None and self.bbox.bias is not None
@@ -73,9 +84,11 @@ class DetectNetV2(nn.Module):
         nn.init.normal_(self.bbox.weight, std=0.01)
         nn.init.constant_(self.bbox.bias, 0.5)
         self.config: dict[str, Any] = {"num_classes": num_classes, "depth": depth, "width": width}
+        if palm_graph is not None:
+            self.config["palm_graph"] = palm_graph
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        f = self.backbone(x)
+        f = self.neck(self.backbone(x))
         return torch.sigmoid(self.cov(f)), self.bbox(f)
 
 
@@ -121,7 +134,8 @@ def conform_to_state(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Mod
 def build_model(kind: str, config: dict[str, Any], state: dict[str, torch.Tensor] | None = None) -> nn.Module:
     """The model a checkpoint describes (``config`` as saved), pruned shapes included."""
     cls = {"detector": DetectNetV2, "classifier": GestureNet}[kind]
-    model = cls(**{k: config[k] for k in ("num_classes", "depth", "width")})
+    extra = {"palm_graph": config["palm_graph"]} if config.get("palm_graph") else {}
+    model = cls(**{k: config[k] for k in ("num_classes", "depth", "width")}, **extra)
     if state is not None:
         conform_to_state(model, state)
         model.load_state_dict(state)

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .models import ResNet, build_model
+from .models import DetectNetV2, ResNet, build_model
+from .palm_trunk import PalmTrunk, channel_components, channel_counts, prune_palm_graph
 
 
 @dataclass(frozen=True)
@@ -129,13 +130,57 @@ def count_macs(model: nn.Module, input_shape: tuple[int, int, int]) -> int:
     return total
 
 
+def prune_palm(model: DetectNetV2, threshold: float, min_channels: int = 8) -> tuple[DetectNetV2, dict[str, Any]]:
+    """Prune a palm-trunk detector: channels tied by additions, depthwise convolutions and
+    channel padding go together (``channel_components``), scored by the best normalised L1 norm
+    of the convolutions writing them (the union rule); every tensor keeps at least
+    ``min_channels``. No rounding to a multiple of 8: components cross tensors of different
+    widths. The neck and the heads lose the inputs the trunk no longer has."""
+    trunk = model.backbone
+    assert isinstance(trunk, PalmTrunk)
+    graph = trunk.graph
+    offset, comp = channel_components(graph)
+    ch = channel_counts(graph)
+    best: dict[int, float] = {}
+    for layer, n in zip(trunk.layers, graph["nodes"], strict=True):
+        if n["op"] == "conv":
+            for c, sc in enumerate(channel_scores(cast(nn.Conv2d, layer.get_submodule("conv")).weight)):
+                cid = int(comp[offset[n["output"]] + c])
+                best[cid] = max(best.get(cid, 0.0), float(sc))
+    keep = {cid for cid, sc in best.items() if sc > threshold}
+    for t in ch:
+        ids = [int(comp[offset[t] + c]) for c in range(ch[t])]
+        if t and sum(i in keep for i in ids) < min(min_channels, ch[t]):
+            keep |= set(sorted(ids, key=lambda i: -best.get(i, 0.0))[: min(min_channels, ch[t])])
+    new_graph, trunk_state, kept = prune_palm_graph(graph, trunk.state_dict(), keep)
+    idx = torch.as_tensor(kept[graph["output"]])
+    state = {f"backbone.{k}": v for k, v in trunk_state.items()}
+    for k, v in model.state_dict().items():
+        if k.startswith("neck."):
+            state[k] = v[idx].contiguous() if v.ndim else v.clone()
+        elif k.startswith(("cov.", "bbox.")):
+            state[k] = v[:, idx].contiguous() if k.endswith("weight") else v.clone()
+    pruned = DetectNetV2(int(model.config["num_classes"]), palm_graph=new_graph)
+    pruned.load_state_dict(state)
+    counts = {"output": {"kept": len(idx), "of": ch[graph["output"]]},
+              "components": {"kept": len(keep & set(best)), "of": len(best)}}  # fmt: skip
+    return pruned, counts
+
+
 def prune_model(
     kind: str, checkpoint: dict[str, Any], threshold: float, input_shape: tuple[int, int, int], granularity: int = 8
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Prune a trained checkpoint; return the smaller model and the before/after report."""
     model = build_model(kind, checkpoint["config"], checkpoint["state_dict"])
-    keep = choose_channels(model, threshold, granularity, min_channels=granularity)
-    pruned = build_model(kind, checkpoint["config"], prune_state(model, keep))
+    channels: dict[str, Any]
+    pruned: nn.Module
+    if isinstance(getattr(model, "backbone", None), PalmTrunk):
+        assert isinstance(model, DetectNetV2)
+        pruned, channels = prune_palm(model, threshold, min_channels=granularity)
+    else:
+        keep = choose_channels(model, threshold, granularity, min_channels=granularity)
+        pruned = build_model(kind, checkpoint["config"], prune_state(model, keep))
+        channels = {g: {"kept": len(k), "of": int(_group_size(model, g))} for g, k in keep.items()}
     params = lambda m: int(sum(p.numel() for p in m.parameters()))  # noqa: E731
     before, after = count_macs(model, input_shape), count_macs(pruned, input_shape)
     n_before, n_after = params(model), params(pruned)
@@ -146,7 +191,7 @@ def prune_model(
         "params_after": n_after,
         "gflops_before": 2 * before / 1e9,
         "gflops_after": 2 * after / 1e9,
-        "channels": {g: {"kept": len(k), "of": int(_group_size(model, g))} for g, k in keep.items()},
+        "channels": channels,
     }
     report["params_ratio"] = n_after / n_before
     report["flops_ratio"] = after / before

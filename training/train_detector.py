@@ -22,6 +22,7 @@ from .experiment import Experiment, RunOptions
 from .export import export_detector
 from .loop import EmaWeights, fit, load_checkpoint, load_matching, make_runtime, with_state
 from .models import DetectNetV2, build_model
+from .palm_trunk import PalmTrunk, freeze_palm_stages, read_palm_graph, resolve_palm_tflite
 from .qat import calibrate, quant_convs, quantize
 from .targets import rasterise
 
@@ -59,6 +60,14 @@ class DetectorTrainConfig(RunOptions):
     blur: float = 0.0
     #: the largest blur kernel, as a fraction of the network input width (0.015: 7 px at 512)
     blur_kernel: float = BLUR_MAX_KERNEL
+    #: start the trunk from MediaPipe's hand-pretrained palm detector instead of a from-scratch
+    #: ResNet: "full" / "lite" (the mediapipe wheel's, make setup-mediapipe) or a .tflite path
+    #: (training/palm_trunk.py)
+    palm_tflite: str = ""
+    #: palm trunk only: leading stride-2 stages kept frozen (training/palm_trunk.freeze_palm_stages)
+    palm_frozen_stages: int = 2
+    #: the trunk's learning rate as a fraction of ``lr`` (a pretrained trunk: below 1)
+    trunk_lr_scale: float = 1.0
     #: draw training images whose file name starts with a key this many times per epoch
     #: (``{"egohands__": 3}``): a dataset's weight in the mixture without copying its frames
     repeat: dict[str, int] = field(default_factory=dict)
@@ -216,6 +225,14 @@ def detector_loss(
 
 
 def initial_model(cfg: DetectorTrainConfig, num_classes: int, log: Any) -> DetectNetV2:
+    model = _initial_model(cfg, num_classes, log)
+    if isinstance(model.backbone, PalmTrunk) and cfg.palm_frozen_stages:
+        n = freeze_palm_stages(model.backbone, cfg.palm_frozen_stages)
+        log(f"detector: palm trunk, {n} parameters of the first {cfg.palm_frozen_stages} stages frozen")
+    return model
+
+
+def _initial_model(cfg: DetectorTrainConfig, num_classes: int, log: Any) -> DetectNetV2:
     """A fresh model, or one started from ``init_from``.
 
     A pruned checkpoint (``gesture-train prune``) brings its own, smaller architecture: the model
@@ -223,14 +240,22 @@ def initial_model(cfg: DetectorTrainConfig, num_classes: int, log: Any) -> Detec
     are copied into the configured architecture and a head for other classes stays fresh
     (TAO's PeopleNet-style start).
     """
+    if cfg.palm_tflite and not cfg.init_from:
+        graph, state = read_palm_graph(resolve_palm_tflite(cfg.palm_tflite))
+        palm = DetectNetV2(num_classes, palm_graph=graph)
+        palm.backbone.load_state_dict(state)
+        log(f"detector: trunk = MediaPipe palm detector from {cfg.palm_tflite} ({len(state)} tensors)")
+        return palm
     if not cfg.init_from:
         return DetectNetV2(num_classes, cfg.depth, cfg.width)
     ckpt = load_checkpoint(Path(cfg.init_from))
-    if ckpt.get("pruned") or ckpt.get("config", {}).get("pruned"):
+    pruned = bool(ckpt.get("pruned") or ckpt.get("config", {}).get("pruned"))
+    if pruned or ckpt.get("config", {}).get("palm_graph"):
         model = build_model("detector", ckpt["config"], ckpt["state_dict"])
         assert isinstance(model, DetectNetV2)
-        model.config["pruned"] = True
-        log(f"detector: retraining the pruned model from {cfg.init_from}")
+        if pruned:
+            model.config["pruned"] = True
+        log(f"detector: retraining the {'pruned ' if pruned else ''}model from {cfg.init_from}")
         return model
     model = DetectNetV2(num_classes, cfg.depth, cfg.width)
     kept = load_matching(model, Path(cfg.init_from))
@@ -301,7 +326,7 @@ def train_detector(cfg: DetectorTrainConfig, spec: DetectorSpec, clustering: Clu
     ema = EmaWeights(model, cfg.ema) if cfg.ema else None
     history, train_time = fit(
         model, len(order), batch_loss, epochs=cfg.epochs, batch=cfg.batch, lr=cfg.lr, weight_decay=cfg.weight_decay,
-        rng=rng, name="detector", runtime=rt, ema=ema, **exp.fit_options(cfg),
+        rng=rng, name="detector", runtime=rt, ema=ema, trunk_lr_scale=cfg.trunk_lr_scale, **exp.fit_options(cfg),
     )  # fmt: skip
     if not rt.is_main:
         return {}
