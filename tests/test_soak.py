@@ -28,7 +28,10 @@ def test_one_minute_at_30_hz_no_crash_no_growth_bounded_latency_drops_counted(tm
     assert rep["gestures"] > 0.3 * rep["sent"]  # most frames make it through ...
     assert all(x["dropped"] >= 0 for x in w)  # ... and the rest are counted, not queued
     assert max(x["latency_p99_ms"] for x in w[1:]) < 1000  # bounded: no backlog builds up
-    assert abs(rep["rss_growth_mb"]) < 5
+    # RSS: the verdict (problems == [] above) fails growth over the second half only when it goes
+    # on in the last quarter; a one-off step of ONNX Runtime's arena that then stays flat is not a
+    # leak (test_verdict_tells_a_leak_from_a_warm_up_step). Growth at the end is bounded here too.
+    assert rep["rss_growth_last_quarter_mb"] < 2.5
     assert cv2.imread(str(out.with_suffix(".png"))) is not None
 
 
