@@ -241,10 +241,11 @@ def _initial_model(cfg: DetectorTrainConfig, num_classes: int, log: Any) -> Dete
     (TAO's PeopleNet-style start).
     """
     if cfg.palm_tflite and not cfg.init_from:
-        graph, state = read_palm_graph(resolve_palm_tflite(cfg.palm_tflite))
+        tflite_path = resolve_palm_tflite(cfg.palm_tflite)
+        graph, state = read_palm_graph(tflite_path)
         palm = DetectNetV2(num_classes, palm_graph=graph)
         palm.backbone.load_state_dict(state)
-        log(f"detector: trunk = MediaPipe palm detector from {cfg.palm_tflite} ({len(state)} tensors)")
+        log(f"detector: trunk = MediaPipe palm detector from {tflite_path} ({len(state)} tensors)")
         return palm
     if not cfg.init_from:
         return DetectNetV2(num_classes, cfg.depth, cfg.width)
