@@ -121,6 +121,9 @@ def test_palm_detector_trains_exports_and_restarts(palm_tflite: Path, models, sh
                                    "palm_tflite": ""})  # fmt: skip
     train_detector(again, models.detector, ClusterConfig(), log=logs.append)
     assert any("retraining the model from" in m for m in logs) and any("frozen" in m for m in logs)
+    qat = DetectorTrainConfig(**{**again.__dict__, "out": str(tmp_path / "qat"), "qat": True})
+    with pytest.raises(ValueError, match="qat does not handle the palm trunk"):
+        train_detector(qat, models.detector, ClusterConfig(), log=lambda _: None)
 
 
 def test_pruning_dead_channels_changes_nothing_else(palm_tflite: Path) -> None:

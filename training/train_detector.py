@@ -310,6 +310,8 @@ def train_detector(cfg: DetectorTrainConfig, spec: DetectorSpec, clustering: Clu
     if cfg.qat:
         if not cfg.init_from:
             raise ValueError("qat needs init_from: a trained float detector.pt")
+        if isinstance(model.backbone, PalmTrunk):
+            raise ValueError("qat does not handle the palm trunk yet (training/qat.py knows ResNet conv/batch-norm pairs)")
         if rt.is_main and val_s:  # the float model's accuracy, for the QAT-vs-float difference
             export_detector(model, spec, exp.dir / "float.onnx")
             float_val = evaluate_detector(exp.dir / "float.onnx", spec, val_s, clustering)
