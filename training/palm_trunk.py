@@ -73,15 +73,6 @@ class _PReLU(nn.Module):
         return torch.clamp(x, min=0) + self.weight.view(1, -1, 1, 1) * torch.clamp(x, max=0)
 
 
-class _MaxPool(nn.Module):
-    def __init__(self, k: int, stride: int) -> None:
-        super().__init__()
-        self.k, self.stride = k, stride
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.max_pool2d(x, self.k, self.stride, ceil_mode=True)
-
-
 class _PadChannels(nn.Module):
     """BlazeBlock's skip path: zero channels appended so it can be added to a wider branch."""
 
@@ -109,7 +100,7 @@ def _layer(node: dict[str, Any]) -> nn.Module:
     if op == "prelu":
         return _PReLU(node["channels"])
     if op == "maxpool":
-        return _MaxPool(node["k"], node["stride"])
+        return nn.MaxPool2d(node["k"], node["stride"], ceil_mode=True)
     if op == "pad_channels":
         return _PadChannels(node["before"], node["after"])
     if op == "up2":
@@ -162,6 +153,11 @@ def read_palm_graph(path: Path, cut: str = PALM_CUT) -> tuple[dict[str, Any], di
     names = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
     acts = {0: "none", 1: "relu", 3: "relu6"}
 
+    def options(op: Any, cls: Any) -> Any:
+        opts, tab = cls(), op.BuiltinOptions()
+        opts.Init(tab.Bytes, tab.Pos)
+        return opts
+
     def raw(i: int) -> np.ndarray | None:
         t = g.Tensors(i)
         data = model.Buffers(t.Buffer()).DataAsNumpy()
@@ -187,14 +183,12 @@ def read_palm_graph(path: Path, cut: str = PALM_CUT) -> tuple[dict[str, Any], di
         if ins[0] not in index:  # a branch off the part that was cut away (the palm heads)
             continue
         for j in ins[1:]:
-            if j not in const and j >= 0 and raw(j) is not None:
-                const[j] = raw(j)  # type: ignore[assignment]
+            if j >= 0 and j not in const and (value := raw(j)) is not None:
+                const[j] = value
         node: dict[str, Any] = {"inputs": [index[j] for j in ins if j in index], "source": out}
         k = len(nodes)
         if name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-            opts_t = tflite.Conv2DOptions() if name == "CONV_2D" else tflite.DepthwiseConv2DOptions()
-            tab = op.BuiltinOptions()
-            opts_t.Init(tab.Bytes, tab.Pos)
+            opts_t = options(op, tflite.Conv2DOptions if name == "CONV_2D" else tflite.DepthwiseConv2DOptions)
             w, b = const[ins[1]], const[ins[2]]
             if name == "CONV_2D":  # [out, kh, kw, in] -> [out, in, kh, kw]
                 wt, groups, cin = w.transpose(0, 3, 1, 2), 1, w.shape[3]
@@ -209,14 +203,9 @@ def read_palm_graph(path: Path, cut: str = PALM_CUT) -> tuple[dict[str, Any], di
             node.update(op="prelu", channels=int(alpha.size))
             state[f"layers.{k}.weight"] = torch.from_numpy(alpha.copy())
         elif name == "ADD":
-            add_opts = tflite.AddOptions()
-            tab = op.BuiltinOptions()
-            add_opts.Init(tab.Bytes, tab.Pos)
-            node.update(op="add", act=acts[add_opts.FusedActivationFunction()])
+            node.update(op="add", act=acts[options(op, tflite.AddOptions).FusedActivationFunction()])
         elif name == "MAX_POOL_2D":
-            pool = tflite.Pool2DOptions()
-            tab = op.BuiltinOptions()
-            pool.Init(tab.Bytes, tab.Pos)
+            pool = options(op, tflite.Pool2DOptions)
             node.update(op="maxpool", k=int(pool.FilterHeight()), stride=int(pool.StrideH()))
         elif name == "PAD":
             pads = const[ins[1]]  # [[n0, n1], [h0, h1], [w0, w1], [c0, c1]]
@@ -224,10 +213,7 @@ def read_palm_graph(path: Path, cut: str = PALM_CUT) -> tuple[dict[str, Any], di
                 raise ValueError(f"palm trunk: only channel padding is supported, got {pads.tolist()}")
             node.update(op="pad_channels", before=int(pads[3, 0]), after=int(pads[3, 1]))
         elif name == "RESIZE_BILINEAR":
-            rz = tflite.ResizeBilinearOptions()
-            tab = op.BuiltinOptions()
-            rz.Init(tab.Bytes, tab.Pos)
-            node.update(op="up2", align_corners=bool(rz.AlignCorners()))
+            node.update(op="up2", align_corners=bool(options(op, tflite.ResizeBilinearOptions).AlignCorners()))
         else:
             raise ValueError(f"palm trunk: op {name} before the cut {cut!r} is not supported")
         index[out] = k + 1
