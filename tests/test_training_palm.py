@@ -5,11 +5,13 @@ rebuilt and exported like the ResNet detector."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
 
 from training.models import DetectNetV2, build_model  # noqa: E402
 from training.palm_trunk import (  # noqa: E402
@@ -121,16 +123,88 @@ def test_palm_detector_trains_exports_and_restarts(palm_tflite: Path, models, sh
                                    "palm_tflite": ""})  # fmt: skip
     train_detector(again, models.detector, ClusterConfig(), log=logs.append)
     assert any("retraining the model from" in m for m in logs) and any("frozen" in m for m in logs)
-    qat = DetectorTrainConfig(**{**again.__dict__, "out": str(tmp_path / "qat"), "qat": True})
-    with pytest.raises(ValueError, match="qat does not handle the palm trunk"):
-        train_detector(qat, models.detector, ClusterConfig(), log=lambda _: None)
+    # QAT: the neck folds into the heads, every conv gets Q/DQ, the runtime takes the ONNX, and
+    # at a vanishing rate the fake-int8 model stays close to the float one it started from
+    qat = DetectorTrainConfig(**{**again.__dict__, "out": str(tmp_path / "qat"), "qat": True, "lr": 1e-9, "calibration_images": 4})
+    logs.clear()
+    train_detector(qat, models.detector, ClusterConfig(), log=logs.append)
+    assert any("convs quantised" in m for m in logs)
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "qat/hand_detector.onnx")).graph.node]
+    assert ops.count("QuantizeLinear") == ops.count("DequantizeLinear") == 2 * ops.count("Conv") > 100
+    assert "BatchNormalization" not in ops
+    HandDetector(models.detector, create_backend("onnxruntime", tmp_path / "qat/hand_detector.onnx"), ClusterConfig())
+    x = real_input(shared_data, models.detector)
+    f, q = (ort_run(tmp_path / name, x)[0] for name in ("again/hand_detector.onnx", "qat/hand_detector.onnx"))
+    assert np.abs(f - q).max() < 0.15 and np.abs(f - q).max() > 0  # int8 moved it, a little
+    # the classifier on the same trunk: it starts from this detector's trunk, sees pixel / 255
+    # whatever the configured normalisation, and exports GestureNet's I/O
+    from gesture_ros.core.roi import RoiConfig
+    from training.train_classifier import ClassifierTrainConfig, train_classifier
+
+    ccfg = ClassifierTrainConfig(data=str(shared_data), out=str(tmp_path / "cls"), palm_tflite=str(palm_tflite), epochs=1, batch=8,
+                                 limit_per_class=2, lr=0.0, init_from=str(tmp_path / "palm/detector.pt"), progress=False)  # fmt: skip
+    logs.clear()
+    cm = train_classifier(ccfg, models.classifier, RoiConfig(), log=logs.append)
+    assert cm["onnx_vs_torch_max_abs_diff"] < 1e-4
+    assert any("initialised" in m for m in logs) and any("stages frozen" in m for m in logs)
+    cls = torch.load(tmp_path / "cls/classifier.pt", weights_only=True)
+    assert torch.equal(cls["state_dict"][f"backbone.{last_conv}"], state[f"backbone.{last_conv}"])  # lr 0: the detector's trunk
+    net = build_model("classifier", cls["config"], cls["state_dict"]).eval()
+    pixels = torch.randint(0, 256, (1, 3, 160, 160)).float()
+    norm = models.classifier.input.normalisation
+    fed = (pixels - torch.tensor(norm.mean).reshape(1, 3, 1, 1)) * torch.tensor(norm.scale).reshape(1, 3, 1, 1)
+    seen: list[torch.Tensor] = []
+    net.backbone.register_forward_pre_hook(lambda _m, a: seen.append(a[0]))
+    with torch.no_grad():
+        net(fed)
+    torch.testing.assert_close(seen[0], pixels / 255.0, atol=1e-5, rtol=0)
+
+
+def real_input(shared_data: Path, spec: Any) -> np.ndarray:
+    """One hands_detect frame, letterboxed and scaled as the runtime does it."""
+    import cv2
+
+    from gesture_ros.core.preprocess import Preprocessor
+
+    pre = Preprocessor(spec.input, max_batch=1)
+    pre.fill(0, cv2.imread(str(sorted((shared_data / "hands_detect/images").glob("egohands__*.jpg"))[0])), "bgr")
+    return pre.tensor[:1].copy()
+
+
+def ort_run(path: Path, x: np.ndarray) -> list[np.ndarray]:
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input_1": x})
+
+
+def test_folding_the_neck_into_the_heads_keeps_the_outputs(palm_tflite: Path) -> None:
+    from training.qat import fold_batch_norm
+
+    graph, state = read_palm_graph(palm_tflite)
+    model = DetectNetV2(1, palm_graph=graph)
+    model.backbone.load_state_dict(state)
+    neck = model.neck
+    assert isinstance(neck, torch.nn.BatchNorm2d)
+    with torch.no_grad():
+        neck.running_mean.uniform_(-5, 5)
+        neck.running_var.uniform_(1, 50)
+        neck.weight.uniform_(0.5, 1.5)
+        neck.bias.uniform_(-0.5, 0.5)
+    model.eval()
+    x = torch.rand(1, 3, 96, 160)
+    with torch.no_grad():
+        ref = model(x)
+        got = fold_batch_norm(model)(x)
+    assert isinstance(model.neck, torch.nn.Identity)
+    for a, b in zip(ref, got, strict=True):
+        torch.testing.assert_close(b, a, atol=1e-4, rtol=1e-4)
 
 
 def test_pruning_dead_channels_changes_nothing_else(palm_tflite: Path) -> None:
     """Channels that are zero everywhere (their writers zeroed, the heads not reading them) are
     what pruning removes; the pruned graph then computes exactly what the full one did, which
     checks every slice: dense and depthwise convs, PReLU, channel padding, neck and heads."""
-    from training.palm_trunk import channel_components
+    from training.palm_trunk import channel_components, channel_counts
     from training.prune import prune_palm
 
     graph, state = read_palm_graph(palm_tflite)
@@ -147,12 +221,22 @@ def test_pruning_dead_channels_changes_nothing_else(palm_tflite: Path) -> None:
         cols = [c for c in range(256) if comp[offset[graph["output"]] + c] in dead]
         model.cov.weight[:, cols] = 0
         model.bbox.weight[:, cols] = 0
-    pruned, counts = prune_palm(model, threshold=1e-9)
-    assert counts["components"] == {"kept": 256 - len(dead) if len(dead) < 256 else 0, "of": 256}
-    assert sum(p.numel() for p in pruned.parameters()) < sum(p.numel() for p in model.parameters())
+    pruned, counts = prune_palm(model, threshold=1e-9, granularity=1)
+    assert counts["components"] == {"kept": 256 - len(dead), "of": 256}
+    # TensorRT's multiples of 8: dead components come back until every tensor's width is one
+    aligned, counts8 = prune_palm(model, threshold=1e-9, granularity=8)
+    widths = channel_counts(aligned.backbone.graph)
+    assert all(w % 8 == 0 for t, w in widths.items() if t) and counts8["output"]["kept"] % 8 == 0
+    assert 256 - len(dead) < counts8["components"]["kept"] < 256
+    assert (
+        sum(p.numel() for p in pruned.parameters())
+        < sum(p.numel() for p in aligned.parameters())
+        < sum(p.numel() for p in model.parameters())
+    )
     x = torch.rand(1, 3, 96, 160)
     with torch.no_grad():
-        for a, b in zip(model(x), pruned.eval()(x), strict=True):
-            assert torch.allclose(a, b, atol=1e-5), (a - b).abs().max()
+        for p in (pruned, aligned):
+            for a, b in zip(model(x), p.eval()(x), strict=True):
+                assert torch.allclose(a, b, atol=1e-5), (a - b).abs().max()
     rebuilt = build_model("detector", pruned.config, pruned.state_dict())  # the saved config describes the smaller graph
     assert sum(p.numel() for p in rebuilt.parameters()) == sum(p.numel() for p in pruned.parameters())

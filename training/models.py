@@ -93,15 +93,40 @@ class DetectNetV2(nn.Module):
 
 
 class GestureNet(nn.Module):
-    def __init__(self, num_classes: int = 6, depth: int = 10, width: float = 0.5) -> None:
+    """``palm_graph`` swaps the ResNet for the palm-detector trunk (as in ``DetectNetV2``), with a
+    batch-norm neck before the pooling. ``input_affine`` ((a, b) per channel: ``x * a + b``) maps
+    the classifier's configured normalisation onto the [0, 1] range the palm trunk was trained on,
+    inside the model, so config/models.yaml stays the one statement of the input."""
+
+    def __init__(
+        self,
+        num_classes: int = 6,
+        depth: int = 10,
+        width: float = 0.5,
+        palm_graph: dict[str, Any] | None = None,
+        input_affine: tuple[list[float], list[float]] | None = None,
+    ) -> None:
         super().__init__()
-        self.backbone = ResNet(depth, width, last_stride=2)
+        self.backbone: ResNet | PalmTrunk
+        self.backbone = PalmTrunk(palm_graph) if palm_graph is not None else ResNet(depth, width, last_stride=2)
+        c = self.backbone.out_channels
+        self.neck: nn.Module = nn.BatchNorm2d(c) if palm_graph is not None else nn.Identity()
         self.dropout = nn.Dropout(0.2)
-        self.fc = nn.Linear(self.backbone.out_channels, num_classes)
+        self.fc = nn.Linear(c, num_classes)
+        self.affine: tuple[torch.Tensor, torch.Tensor] | None = None
+        if input_affine is not None:
+            a, b = (torch.tensor(v, dtype=torch.float32).reshape(1, -1, 1, 1) for v in input_affine)
+            self.affine = (a, b)
         self.config: dict[str, Any] = {"num_classes": num_classes, "depth": depth, "width": width}
+        if palm_graph is not None:
+            self.config["palm_graph"] = palm_graph
+        if input_affine is not None:
+            self.config["input_affine"] = [list(map(float, v)) for v in input_affine]
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.backbone(x).mean(dim=(2, 3))
+        if self.affine is not None:
+            x = x * self.affine[0].to(x) + self.affine[1].to(x)
+        f = self.neck(self.backbone(x)).mean(dim=(2, 3))
         return self.fc(self.dropout(f))
 
     def forward(self, x: torch.Tensor, logits: bool = False) -> torch.Tensor:
@@ -134,7 +159,7 @@ def conform_to_state(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Mod
 def build_model(kind: str, config: dict[str, Any], state: dict[str, torch.Tensor] | None = None) -> nn.Module:
     """The model a checkpoint describes (``config`` as saved), pruned shapes included."""
     cls = {"detector": DetectNetV2, "classifier": GestureNet}[kind]
-    extra = {"palm_graph": config["palm_graph"]} if config.get("palm_graph") else {}
+    extra = {k: config[k] for k in ("palm_graph", "input_affine") if config.get(k)}
     model = cls(**{k: config[k] for k in ("num_classes", "depth", "width")}, **extra)
     if state is not None:
         conform_to_state(model, state)

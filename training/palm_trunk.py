@@ -18,6 +18,7 @@ to float32 here.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+@dataclass
+class TrunkOptions:
+    """Where a trainer's trunk starts and how fast it learns (both trainers' configs extend this)."""
+
+    #: start the trunk from MediaPipe's hand-pretrained palm detector instead of a from-scratch
+    #: ResNet: "full" / "lite" (the mediapipe wheel's, make setup-mediapipe) or a .tflite path
+    palm_tflite: str = ""
+    #: palm trunk only: leading stride-2 stages kept frozen (``freeze_palm_stages``)
+    palm_frozen_stages: int = 2
+    #: the trunk's learning rate as a fraction of ``lr`` (a pretrained trunk: below 1)
+    trunk_lr_scale: float = 1.0
+
 
 #: the palm detector's feature map at stride 16 (its palm_16 heads read it): 256 channels
 PALM_CUT = "p_re_lu_27"

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from .models import ResNet
 from .prune import model_layers
 
 QMIN, QMAX = -128, 127
@@ -61,16 +62,38 @@ class QuantConv2d(nn.Module):
 
 
 def fold_batch_norm(model: nn.Module) -> nn.Module:
-    """Fold each conv's batch norm into its weights and bias (in place; BN becomes Identity)."""
+    """Fold each conv's batch norm into its weights and bias (in place; BN becomes Identity).
+
+    A palm-trunk detector has no batch norm in its trunk, only the neck in front of the 1x1
+    heads; it is folded forward into them (it cannot go back through the trunk's last PReLU).
+    """
     model.eval()
-    for layer in model_layers(model):
-        if not layer.bn:
-            continue
-        conv, bn = model.get_submodule(layer.name), model.get_submodule(layer.bn)
-        assert isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)
-        _replace(model, layer.name, fuse_conv_bn_eval(conv, bn))
-        _replace(model, layer.bn, nn.Identity())
+    if isinstance(model.get_submodule("backbone"), ResNet):
+        for layer in model_layers(model):
+            if not layer.bn:
+                continue
+            conv, bn = model.get_submodule(layer.name), model.get_submodule(layer.bn)
+            assert isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)
+            _replace(model, layer.name, fuse_conv_bn_eval(conv, bn))
+            _replace(model, layer.bn, nn.Identity())
+    neck = getattr(model, "neck", None)
+    if isinstance(neck, nn.BatchNorm2d):
+        fold_into_heads(model, neck, [n for n in ("cov", "bbox") if hasattr(model, n)])
+        _replace(model, "neck", nn.Identity())
     return model
+
+
+@torch.no_grad()
+def fold_into_heads(model: nn.Module, bn: nn.BatchNorm2d, heads: list[str]) -> None:
+    """head(bn(f)) = (W * s) f + (W t + b) for 1x1 heads, with bn(f) = s * f + t per channel."""
+    assert bn.running_var is not None and bn.running_mean is not None
+    s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    t = bn.bias - bn.running_mean * s
+    for name in heads:
+        conv = model.get_submodule(name)
+        assert isinstance(conv, nn.Conv2d) and conv.kernel_size == (1, 1) and conv.bias is not None
+        conv.bias += conv.weight[:, :, 0, 0] @ t
+        conv.weight *= s.reshape(1, -1, 1, 1)
 
 
 def _replace(model: nn.Module, name: str, new: nn.Module) -> None:

@@ -22,10 +22,11 @@ from .experiment import Experiment, RunOptions
 from .export import export_classifier
 from .loop import EmaWeights, fit, load_matching, make_runtime, with_state
 from .models import GestureNet
+from .palm_trunk import PalmTrunk, TrunkOptions, freeze_palm_stages, read_palm_graph, resolve_palm_tflite
 
 
 @dataclass
-class ClassifierTrainConfig(RunOptions):
+class ClassifierTrainConfig(RunOptions, TrunkOptions):
     data: str = "../shared/data"
     out: str = "runs/classifier"
     val_scenes: list[str] = field(default_factory=list)
@@ -126,6 +127,34 @@ def check_trunk_provenance(init_from: Path, val: list[GestureSample], log: Any) 
                          f"(e.g. {leaked[0]}): add their scenes to that detector's val_scenes, or train without init_from")  # fmt: skip
 
 
+def initial_classifier(cfg: ClassifierTrainConfig, spec: ClassifierSpec, val: list[GestureSample], log: Any) -> GestureNet:
+    """A ResNet classifier, or one on the palm-detector trunk (``palm_tflite``); then the trunk
+    of ``init_from`` (a detector.pt of the same trunk) where names and shapes match."""
+    if cfg.palm_tflite:
+        tflite_path = resolve_palm_tflite(cfg.palm_tflite)
+        graph, state = read_palm_graph(tflite_path)
+        norm = spec.input.normalisation  # the palm trunk sees pixel / 255, whatever the config feeds
+        affine = ([1.0 / (255.0 * s) for s in norm.scale], [m / 255.0 for m in norm.mean])
+        model = GestureNet(len(spec.labels), palm_graph=graph, input_affine=affine)
+        model.backbone.load_state_dict(state)
+        log(f"classifier: trunk = MediaPipe palm detector from {tflite_path}")
+    else:
+        model = GestureNet(len(spec.labels), cfg.depth, cfg.width)
+    if cfg.init_from:  # before the frames are read: a refused trunk fails fast
+        check_trunk_provenance(Path(cfg.init_from), val, log)
+        kept = load_matching(model, Path(cfg.init_from))
+        trunk = sum(k.startswith("backbone.") for k in model.state_dict())
+        if kept < trunk:  # a half-copied trunk (other width, a pruned file) is no starting point
+            what = "palm-trunk" if cfg.palm_tflite else f"depth-{cfg.depth}, width-{cfg.width}"
+            raise ValueError(f"init_from {cfg.init_from}: only {kept} of the {trunk} trunk tensors of a {what} classifier "
+                             "match (train it with the detector's trunk: same palm_tflite, or depth and width, unpruned)")  # fmt: skip
+        log(f"classifier: initialised {kept} of {len(model.state_dict())} tensors from {cfg.init_from}")
+    if isinstance(model.backbone, PalmTrunk) and cfg.palm_frozen_stages:
+        n = freeze_palm_stages(model.backbone, cfg.palm_frozen_stages)
+        log(f"classifier: palm trunk, {n} parameters of the first {cfg.palm_frozen_stages} stages frozen")
+    return model
+
+
 def train_classifier(cfg: ClassifierTrainConfig, spec: ClassifierSpec, roi: RoiConfig, log: Any = print) -> dict[str, Any]:
     """Train on runtime-made crops, checkpoint, export the ONNX and evaluate it on the validation set."""
     rt = make_runtime(cfg.device, cfg.amp)
@@ -142,15 +171,7 @@ def train_classifier(cfg: ClassifierTrainConfig, spec: ClassifierSpec, roi: RoiC
         train_s += extra
     exp.log(f"classifier: {len(train_s)} train / {len(val_s)} val crops; val scenes: {sorted(val_scenes)}; "
             f"device {rt.device}, amp {rt.amp_dtype}, world size {rt.world_size}")  # fmt: skip
-    model = GestureNet(len(spec.labels), cfg.depth, cfg.width)
-    if cfg.init_from:  # before the frames are read: a refused trunk fails fast
-        check_trunk_provenance(Path(cfg.init_from), val_s, exp.log)
-        kept = load_matching(model, Path(cfg.init_from))
-        trunk = sum(k.startswith("backbone.") for k in model.state_dict())
-        if kept < trunk:  # a half-copied trunk (other width, a pruned file) is no starting point
-            raise ValueError(f"init_from {cfg.init_from}: only {kept} of the {trunk} trunk tensors of a depth-{cfg.depth}, "
-                             f"width-{cfg.width} classifier match (train it with the detector's depth and width)")  # fmt: skip
-        exp.log(f"classifier: initialised {kept} of {len(model.state_dict())} tensors from {cfg.init_from}")
+    model = initial_classifier(cfg, spec, val_s, exp.log)
     data = ClassifierData(train_s, spec, roi)
     counts = np.bincount(data.targets, minlength=len(spec.labels)).astype(np.float32)
     class_w = torch.from_numpy(np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(spec.labels), 0.0).astype(np.float32))
@@ -165,7 +186,8 @@ def train_classifier(cfg: ClassifierTrainConfig, spec: ClassifierSpec, roi: RoiC
     ema = EmaWeights(model, cfg.ema) if cfg.ema else None
     history, train_time = fit(
         model, len(data), batch_loss, epochs=cfg.epochs, batch=cfg.batch, lr=cfg.lr, weight_decay=cfg.weight_decay,
-        rng=rng, name="classifier", runtime=rt, log_every=5, drop_last=False, ema=ema, **exp.fit_options(cfg),
+        rng=rng, name="classifier", runtime=rt, log_every=5, drop_last=False, ema=ema, trunk_lr_scale=cfg.trunk_lr_scale,
+        **exp.fit_options(cfg),
     )  # fmt: skip
     if not rt.is_main:
         return {}

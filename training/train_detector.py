@@ -22,13 +22,13 @@ from .experiment import Experiment, RunOptions
 from .export import export_detector
 from .loop import EmaWeights, fit, load_checkpoint, load_matching, make_runtime, with_state
 from .models import DetectNetV2, build_model
-from .palm_trunk import PalmTrunk, freeze_palm_stages, read_palm_graph, resolve_palm_tflite
+from .palm_trunk import PalmTrunk, TrunkOptions, freeze_palm_stages, read_palm_graph, resolve_palm_tflite
 from .qat import calibrate, quant_convs, quantize
 from .targets import rasterise
 
 
 @dataclass
-class DetectorTrainConfig(RunOptions):
+class DetectorTrainConfig(RunOptions, TrunkOptions):
     data: str = "../shared/data/hands_detect"
     out: str = "runs/detector"
     val_scenes: list[str] = field(default_factory=list)
@@ -60,14 +60,6 @@ class DetectorTrainConfig(RunOptions):
     blur: float = 0.0
     #: the largest blur kernel, as a fraction of the network input width (0.015: 7 px at 512)
     blur_kernel: float = BLUR_MAX_KERNEL
-    #: start the trunk from MediaPipe's hand-pretrained palm detector instead of a from-scratch
-    #: ResNet: "full" / "lite" (the mediapipe wheel's, make setup-mediapipe) or a .tflite path
-    #: (training/palm_trunk.py)
-    palm_tflite: str = ""
-    #: palm trunk only: leading stride-2 stages kept frozen (training/palm_trunk.freeze_palm_stages)
-    palm_frozen_stages: int = 2
-    #: the trunk's learning rate as a fraction of ``lr`` (a pretrained trunk: below 1)
-    trunk_lr_scale: float = 1.0
     #: draw training images whose file name starts with a key this many times per epoch
     #: (``{"egohands__": 3}``): a dataset's weight in the mixture without copying its frames
     repeat: dict[str, int] = field(default_factory=dict)
@@ -310,8 +302,6 @@ def train_detector(cfg: DetectorTrainConfig, spec: DetectorSpec, clustering: Clu
     if cfg.qat:
         if not cfg.init_from:
             raise ValueError("qat needs init_from: a trained float detector.pt")
-        if isinstance(model.backbone, PalmTrunk):
-            raise ValueError("qat does not handle the palm trunk yet (training/qat.py knows ResNet conv/batch-norm pairs)")
         if rt.is_main and val_s:  # the float model's accuracy, for the QAT-vs-float difference
             export_detector(model, spec, exp.dir / "float.onnx")
             float_val = evaluate_detector(exp.dir / "float.onnx", spec, val_s, clustering)
