@@ -25,8 +25,12 @@ def test_one_minute_at_30_hz_no_crash_no_growth_bounded_latency_drops_counted(tm
     w = rep["windows"]
     assert len(w) >= 10 and not any(x["dead"] for x in w)
     assert set(w[-1]["rss_mb"]) == {"hand_detector", "roi", "gesture_classifier"}
-    assert rep["gestures"] > 0.3 * rep["sent"]  # most frames make it through ...
-    assert all(x["dropped"] >= 0 for x in w)  # ... and the rest are counted, not queued
+    # the graph serves what its models can compute (the palm-trunk models: ~7 of the 30 frames a
+    # second here, 24 %; the ResNet ones ~40 %), and keeps serving it: every warm window delivers,
+    # and the second half as much as the first (no stall, no backlog eating the rate)
+    assert rep["gestures"] > 0.1 * rep["sent"]
+    got = [x["sent"] - x["dropped"] for x in w[1:]]
+    assert min(got) > 0 and sum(got[len(got) // 2 :]) >= 0.5 * sum(got[: len(got) // 2]), got
     assert max(x["latency_p99_ms"] for x in w[1:]) < 1000  # bounded: no backlog builds up
     # RSS: the verdict (problems == [] above) fails growth over the second half only when it goes
     # on in the last quarter; a one-off step of ONNX Runtime's arena that then stays flat is not a
@@ -54,3 +58,19 @@ def test_verdict_tells_a_leak_from_a_warm_up_step() -> None:
     # a leak that starts late still fails (it is growing when the run ends)
     starts = {"windows": _windows([480] * 7 + [482.0, 484.0, 486.0, 488.0, 490.0]), "gestures": 10}
     assert len(verdict(starts, 5.0)) == 1
+
+
+def test_verdict_tells_a_backlog_from_noisy_latency() -> None:
+    from gesture_ros.bench.soak import verdict
+
+    def run(lat: list[float]) -> dict[str, object]:
+        w = _windows([480.0] * len(lat))
+        for x, v in zip(w, lat, strict=True):
+            x["latency_p50_ms"] = v
+        return {"windows": w, "gestures": 10}
+
+    # the window p50s of a passing 60 s run, and the same run whose last window swung to 388 ms
+    assert verdict(run([234, 320, 249, 200, 229, 205, 236, 195, 207, 177, 151]), 5.0) == []
+    assert verdict(run([234, 184, 249, 200, 229, 205, 236, 195, 207, 177, 388]), 5.0) == []
+    backlog = verdict(run([100.0 + 60 * i for i in range(11)]), 5.0)  # a queue that keeps growing
+    assert len(backlog) == 1 and "latency p50 grew" in backlog[0]

@@ -127,7 +127,11 @@ def verdict(report: dict[str, Any], max_growth_mb: float) -> list[str]:
         problems.append(
             f"RSS grew {growth:.1f} MB over the second half of the run and {tail:.1f} MB in its last quarter (limit {max_growth_mb} MB)"
         )
-    first, last = warm[0]["latency_p50_ms"], warm[-1]["latency_p50_ms"]
+    # a backlog grows window after window; one window's p50 swings 150 to 390 ms on these 2 cores
+    # when three inference processes share them, so the first and last thirds' medians are compared
+    lat = [x["latency_p50_ms"] for x in warm if np.isfinite(x["latency_p50_ms"])]
+    third = max(1, len(lat) // 3)
+    first, last = (float(np.median(part)) if part else float("nan") for part in (lat[:third], lat[-third:]))
     if np.isfinite(first) and np.isfinite(last) and last > 2 * first:
         problems.append(f"latency p50 grew from {first:.1f} to {last:.1f} ms")
     if report["gestures"] == 0:
