@@ -113,10 +113,12 @@ class GestureNet(nn.Module):
         self.neck: nn.Module = nn.BatchNorm2d(c) if palm_graph is not None else nn.Identity()
         self.dropout = nn.Dropout(0.2)
         self.fc = nn.Linear(c, num_classes)
-        self.affine: tuple[torch.Tensor, torch.Tensor] | None = None
-        if input_affine is not None:
-            a, b = (torch.tensor(v, dtype=torch.float32).reshape(1, -1, 1, 1) for v in input_affine)
-            self.affine = (a, b)
+        self.affine: bool = input_affine is not None
+        self.affine_scale: torch.Tensor
+        self.affine_shift: torch.Tensor
+        if input_affine is not None:  # buffers: they follow the model to its device; not saved (config holds them)
+            for name, v in zip(("affine_scale", "affine_shift"), input_affine, strict=True):
+                self.register_buffer(name, torch.tensor(v, dtype=torch.float32).reshape(1, -1, 1, 1), persistent=False)
         self.config: dict[str, Any] = {"num_classes": num_classes, "depth": depth, "width": width}
         if palm_graph is not None:
             self.config["palm_graph"] = palm_graph
@@ -124,8 +126,8 @@ class GestureNet(nn.Module):
             self.config["input_affine"] = [list(map(float, v)) for v in input_affine]
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        if self.affine is not None:
-            x = x * self.affine[0].to(x) + self.affine[1].to(x)
+        if self.affine:
+            x = x * self.affine_scale + self.affine_shift
         f = self.neck(self.backbone(x)).mean(dim=(2, 3))
         return self.fc(self.dropout(f))
 

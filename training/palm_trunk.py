@@ -263,6 +263,14 @@ def freeze_palm_stages(trunk: PalmTrunk, stages: int) -> int:
     return frozen
 
 
+def freeze_if_palm(model: nn.Module, stages: int, log: Any, who: str) -> None:
+    """``freeze_palm_stages`` on a model whose backbone is a palm trunk (a ResNet trains whole)."""
+    trunk = getattr(model, "backbone", None)
+    if isinstance(trunk, PalmTrunk) and stages:
+        n = freeze_palm_stages(trunk, stages)
+        log(f"{who}: palm trunk, {n} parameters of the first {stages} stages frozen")
+
+
 def resolve_palm_tflite(value: str, venv: Path = Path(".venv-mediapipe")) -> Path:
     """``full`` / ``lite``: that palm detector inside the MediaPipe venv (``make setup-mediapipe``);
     anything else is a path to a ``.tflite``."""

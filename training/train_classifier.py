@@ -22,7 +22,7 @@ from .experiment import Experiment, RunOptions
 from .export import export_classifier
 from .loop import EmaWeights, fit, load_matching, make_runtime, with_state
 from .models import GestureNet
-from .palm_trunk import PalmTrunk, TrunkOptions, freeze_palm_stages, read_palm_graph, resolve_palm_tflite
+from .palm_trunk import TrunkOptions, freeze_if_palm, read_palm_graph, resolve_palm_tflite
 
 
 @dataclass
@@ -149,9 +149,7 @@ def initial_classifier(cfg: ClassifierTrainConfig, spec: ClassifierSpec, val: li
             raise ValueError(f"init_from {cfg.init_from}: only {kept} of the {trunk} trunk tensors of a {what} classifier "
                              "match (train it with the detector's trunk: same palm_tflite, or depth and width, unpruned)")  # fmt: skip
         log(f"classifier: initialised {kept} of {len(model.state_dict())} tensors from {cfg.init_from}")
-    if isinstance(model.backbone, PalmTrunk) and cfg.palm_frozen_stages:
-        n = freeze_palm_stages(model.backbone, cfg.palm_frozen_stages)
-        log(f"classifier: palm trunk, {n} parameters of the first {cfg.palm_frozen_stages} stages frozen")
+    freeze_if_palm(model, cfg.palm_frozen_stages, log, "classifier")
     return model
 
 

@@ -22,7 +22,7 @@ from .experiment import Experiment, RunOptions
 from .export import export_detector
 from .loop import EmaWeights, fit, load_checkpoint, load_matching, make_runtime, with_state
 from .models import DetectNetV2, build_model
-from .palm_trunk import PalmTrunk, TrunkOptions, freeze_palm_stages, read_palm_graph, resolve_palm_tflite
+from .palm_trunk import TrunkOptions, freeze_if_palm, read_palm_graph, resolve_palm_tflite
 from .qat import calibrate, quant_convs, quantize
 from .targets import rasterise
 
@@ -218,9 +218,7 @@ def detector_loss(
 
 def initial_model(cfg: DetectorTrainConfig, num_classes: int, log: Any) -> DetectNetV2:
     model = _initial_model(cfg, num_classes, log)
-    if isinstance(model.backbone, PalmTrunk) and cfg.palm_frozen_stages:
-        n = freeze_palm_stages(model.backbone, cfg.palm_frozen_stages)
-        log(f"detector: palm trunk, {n} parameters of the first {cfg.palm_frozen_stages} stages frozen")
+    freeze_if_palm(model, cfg.palm_frozen_stages, log, "detector")
     return model
 
 
