@@ -11,11 +11,36 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .palm_trunk import PalmTrunk
 
 DEPTHS = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
+
+
+class PointwiseConv(nn.Conv2d):
+    """A 1x1 convolution with a stride (ResNet's downsample path), trained as "subsample the
+    input, then a stride-1 1x1 convolution": the same maths, another oneDNN kernel.
+
+    Why: oneDNN 3.12 (torch 2.13's CPU build) corrupts the heap in the ``jit_1x1:avx512_core``
+    backward-weights kernel of a *strided* 1x1 convolution on channels-last fp32 input with
+    fewer than 16 input channels (SIGSEGV / "free(): invalid size", intermittently, on every
+    AVX-512 CPU without AMX; reproduction in docs/reliability.md). The stride-1 kernel and the
+    AVX2 one are sound. Export keeps the one strided ``Conv`` node the ONNX always had.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any = 1, stride: Any = 1, padding: Any = 0,
+                 *args: Any, **kwargs: Any) -> None:  # fmt: skip
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, *args, **kwargs)
+        if self.kernel_size != (1, 1) or self.padding != (0, 0) or self.dilation != (1, 1):
+            raise ValueError(f"PointwiseConv is a 1x1 convolution without padding, got {self}")
+
+    def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        if self.stride == (1, 1) or torch.onnx.is_in_onnx_export():
+            return super()._conv_forward(input, weight, bias)
+        sh, sw = self.stride
+        return F.conv2d(input[:, :, ::sh, ::sw], weight, bias, 1, 0, 1, self.groups)
 
 
 class BasicBlock(nn.Module):
@@ -28,7 +53,7 @@ class BasicBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.down: nn.Module | None = None
         if stride != 1 or cin != cout:
-            self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+            self.down = nn.Sequential(PointwiseConv(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         idt = x if self.down is None else self.down(x)
@@ -147,7 +172,7 @@ def conform_to_state(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Mod
         new: nn.Module
         if isinstance(module, nn.Conv2d):
             k, st, pad = module.kernel_size, module.stride, module.padding
-            new = nn.Conv2d(w.shape[1] * module.groups, w.shape[0], (k[0], k[1]), (st[0], st[1]),
+            new = type(module)(w.shape[1] * module.groups, w.shape[0], (k[0], k[1]), (st[0], st[1]),
                             pad if isinstance(pad, str) else (pad[0], pad[1]), bias=module.bias is not None)  # fmt: skip
         elif isinstance(module, nn.BatchNorm2d):
             new = nn.BatchNorm2d(w.shape[0])
