@@ -10,6 +10,7 @@ import numpy as np
 import onnx
 import pytest
 import yaml
+from shared_scenes import EGO, EGO_VAL
 
 from gesture_ros.core.detectnet import ClusterConfig
 from gesture_ros.core.roi import RoiConfig
@@ -26,7 +27,7 @@ from training.train_detector import DetectorTrainConfig, train_detector  # noqa:
 @pytest.fixture(scope="module")
 def detector_run(tmp_path_factory: pytest.TempPathFactory, models, shared_data: Path) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("det_run")
-    cfg = DetectorTrainConfig(data=str(shared_data / "hands_detect"), out=str(out), width=0.125, epochs=2, batch=4, limit=8,
+    cfg = DetectorTrainConfig(data=str(shared_data / "hands_detect"), out=str(out), width=0.125, epochs=2, batch=4, scenes=[EGO], limit=8,
                               val_scenes=[], checkpoint_every=1, progress=False)  # fmt: skip
     return out, train_detector(cfg, models.detector, ClusterConfig(), log=lambda _: None)
 
@@ -128,7 +129,7 @@ def test_resume_continues_exactly_from_the_saved_epoch(detector_run, models, sha
     shutil.copyfile(out / "checkpoints" / "epoch_001.pt", tmp_path / "resumed" / "checkpoints" / "last.pt")
     logs: list[str] = []
     cfg = DetectorTrainConfig(data=str(shared_data / "hands_detect"), out=str(tmp_path / "resumed"), width=0.125, epochs=2,
-                              batch=4, limit=8, val_scenes=[], checkpoint_every=1, resume="auto", progress=False)  # fmt: skip
+                              batch=4, scenes=[EGO], limit=8, val_scenes=[], checkpoint_every=1, resume="auto", progress=False)  # fmt: skip
     metrics = train_detector(cfg, models.detector, ClusterConfig(), log=logs.append)
     assert any("resumed from" in m and "at epoch 1/2" in m for m in logs)
     assert [h["epoch"] for h in metrics["history"]] == [1, 2]
@@ -147,8 +148,8 @@ def test_ema_run_exports_the_average_and_resumes_exactly(models, shared_data: Pa
     them), and the average is part of the checkpoint: 1 + 1 resumed epochs == 2 epochs."""
     import shutil
 
-    # 60 frames of one video to train on, 10 of the next as validation
-    kw = dict(data=str(shared_data / "hands_detect"), width=0.125, epochs=2, batch=4, limit=70, val_scenes=["CARDS_OFFICE_S_B"],
+    # 24 frames of one video to train on, 24 of the next as validation
+    kw = dict(data=str(shared_data / "hands_detect"), width=0.125, epochs=2, batch=4, scenes=[EGO, EGO_VAL], limit=24, val_scenes=[EGO_VAL],
               checkpoint_every=1, ema=0.9, progress=False)  # fmt: skip
     metrics = train_detector(DetectorTrainConfig(out=str(tmp_path / "a"), **kw), models.detector, ClusterConfig(), log=lambda _: None)
     assert "val_last_step" in metrics and 0.0 <= metrics["val_last_step"]["ap50"] <= 1.0
@@ -166,7 +167,7 @@ def test_ema_run_exports_the_average_and_resumes_exactly(models, shared_data: Pa
 def test_autocast_path_trains_in_bf16_on_cpu(tmp_path: Path, models, shared_data: Path) -> None:
     """The mixed-precision code path (fp16 + scaler on CUDA) runs here as bf16 autocast."""
     cfg = DetectorTrainConfig(data=str(shared_data / "hands_detect"), out=str(tmp_path), width=0.125, epochs=1, batch=4,
-                              limit=8, val_scenes=[], amp="bf16", progress=False)  # fmt: skip
+                              scenes=[EGO], limit=8, val_scenes=[], amp="bf16", progress=False)  # fmt: skip
     logs: list[str] = []
     metrics = train_detector(cfg, models.detector, ClusterConfig(), log=logs.append)
     assert "amp torch.bfloat16" in logs[0] and np.isfinite(metrics["history"][0]["loss"])
@@ -190,7 +191,7 @@ def test_ddp_with_torchrun_two_cpu_ranks(tmp_path: Path, shared_data: Path) -> N
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}", "--master_addr=127.0.0.1",
            "-m", "training.cli", "detector", "--data", str(shared_data / "hands_detect"), "--out", str(out), "--width", "0.125",
-           "--epochs", "1", "--batch", "2", "--limit", "8", "--val-scenes", "--no-progress"]  # fmt: skip
+           "--epochs", "1", "--batch", "2", "--scenes", EGO, "--limit", "8", "--val-scenes", "--no-progress"]  # fmt: skip
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr[-2000:]
     log = (out / "train.log").read_text()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_scenes import EGO
 
 torch = pytest.importorskip("torch")
 
@@ -84,7 +85,7 @@ def test_prune_step_then_retrain_the_pruned_graph(tmp_path: Path, models, shared
     saved = torch.load(out / "detector.pt", weights_only=True)
     assert saved["pruned"] is True
     cfg = DetectorTrainConfig(data=str(shared_data / "hands_detect"), out=str(tmp_path / "retrain"), init_from=str(out / "detector.pt"),
-                              epochs=1, batch=4, limit=8, val_scenes=[], progress=False)  # fmt: skip
+                              epochs=1, batch=4, scenes=[EGO], limit=8, val_scenes=[], progress=False)  # fmt: skip
     logs: list[str] = []
     metrics = train_detector(cfg, models.detector, ClusterConfig(), log=logs.append)
     assert any("retraining the pruned model" in x for x in logs)

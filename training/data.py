@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import cv2
 import numpy as np
@@ -51,6 +53,55 @@ def load_detection_set(root: Path) -> list[DetSample]:
         boxes, names = read_kitti(root / "labels" / (img.stem + ".txt"))
         samples.append(DetSample(img, boxes, names, scenes.get(img.name, scene_of(img.name))))
     return samples
+
+
+class _Scened(Protocol):
+    @property
+    def image(self) -> Path: ...
+    @property
+    def scene(self) -> str: ...
+
+
+S = TypeVar("S", bound=_Scened)
+
+
+def evenly(items: Sequence[S], n: int) -> list[S]:
+    """``n`` items spread evenly over ``items`` (first and last included), in their order.
+
+    A subset for a short run that still spans the whole sequence (a video's frames from start
+    to end), instead of its first ``n``, which would depend on what happens to sort first.
+    """
+    if n <= 0 or n >= len(items):
+        return list(items)
+    if n == 1:
+        return [items[0]]
+    return [items[round(i * (len(items) - 1) / (n - 1))] for i in range(n)]
+
+
+def select_samples(samples: Sequence[S], scenes: Collection[str] = (), per_scene: int = 0) -> list[S]:
+    """The samples a run asked for: only ``scenes`` (a scene name, or the start of a file name
+    such as ``egohands__``; empty = all), at most ``per_scene`` of each scene (0 = all), spread
+    evenly over the scene's frames.
+
+    Chosen by what the images are, never by their position in a listing: adding images of
+    another dataset to the folder changes nothing for the scenes a run names. A named scene or
+    prefix that matches nothing is an error (a typo would otherwise train on nothing, or on
+    everything).
+    """
+    picked = list(samples)
+    if scenes:
+        unknown = [s for s in scenes if not any(x.scene == s or x.image.name.startswith(s) for x in samples)]
+        if unknown:
+            have = sorted({x.scene for x in samples})
+            raise ValueError(f"scene(s) or file prefix(es) {', '.join(unknown)} match no image (its scenes: {', '.join(have)})")
+        picked = [x for x in samples if x.scene in scenes or any(x.image.name.startswith(s) for s in scenes)]
+    if per_scene > 0:
+        by_scene: dict[str, list[S]] = {}
+        for x in picked:
+            by_scene.setdefault(x.scene, []).append(x)
+        keep = {id(x) for group in by_scene.values() for x in evenly(sorted(group, key=lambda x: x.image.name), per_scene)}
+        picked = [x for x in picked if id(x) in keep]
+    return picked
 
 
 def split_by_scene(scenes: list[str], val_scenes: set[str] | None = None, val_fraction: float = 0.25) -> set[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from gesture_ros.core.roi import RoiConfig
 from gesture_ros.core.yamlfile import read_yaml
 
 from .augment import colour_jitter, rotate
-from .data import GestureSample, gesture_crop, load_detection_gestures, load_gesture_set, split_gestures
+from .data import GestureSample, evenly, gesture_crop, load_detection_gestures, load_gesture_set, split_gestures
 from .evaluate import evaluate_classifier, read_bgr
 from .experiment import Experiment, RunOptions
 from .export import export_classifier
@@ -39,7 +40,9 @@ class ClassifierTrainConfig(RunOptions, TrunkOptions):
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1
     seed: int = 0
-    limit_per_class: int = 0  # tests
+    #: at most N training and N validation images of each class, spread evenly over the class's
+    #: images (0 = all): short runs; the split by scene comes first, so validation stays unseen
+    limit_per_class: int = 0
     checkpoint_every: int = 10  # epochs between checkpoints (0: none)
     #: detection folders (like ../shared/data/hands_detect) whose manifest gives each box a source
     #: gesture label; their hands of training scenes are extra training crops
@@ -153,6 +156,11 @@ def initial_classifier(cfg: ClassifierTrainConfig, spec: ClassifierSpec, val: li
     return model
 
 
+def per_class(samples: list[GestureSample], labels: Sequence[str], n: int) -> list[GestureSample]:
+    """At most ``n`` samples of each class, spread evenly over the class's images by name."""
+    return [s for c in labels for s in evenly(sorted((x for x in samples if x.label == c), key=lambda x: x.image.name), n)]
+
+
 def train_classifier(cfg: ClassifierTrainConfig, spec: ClassifierSpec, roi: RoiConfig, log: Any = print) -> dict[str, Any]:
     """Train on runtime-made crops, checkpoint, export the ONNX and evaluate it on the validation set."""
     rt = make_runtime(cfg.device, cfg.amp)
@@ -160,9 +168,9 @@ def train_classifier(cfg: ClassifierTrainConfig, spec: ClassifierSpec, roi: RoiC
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed + rt.rank)
     samples = load_gesture_set(Path(cfg.data), spec.labels)
-    if cfg.limit_per_class:
-        samples = [s for c in spec.labels for s in [x for x in samples if x.label == c][: cfg.limit_per_class]]
     train_s, val_s, val_scenes = split_gestures(samples, set(cfg.val_scenes), cfg.val_crop_fraction)
+    if cfg.limit_per_class:
+        train_s, val_s = (per_class(part, spec.labels, cfg.limit_per_class) for part in (train_s, val_s))
     for root in cfg.extra_detection_data:
         extra = [s for s in load_detection_gestures(Path(root), cfg.source_labels, spec.labels) if s.scene not in val_scenes]
         exp.log(f"classifier: {len(extra)} extra training crops from {root}")

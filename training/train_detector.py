@@ -16,7 +16,7 @@ from gesture_ros.core.model_spec import DetectorSpec
 from gesture_ros.core.preprocess import Preprocessor, plan_letterbox, resize_filter
 
 from .augment import BLUR_MAX_KERNEL, blur, colour_jitter, flip_boxes
-from .data import DetSample, load_detection_set, load_gesture_frames_for_detection, split_by_scene
+from .data import DetSample, load_detection_set, load_gesture_frames_for_detection, select_samples, split_by_scene
 from .evaluate import evaluate_detector
 from .experiment import Experiment, RunOptions
 from .export import export_detector
@@ -43,7 +43,11 @@ class DetectorTrainConfig(RunOptions, TrunkOptions):
     fg_weight: float = 4.0
     seed: int = 0
     max_source_width: int = 1024
-    limit: int = 0  # use only the first N images (tests)
+    #: only images of these scenes, or whose file names start with these prefixes (``egohands__``);
+    #: empty = all (the validation scenes must be among them)
+    scenes: list[str] = field(default_factory=list)
+    #: at most N images of each scene, spread evenly over its frames (0 = all): short runs
+    limit: int = 0
     #: start from this checkpoint's weights (a detector.pt); layers whose shapes differ (a head
     #: for other classes) keep their fresh initialisation; a pruned checkpoint is retrained as is
     init_from: str = ""
@@ -271,13 +275,12 @@ def repeat_order(samples: list[DetSample], repeat: dict[str, int]) -> np.ndarray
 
 
 def split_detection_set(cfg: DetectorTrainConfig) -> tuple[list[DetSample], list[DetSample], set[str]]:
-    samples = load_detection_set(Path(cfg.data))
-    if cfg.limit:
-        samples = samples[: cfg.limit]
+    samples = select_samples(load_detection_set(Path(cfg.data)), cfg.scenes, cfg.limit)
     val_scenes = split_by_scene([s.scene for s in samples], set(cfg.val_scenes))
     train = [s for s in samples if s.scene not in val_scenes]
     for root in cfg.extra_data:
-        train += [s for s in load_gesture_frames_for_detection(Path(root)) if s.scene not in val_scenes]
+        extra = select_samples(load_gesture_frames_for_detection(Path(root)), (), cfg.limit)
+        train += [s for s in extra if s.scene not in val_scenes]
     return train, [s for s in samples if s.scene in val_scenes], val_scenes
 
 
