@@ -18,7 +18,9 @@ def _launch_values(items: list[str]) -> dict[str, str]:
     return values
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Every sub-command and its arguments (also what tests/test_readme.py parses the README's
+    commands with)."""
     parser = argparse.ArgumentParser(prog="gesture-ros", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up", help="start a graph description (config/graph_*.yaml) like ros2 launch")
@@ -66,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     p_tr.add_argument("--grpc-port", type=int, default=8001)
     p_tr.add_argument("--metrics-port", type=int, default=8002)
     sub.add_parser("bench", help="performance benchmark (python -m gesture_ros.bench --help)", add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:  # every option belongs to the benchmark's own parser
         from .bench.run import main as bench

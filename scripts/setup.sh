@@ -28,4 +28,9 @@ if [[ "$(cat "$venv/.package.stamp" 2>/dev/null)" != "$pkg" ]] || ! "$venv/bin/p
   "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . >/dev/null
   echo "$pkg" > "$venv/.package.stamp"
 fi
+# ros2 run finds the console scripts in lib/gesture_ros (setup.cfg); the README's commands run
+# them as .venv/bin/gesture-ros and .venv/bin/gesture-train (on PATH after `source .venv/bin/activate`)
+for tool in gesture-ros gesture-train; do
+  ln -sfn "../lib/gesture_ros/$tool" "$venv/bin/$tool"
+done
 echo "[setup] ready in $(( $(date +%s) - start )) s: $venv"
