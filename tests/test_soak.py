@@ -25,12 +25,13 @@ def test_one_minute_at_30_hz_no_crash_no_growth_bounded_latency_drops_counted(tm
     w = rep["windows"]
     assert len(w) >= 10 and not any(x["dead"] for x in w)
     assert set(w[-1]["rss_mb"]) == {"hand_detector", "roi", "gesture_classifier"}
-    # the graph serves what its models can compute (the palm-trunk models: ~7 of the 30 frames a
-    # second here, 24 %; the ResNet ones ~40 %), and keeps serving it: every warm window delivers,
-    # and the second half as much as the first (no stall, no backlog eating the rate)
-    assert rep["gestures"] > 0.1 * rep["sent"]
+    # the graph keeps serving: every warm window delivers, and what it delivers per CPU second is
+    # the verdict's (problems == [] above: CPU per delivered frame does not double, latency grows no
+    # more than the CPU the graph lost explains); how many frames a window gets depends on the
+    # machine's load, so no rate is asserted here (the bench measures rates)
     got = [x["sent"] - x["dropped"] for x in w[1:]]
-    assert min(got) > 0 and sum(got[len(got) // 2 :]) >= 0.5 * sum(got[: len(got) // 2]), got
+    assert min(got) > 0, got
+    assert all(x["graph_cpu_s"] > 0 and 0 <= x["machine_steal_percent"] <= 100 for x in w)
     assert max(x["latency_p99_ms"] for x in w[1:]) < 1000  # bounded: no backlog builds up
     # RSS: the verdict (problems == [] above) fails growth over the second half only when it goes
     # on in the last quarter; a one-off step of ONNX Runtime's arena that then stays flat is not a
@@ -74,3 +75,31 @@ def test_verdict_tells_a_backlog_from_noisy_latency() -> None:
     assert verdict(run([234, 184, 249, 200, 229, 205, 236, 195, 207, 177, 388]), 5.0) == []
     backlog = verdict(run([100.0 + 60 * i for i in range(11)]), 5.0)  # a queue that keeps growing
     assert len(backlog) == 1 and "latency p50 grew" in backlog[0]
+
+
+def _measured(got: list[int], cpu: list[float], lat: list[float]) -> dict[str, object]:
+    w = _windows([480.0] * len(got))
+    for x, g, c, v in zip(w, got, cpu, lat, strict=True):
+        x.update(sent=150, dropped=150 - g, graph_cpu_s=c, latency_p50_ms=v)
+    return {"windows": w, "gestures": sum(got)}
+
+
+# a 60 s run of this graph with a CPU-bound process started beside it at 40 s (docs/reliability.md)
+CONTENDED = ([67, 67, 77, 70, 72, 76, 71, 57, 46, 45, 45], [8.5, 8.6, 8.8, 8.4, 8.7, 8.9, 8.7, 6.5, 5.5, 5.6, 5.4],
+             [124, 127, 117, 120, 114, 117, 125, 151, 165, 160, 171])  # fmt: skip
+
+
+def test_verdict_tells_lost_cpu_from_a_slower_graph() -> None:
+    """Fewer frames because the machine gave the graph less CPU is not a fault of the graph; the
+    same deliveries for the same CPU as before, or CPU spent without delivering, are."""
+    from gesture_ros.bench.soak import verdict
+
+    got, cpu, lat = CONTENDED
+    assert verdict(_measured(got, cpu, lat), 5.0) == []
+    wasted = verdict(_measured(got, [*cpu[:7], 17.0, 17.0, 17.0, 17.0], lat), 5.0)  # same frames, 3x the CPU
+    assert len(wasted) == 1 and "CPU per delivered frame" in wasted[0]
+    # latency doubling while the graph kept its CPU: a backlog, not the machine
+    backlog = verdict(_measured([70] * 11, [8.6] * 11, [120.0] * 6 + [300.0] * 5), 5.0)
+    assert len(backlog) == 1 and "latency p50 grew" in backlog[0]
+    stalled = verdict(_measured([70] * 5 + [0] + [70] * 5, [8.6] * 11, [120.0] * 11), 5.0)
+    assert len(stalled) == 1 and "nothing delivered" in stalled[0]

@@ -69,6 +69,7 @@ class Driver:
         self.node = Node("gesture_ros_bench", context=self.context)
         self.pub = self.node.create_publisher(Image, IMAGE_TOPIC, IMAGE_QOS)
         self.back: dict[int, int] = {}  # image stamp -> GestureArray publish time (ns)
+        self.hands: dict[int, int] = {}  # image stamp -> hands in its GestureArray
         self.diagnostics: dict[str, dict[str, str]] = {}
         self.node.create_subscription(GestureArray, gestures_topic, self._on_gestures, RESULT_QOS)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 50)
@@ -77,6 +78,7 @@ class Driver:
 
     def _on_gestures(self, msg: GestureArray, info: Any) -> None:
         self.back[stamp_key(msg.header.stamp)] = int(info["source_timestamp"]) or time.time_ns()
+        self.hands[stamp_key(msg.header.stamp)] = len(msg.gestures)
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for st in msg.status:
