@@ -234,3 +234,28 @@ def test_experiment_yaml_base_chain(tmp_path: Path) -> None:
         assert stage.init_from and stage.out != stage1.out
     finetune = DetectorTrainConfig(**read_config_yaml(recipe / "finetune_detector.yaml"))
     assert (finetune.extra_data, finetune.mosaic, finetune.blur, finetune.ema) == ([], 0.0, 0.0, 0.0)  # real frames only
+
+
+def test_subsets_are_chosen_by_scene_not_by_listing_position() -> None:
+    """select_samples / evenly / across_scenes: what a short run, a test or a calibration set
+    takes does not move when images of another dataset sort in front of them."""
+    from training.data import DetSample, across_scenes, evenly, select_samples
+
+    def s(name: str, scene: str) -> DetSample:
+        return DetSample(Path(f"images/{name}.jpg"), np.zeros((0, 4), np.float32), (), scene)
+
+    video = [s(f"egohands__V_frame_{i:04d}", "V") for i in range(10)]
+    other = [s(f"egohands__W_frame_{i:04d}", "W") for i in range(4)]
+    asl = [s(f"asl__letter_{c}", "asl_letters") for c in "ABC"]
+    assert evenly(list(range(10)), 4) == [0, 3, 6, 9] and evenly([1, 2], 5) == [1, 2] and evenly([7, 8, 9], 1) == [7]
+    picked = select_samples(video + other, ["V"], 4)
+    assert [x.image.stem[-4:] for x in picked] == ["0000", "0003", "0006", "0009"]
+    assert select_samples(asl + video + other, ["V"], 4) == picked  # new data in front changes nothing
+    assert select_samples(asl + video, ["asl__"]) == asl  # a file prefix selects too
+    assert len(select_samples(asl + video + other, (), 2)) == 6  # 2 per scene
+    with pytest.raises(ValueError, match="match no image"):
+        select_samples(video, ["CARDS_OFICE"])
+    scenes = [x.scene for x in asl + video + other]
+    first = across_scenes(scenes, 3)
+    assert sorted(scenes[i] for i in first) == ["V", "W", "asl_letters"]
+    assert len(across_scenes(scenes, 100)) == len(scenes) and len(set(across_scenes(scenes, 9))) == 9

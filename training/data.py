@@ -78,6 +78,21 @@ def evenly(items: Sequence[S], n: int) -> list[S]:
     return [items[round(i * (len(items) - 1) / (n - 1))] for i in range(n)]
 
 
+def across_scenes(scenes: Sequence[str], n: int) -> list[int]:
+    """Indices of ``n`` items taken in turn from each scene (a scene's items in their order):
+    a calibration or preview set that sees every scene, whatever sorts first in the listing."""
+    by_scene: dict[str, list[int]] = {}
+    for i, s in enumerate(scenes):
+        by_scene.setdefault(s, []).append(i)
+    queues = [by_scene[s] for s in sorted(by_scene)]
+    out: list[int] = []
+    depth = 0
+    while len(out) < min(n, len(scenes)):
+        out += [q[depth] for q in queues if depth < len(q)][: n - len(out)]
+        depth += 1
+    return out
+
+
 def select_samples(samples: Sequence[S], scenes: Collection[str] = (), per_scene: int = 0) -> list[S]:
     """The samples a run asked for: only ``scenes`` (a scene name, or the start of a file name
     such as ``egohands__``; empty = all), at most ``per_scene`` of each scene (0 = all), spread

@@ -16,7 +16,7 @@ from gesture_ros.core.model_spec import DetectorSpec
 from gesture_ros.core.preprocess import Preprocessor, plan_letterbox, resize_filter
 
 from .augment import BLUR_MAX_KERNEL, blur, colour_jitter, flip_boxes
-from .data import DetSample, load_detection_set, load_gesture_frames_for_detection, select_samples, split_by_scene
+from .data import DetSample, across_scenes, load_detection_set, load_gesture_frames_for_detection, select_samples, split_by_scene
 from .evaluate import evaluate_detector
 from .experiment import Experiment, RunOptions
 from .export import export_detector
@@ -101,6 +101,7 @@ class DetectorData:
     ) -> None:
         self.spec = spec
         self.labels = labels
+        self.scenes = [s.scene for s in samples]
         self.mosaic = mosaic
         self.blur = blur
         self.blur_kernel = blur_kernel
@@ -259,10 +260,11 @@ def _initial_model(cfg: DetectorTrainConfig, num_classes: int, log: Any) -> Dete
 
 
 def _calibration_batches(data: DetectorData, cfg: DetectorTrainConfig, batch: int = 8) -> Iterator[torch.Tensor]:
-    """Un-augmented training images, as the runtime pre-processes them."""
-    n = min(len(data), cfg.calibration_images)
-    for start in range(0, n, batch):
-        yield torch.from_numpy(np.stack([data.item(i, None, cfg.cov_radius)[0] for i in range(start, min(n, start + batch))]))
+    """Un-augmented training images, as the runtime pre-processes them, taken in turn from every
+    training scene (not the first N of the listing, which would be one dataset's)."""
+    chosen = across_scenes(data.scenes, cfg.calibration_images)
+    for start in range(0, len(chosen), batch):
+        yield torch.from_numpy(np.stack([data.item(i, None, cfg.cov_radius)[0] for i in chosen[start : start + batch]]))
 
 
 def repeat_order(samples: list[DetSample], repeat: dict[str, int]) -> np.ndarray:
