@@ -42,7 +42,7 @@ run-triton: setup setup-triton
 	  --triton-repo build/model_repo
 
 ## bench: the performance benchmark (raw inference, core, fused and separate graphs over DDS, MediaPipe);
-## writes $(OUT)/bench/bench.json + bench.png, prints the table (about 3 minutes)
+## writes $(OUT)/bench/bench.json + bench.png, prints the table (4 to 9 minutes on a 2-core CPU)
 bench: setup setup-mediapipe
 	@bash scripts/ros_env.sh $(PY) -m gesture_ros.bench --json $(OUT)/bench/bench.json
 

@@ -206,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--scene-pattern", default="", help="regex; its first group of the file name is the scene")
     sp = sub.add_parser("dataset-report", help="counts per scene and a box-size histogram of a KITTI dataset")
     sp.add_argument("root", help="dataset directory (images/ + labels/)")
+    sp.add_argument("--out", help="folder for dataset_report.json + box_sizes.png (default: the dataset's own folder)")
     pub = sub.add_parser("publish", help="copy trained ONNX models and their metrics into models/")
     pub.add_argument("--detector", default="runs/detector", help="detector run directory")
     pub.add_argument("--classifier", default="runs/classifier", help="classifier run directory")
@@ -238,7 +239,7 @@ def _run(args: argparse.Namespace) -> int:
             cmap = dict(kv.split("=", 1) for kv in args.class_map) if args.class_map is not None else None
             report = convert.convert_voc(Path(args.src), Path(args.out), cmap, args.scene_pattern)
         else:
-            report = convert.dataset_report(Path(args.root))
+            report = convert.dataset_report(Path(args.root), Path(args.out) if args.out else None)
         _write_json(None, report)
         return 0
     if args.step in ("evaluate-detector", "evaluate-classifier"):

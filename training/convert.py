@@ -200,6 +200,7 @@ def dataset_report(root: Path, out: Path | None = None) -> dict[str, Any]:
     """Counts per scene and class, boxes per image, and a box-size histogram PNG."""
     samples = load_detection_set(root)
     out = out or root
+    out.mkdir(parents=True, exist_ok=True)
     heights = np.concatenate([s.boxes[:, 3] - s.boxes[:, 1] for s in samples]) if samples else np.zeros(0)
     per_scene: dict[str, dict[str, int]] = {}
     for s in samples:
