@@ -98,3 +98,27 @@ def test_classifier_on_validation_crops(models, values, shared_data) -> None:
     m = classification_metrics(y_true, y_pred, models.classifier.labels)
     assert m["accuracy"] >= 0.6, m
     assert m["macro_f1"] == pytest.approx(METRICS["classifier"]["val"]["macro_f1"], abs=0.02)  # the number training recorded
+
+
+@pytest.mark.parametrize(
+    ("roi", "why"),
+    [([700, 500, 800, 600], "outside the 640x480 frame"), ([100, float("nan"), 200, 200], "not finite"),
+     ([-50, -50, -10, -10], "outside the 640x480 frame"), ([300, 300, 200, 200], "corners are swapped")],
+)  # fmt: skip
+def test_a_bad_roi_from_the_wire_leaves_that_hand_unclassified(models, roi: list[float], why: str) -> None:
+    """The ROIs that stopped gesture_classifier_node (ZeroDivisionError, ValueError) or made it
+    classify wrapped-around pixels (thumbs_up 0.57 from [-50,-50,-10,-10]): the hand is kept,
+    unclassified, with one reason; a good hand of the same message is still classified."""
+    from gesture_ros.core.pipeline import Hand, classify_hands, prepare_received_hands
+    from gesture_ros.core.roi import RoiConfig
+
+    cls = GestureClassifier(models.classifier, create_backend("onnxruntime", paths.resolve(models.classifier.file)))
+    cap = cv2.VideoCapture(str(paths.share_dir() / "samples" / "hands_demo.mp4"))
+    ok, image = cap.read()
+    assert ok and image.shape[:2] == (480, 640)
+    good = Hand(np.array([370, 295, 446, 402], np.float32), 0.99, 0, "hand", np.array([340, 280, 480, 420], np.float32), True)
+    bad = Hand(np.array([0, 0, 10, 10], np.float32), 0.9, 0, "hand", np.array(roi, np.float32), True)
+    problems = prepare_received_hands([good, bad], 640, 480, (640, 480), RoiConfig(min_size=32.0))
+    assert len(problems) == 1 and why in problems[0]
+    assert classify_hands(cls, image, "bgr", [good, bad]) is None
+    assert good.gesture is not None and bad.gesture is None and not bad.roi_valid

@@ -192,3 +192,60 @@ def test_nodes_stop_cleanly_on_sigint_and_sigterm(tmp_path: Path, sig: str) -> N
             if p.poll() is None:
                 p.kill()
         h.close()
+
+
+def _dets(stamp: int, roi: list[float], size: tuple[int, int] = (640, 480)) -> DetectionArray:
+    d = Detection(label="hand", score=0.9, box=Box(x_min=370.0, y_min=295.0, x_max=446.0, y_max=402.0), roi_valid=True)
+    d.header = header(stamp, "test_cam")
+    d.roi = Box(x_min=roi[0], y_min=roi[1], x_max=roi[2], y_max=roi[3])
+    return DetectionArray(header=header(stamp, "test_cam"), image_width=size[0], image_height=size[1], detections=[d])
+
+
+def test_hostile_detection_arrays_do_not_stop_the_classifier_node(tmp_path: Path) -> None:
+    """Any publisher on the ROI topic: ROIs outside the frame, NaN, swapped corners, detections
+    for another image size. Each gets one log line and a count on /diagnostics; its hand is
+    published unclassified; the node keeps classifying the good messages around them."""
+    import cv2
+    from gesture_ros_msgs.msg import GestureArray
+
+    ok, frame = cv2.VideoCapture(str(ROOT / "samples" / "hands_demo.mp4")).read()
+    assert ok and frame.shape[:2] == (480, 640)
+    log = tmp_path / "cls.log"
+    proc = _node("gesture_classifier_node", "cls_hostile", ["-p", "image_topic:=/hostile/image", "-p", "rois_topic:=/hostile/rois",
+                 "-p", "gestures_topic:=/hostile/gestures", "-p", "diagnostics_period:=0.3"], log)  # fmt: skip
+    h = Harness()
+    out = h.subscribe(GestureArray, "/hostile/gestures")
+    diags = h.subscribe(DiagnosticArray, "/diagnostics")
+    images = h.node.create_publisher(Image, "/hostile/image", 10)
+    rois = h.publisher(DetectionArray, "/hostile/rois")
+    good = [340.0, 280.0, 480.0, 420.0]
+    hostile = [([700.0, 500.0, 800.0, 600.0], (640, 480)), ([100.0, float("nan"), 200.0, 200.0], (640, 480)),
+               ([-50.0, -50.0, -10.0, -10.0], (640, 480)), ([300.0, 300.0, 200.0, 200.0], (640, 480)), (good, (1280, 720))]  # fmt: skip
+
+    def send(stamp: int, roi: list[float], size: tuple[int, int] = (640, 480)) -> None:
+        rois.publish(_dets(stamp, roi, size))
+        images.publish(encode(frame, "bgr8", stamp))
+
+    try:
+        h.handshake(lambda k: send(WARMUP_NS + k, good), out)
+        for i, (roi, size) in enumerate([*hostile, (good, (640, 480))]):
+            send(2 * WARMUP_NS + i, roi, size)
+            assert h.spin_until(lambda i=i: len(out) >= i + 1, 20), log.read_text()[-3000:]
+        assert [len(g.gestures) for g in out] == [1] * 6  # every hand published
+        assert [g.gestures[0].available for g in out] == [False] * 5 + [True], log.read_text()[-3000:]
+        assert all(g.header.stamp == g.gestures[0].hand.header.stamp for g in out)  # the input's header
+
+        def counted() -> int:
+            values = (kv for d in diags for s in d.status if s.name.endswith("cls_hostile") for kv in s.values)
+            return max((int(kv.value) for kv in values if kv.key == "bad_detections"), default=0)
+
+        assert h.spin_until(lambda: counted() >= 5, 10)
+        assert proc.poll() is None
+        text = log.read_text()
+        for why in ("outside the 640x480 frame", "is not finite", "corners are swapped", "detections for a 1280x720 image"):
+            assert why in text, text[-3000:]
+        assert "Traceback" not in text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        h.close()

@@ -117,3 +117,38 @@ def test_extreme_frame_sizes_preprocess_without_error(shape: tuple[int, int, int
     lb = pre.fill(0, np.full(shape, 128, np.uint8), "bgr")
     assert lb.src_w == shape[1] and lb.src_h == shape[0]
     assert np.isfinite(pre.tensor).all()
+
+
+FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=32)
+
+
+@given(
+    rois=hnp.arrays(np.float32, st.tuples(st.integers(0, 6), st.just(4)), elements=FLOATS),
+    boxes=hnp.arrays(np.float32, st.tuples(st.just(6), st.just(4)), elements=FLOATS),
+    scores=st.lists(FLOATS, min_size=6, max_size=6),
+    frame=st.tuples(st.integers(1, 800), st.integers(1, 800)),
+    msg_size=st.tuples(st.integers(0, 800), st.integers(0, 800)),
+    min_size=st.floats(0, 64),
+)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_received_hands_are_safe_to_crop_or_unclassified(rois, boxes, scores, frame, msg_size, min_size) -> None:
+    """Any DetectionArray content: every hand stays, each one either has a finite ROI inside the
+    frame with at least one pixel (a non-empty crop, no wrapped-around indices) or is left
+    unclassified with a reason; scores end in [0, 1], boxes finite."""
+    from gesture_ros.core.pipeline import Hand, prepare_received_hands
+    from gesture_ros.core.roi import pixel_region
+
+    w, h = frame
+    hands = [Hand(boxes[i].copy(), float(scores[i]), 0, "hand", rois[i].copy() if i < len(rois) else np.zeros(4, np.float32), i < len(rois))
+             for i in range(6)]  # fmt: skip
+    problems = prepare_received_hands(hands, w, h, msg_size, RoiConfig(min_size=min_size))
+    assert len(hands) == 6
+    for x in hands:
+        assert np.isfinite(x.box).all() and 0.0 <= x.score <= 1.0
+        if x.roi_valid:
+            x1, y1, x2, y2 = pixel_region(x.roi)
+            assert 0 <= x1 < x2 <= w + 1 and 0 <= y1 < y2 <= h + 1
+            region = np.zeros((h, w))[y1:y2, x1:x2]
+            assert region.size > 0
+    if all(msg_size) and msg_size != (w, h):
+        assert "image arrived with" in problems[0] and not any(x.roi_valid for x in hands)

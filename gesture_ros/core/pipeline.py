@@ -20,7 +20,7 @@ from .image import Image, PixelOrder
 from .link import Link
 from .model_spec import ClassifierSpec, DetectorSpec
 from .preprocess import Preprocessor
-from .roi import RoiConfig, expand_rois, pixel_region
+from .roi import RoiConfig, check_received_roi, expand_rois, pixel_region
 from .tracking import Debouncer, GestureChange, IouTracker
 
 if TYPE_CHECKING:
@@ -179,6 +179,41 @@ def attach_rois(hands: list[Hand], frame_w: int, frame_h: int, roi_cfg: RoiConfi
     rois, valid = expand_rois(np.stack([h.box for h in todo]), frame_w, frame_h, roi_cfg)
     for h, r, ok in zip(todo, rois, valid, strict=True):
         h.roi, h.roi_valid = r, bool(ok)
+
+
+def prepare_received_hands(hands: list[Hand], frame_w: int, frame_h: int, msg_size: tuple[int, int], roi_cfg: RoiConfig) -> list[str]:
+    """Hands from a message (another node's ``DetectionArray``), checked against the image they
+    are classified on, and given ROIs where they arrived without one (:func:`attach_rois`). Each
+    problem is returned as one line; the hand it concerns stays in the output, unclassified
+    (``roi_valid`` False), so nothing is dropped silently.
+
+    ``msg_size`` is the message's (image_width, image_height): boxes made for another image size
+    are in other coordinates, so none of that message's hands is classified (0 x 0: not said).
+    """
+    problems = []
+    if all(msg_size) and tuple(msg_size) != (frame_w, frame_h):  # 0 x 0: the sender did not say
+        problems.append(f"detections for a {msg_size[0]}x{msg_size[1]} image arrived with a {frame_w}x{frame_h} image")
+    other_size = bool(problems)
+    for h in hands:
+        if other_size:
+            h.roi_valid = False
+        if not np.isfinite(h.box).all():
+            problems.append(f"box {h.box.tolist()} is not finite")
+            h.box = np.nan_to_num(h.box, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+            h.roi_valid = False
+        if not np.isfinite(h.score) or not 0.0 <= h.score <= 1.0:
+            problems.append(f"score {h.score} is outside [0, 1]")
+            h.score = float(np.clip(np.nan_to_num(h.score, nan=0.0), 0.0, 1.0))
+        if h.roi_valid:
+            roi, why = check_received_roi(h.roi, frame_w, frame_h, roi_cfg.min_size)
+            if why is None:
+                h.roi = roi
+            else:
+                problems.append(why)
+                h.roi_valid = False
+    if not other_size:
+        attach_rois(hands, frame_w, frame_h, roi_cfg)
+    return problems
 
 
 def classify_hands(

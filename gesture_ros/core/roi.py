@@ -63,3 +63,25 @@ def pixel_region(roi: npt.ArrayLike) -> tuple[int, int, int, int]:
     ix1, iy1 = int(np.floor(x1)), int(np.floor(y1))
     ix2, iy2 = max(int(np.ceil(x2)), ix1 + 1), max(int(np.ceil(y2)), iy1 + 1)
     return ix1, iy1, ix2, iy2
+
+
+def check_received_roi(roi: npt.ArrayLike, frame_w: int, frame_h: int, min_size: float) -> tuple[npt.NDArray[np.float32], str | None]:
+    """A ROI that came from another node (a message), made safe to crop with, or why it is not.
+
+    Anything may arrive on a topic: NaN, corners swapped, a region outside the frame or of another
+    image size. Cropping such a ROI as it is fails (an empty slice) or, worse, silently reads
+    wrapped-around pixels (negative indices). Returns the ROI clipped to the frame and None, or
+    the unchanged ROI and the reason it cannot be used (the hand is then left unclassified).
+    """
+    r = np.asarray(roi, dtype=np.float64).reshape(4)
+    if not np.isfinite(r).all():
+        return r.astype(np.float32), f"ROI {r.tolist()} is not finite"
+    if r[2] <= r[0] or r[3] <= r[1]:
+        return r.astype(np.float32), f"ROI {r.tolist()} is empty or its corners are swapped"
+    clipped = r.copy()
+    np.clip(clipped[0::2], 0, frame_w, out=clipped[0::2])
+    np.clip(clipped[1::2], 0, frame_h, out=clipped[1::2])
+    side = max(min_size, 1.0)
+    if clipped[2] - clipped[0] < side or clipped[3] - clipped[1] < side:
+        return r.astype(np.float32), f"ROI {r.tolist()} lies outside the {frame_w}x{frame_h} frame (less than {side:g} px inside)"
+    return clipped.astype(np.float32), None

@@ -11,7 +11,7 @@ from typing import Any
 from gesture_ros_msgs.msg import DetectionArray, GestureArray, GestureEvent
 
 from ..core.errors import GestureRosError, ModelError
-from ..core.pipeline import GestureClassifier, attach_rois, classify_hands, track_hands
+from ..core.pipeline import GestureClassifier, classify_hands, prepare_received_hands, track_hands
 from ..settings import CLASSIFIER_PARAMS, ROI_PARAMS, TRACKING_PARAMS, roi_config
 from .base import RESULT_QOS, BaseNode, spin_node
 from .convert import event_msgs, gestures_msg, hands_from_msg
@@ -55,7 +55,9 @@ class GestureClassifierNode(BaseNode):
                 return
             image, order = frame
             h, w = image.shape[:2]
-            attach_rois(hands, w, h, roi_config(self.values))
+            size = (dets.image_width, dets.image_height)
+            for problem in prepare_received_hands(hands, w, h, size, roi_config(self.values)):
+                self.report("bad_detections", f"{self.values['rois_topic']}: {problem}; that hand is published unclassified")
             try:
                 with self.stats.timed("classify"):
                     error = classify_hands(self.classifier, image, order, hands)
