@@ -236,3 +236,47 @@ def test_evaluate_commands_write_json_and_plots(tmp_path: Path, shared_data: Pat
     cres = json.loads((tmp_path / "cls.json").read_text())
     assert cres["samples"] >= 8 and len(cres["confusion"]) == 6 and 0.0 <= cres["macro_f1"] <= 1.0
     assert sum(map(sum, cres["confusion"])) == cres["samples"] and (tmp_path / "cls.png").is_file()
+
+
+def test_every_rank_takes_the_same_steps() -> None:
+    """A partial last batch: all ranks skip it or none does (before, with 13 items, batch 4 and two
+    ranks, rank 0 trained on 4 items while rank 1 skipped its 1, and the all-reduce hung)."""
+    from training.loop import rank_slice, step_runs
+
+    order = np.arange(13)
+    assert [len(rank_slice(order, 1, 4, r, 2)) for r in (0, 1)] == [4, 1]
+    assert not step_runs(13, 1, 4, 2) and step_runs(13, 0, 4, 2)
+    for n in range(1, 40):
+        for batch in (2, 3, 4, 8):
+            for world in (1, 2, 3):
+                steps = int(np.ceil(n / (batch * world)))
+                for b in range(steps):
+                    sizes = [len(rank_slice(np.arange(n), b, batch, r, world)) for r in range(world)]
+                    assert step_runs(n, b, batch, world) == (min(sizes) >= 2), (n, batch, world, b, sizes)
+
+
+@pytest.mark.slow
+def test_ddp_classifier_with_a_partial_last_batch(tmp_path: Path, shared_data: Path, models) -> None:
+    """torchrun, two gloo ranks, the classifier (drop_last=False) with a batch size chosen so the
+    last global batch leaves rank 1 a single crop: both ranks finish instead of hanging."""
+    import os
+    import subprocess
+    import sys
+    from socket import socket
+
+    from training.train_classifier import per_class
+
+    val_scenes = {"25", "55", "96", "16"}
+    train, _, _ = split_gestures(load_gesture_set(shared_data, models.classifier.labels), val_scenes)
+    n = len(per_class(train, models.classifier.labels, 3))
+    batch = next(b for b in range(2, 40) if n % (2 * b) == b + 1)  # rank 0: b items, rank 1: 1
+    with socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "ddp_cls"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}", "--master_addr=127.0.0.1",
+           "-m", "training.cli", "classifier", "--data", str(shared_data), "--out", str(out), "--depth", "10", "--width", "0.25",
+           "--epochs", "1", "--batch", str(batch), "--limit-per-class", "3", "--val-scenes", *sorted(val_scenes), "--no-progress"]  # fmt: skip
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "world size 2" in (out / "train.log").read_text() and (out / "gesture_classifier.onnx").is_file()

@@ -177,6 +177,22 @@ def load_matching(model: nn.Module, checkpoint: Path) -> int:
     return len(matching)
 
 
+def rank_slice(order: npt.NDArray[np.int64], step: int, batch: int, rank: int, world: int) -> npt.NDArray[np.int64]:
+    """The items rank ``rank`` trains on at ``step``: its slice of the step's global batch."""
+    start = (step * world + rank) * batch
+    return order[start : start + batch]
+
+
+def step_runs(n_items: int, step: int, batch: int, world: int) -> bool:
+    """Whether every rank trains at ``step``: a step is skipped when *any* rank's slice has
+    fewer than two items (batch norm needs two). Decided from the sizes alone, so all ranks
+    decide alike: a rank that skipped on its own while the others called backward would leave
+    their gradient all-reduce waiting for it for ever (the last partial batch of a classifier
+    epoch, drop_last=False, did that)."""
+    starts = [(step * world + r) * batch for r in range(world)]
+    return min(max(0, min(batch, n_items - s)) for s in starts) >= 2
+
+
 def fit(
     model: nn.Module,
     n_items: int,
@@ -203,7 +219,8 @@ def fit(
     device, runs ``net`` (the DDP wrapper when distributed) and returns the loss.
 
     Returns the per-epoch history and the training time in seconds (including the epochs of a
-    resumed run). Batches of fewer than two items are skipped (batch norm needs two).
+    resumed run). A step where any rank has fewer than two items is skipped on every rank
+    (:func:`step_runs`).
     ``checkpoint_every`` N > 0 writes ``epoch_NNN.pt`` every N epochs and ``last.pt`` after
     each of them into ``checkpoint_dir``; ``resume`` continues from such a file. ``ema`` is
     updated after every optimizer step and saved in (and restored from) the checkpoints; the
@@ -260,9 +277,8 @@ def fit(
         losses = []
         bar = _progress(range(steps), f"{name} {epoch + 1}/{epochs}", progress and rt.is_main)
         for b in bar:
-            start = (b * rt.world_size + rt.rank) * batch
-            idx = order[start : start + batch]
-            if len(idx) < 2:
+            idx = rank_slice(order, b, batch, rt.rank, rt.world_size)
+            if not step_runs(len(order), b, batch, rt.world_size):
                 continue
             with torch.autocast(rt.device.type, dtype=rt.amp_dtype or torch.float32, enabled=rt.amp_dtype is not None):
                 loss = batch_loss(net, idx)
