@@ -3,6 +3,7 @@ reporting, rate/latency/drop statistics and ``/diagnostics``."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -48,10 +49,17 @@ def _descriptor(p: Param) -> ParameterDescriptor:
 
 
 class Stats:
-    """Rates over a sliding window, latency, drops and rejections for diagnostics."""
+    """Rates over a sliding window, latency, drops and rejections for diagnostics.
+
+    Thread-safe: a remote classifier's worker thread and the executor both record here while the
+    diagnostics timer reads, so every change and :meth:`snapshot` hold one lock (an unlocked
+    read-modify-write of a counter can lose increments, and iterating the stage dict while a new
+    stage is added raises).
+    """
 
     def __init__(self, window_s: float = 5.0) -> None:
         self.window_s = window_s
+        self._lock = threading.Lock()
         self.inputs: deque[float] = deque()
         self.outputs: deque[float] = deque()
         self.latency_ms: deque[float] = deque(maxlen=200)
@@ -64,21 +72,24 @@ class Stats:
             q.popleft()
 
     def input(self) -> None:
-        now = time.monotonic()
-        self.inputs.append(now)
-        self._trim(self.inputs, now)
+        with self._lock:
+            now = time.monotonic()
+            self.inputs.append(now)
+            self._trim(self.inputs, now)
 
     def output(self, latency_ms: float) -> None:
-        now = time.monotonic()
-        self.outputs.append(now)
-        self._trim(self.outputs, now)
-        self.latency_ms.append(latency_ms)
+        with self._lock:
+            now = time.monotonic()
+            self.outputs.append(now)
+            self._trim(self.outputs, now)
+            self.latency_ms.append(latency_ms)
 
     def stage(self, name: str, ms: float) -> None:
-        q = self.stages.get(name)
-        if q is None:
-            q = self.stages[name] = deque(maxlen=200)
-        q.append(ms)
+        with self._lock:
+            q = self.stages.get(name)
+            if q is None:
+                q = self.stages[name] = deque(maxlen=200)
+            q.append(ms)
 
     def timings(self, t: Timings) -> None:
         for name, ms in (("pre", t.pre), ("infer", t.infer), ("post", t.post), ("classify", t.classify)):
@@ -94,12 +105,38 @@ class Stats:
             self.stage(name, (time.perf_counter() - t0) * 1e3)
 
     def count(self, key: str, n: int = 1) -> None:
-        self.counters[key] = self.counters.get(key, 0) + n
+        with self._lock:
+            self.counters[key] = self.counters.get(key, 0) + n
+
+    def set_counter(self, key: str, value: int, at_least: bool = False) -> bool:
+        """Set a counter kept elsewhere (a sync's drops, a model's NaN frames); with
+        ``at_least`` only raise it. Returns whether it changed."""
+        with self._lock:
+            old = self.counters.get(key, 0)
+            if at_least and value <= old:
+                return False
+            self.counters[key] = value
+            return value != old
 
     def rate(self, q: deque[float]) -> float:
-        now = time.monotonic()
-        self._trim(q, now)
-        return len(q) / self.window_s
+        with self._lock:
+            self._trim(q, time.monotonic())
+            return len(q) / self.window_s
+
+    def snapshot(self) -> dict[str, str]:
+        """The diagnostics key/values, read consistently under the lock."""
+        with self._lock:
+            now = time.monotonic()
+            for q in (self.inputs, self.outputs):
+                self._trim(q, now)
+            lat = sorted(self.latency_ms)
+            return {
+                "input_rate_hz": f"{len(self.inputs) / self.window_s:.2f}",
+                "processing_rate_hz": f"{len(self.outputs) / self.window_s:.2f}",
+                "latency_p50_ms": f"{lat[len(lat) // 2]:.2f}" if lat else "nan",
+                **{f"{k}_ms_p50": f"{sorted(q)[len(q) // 2]:.3f}" for k, q in self.stages.items() if q},
+                **{k: str(v) for k, v in sorted(self.counters.items())},
+            }
 
 
 class BaseNode(Node):
@@ -227,8 +264,7 @@ class BaseNode(Node):
         them, a classification becomes unavailable); the frames are counted on diagnostics
         (``nonfinite_<stage>_outputs``) and reported (throttled), the node keeps running."""
         key = f"nonfinite_{stage}_outputs"
-        if total > self.stats.counters.get(key, 0):
-            self.stats.counters[key] = total
+        if self.stats.set_counter(key, total, at_least=True):
             self.report(
                 f"{key}_reports", f"the {stage} model produced NaN/inf outputs; they are ignored (counted in {key} on /diagnostics)"
             )
@@ -311,8 +347,8 @@ class BaseNode(Node):
         sync: ExactTimeSync[Any, Any] = ExactTimeSync(int(self.values["sync.queue_size"]))
 
         def deliver(pair: tuple[Any, Any] | None) -> None:
-            self.stats.counters["unmatched_images"] = sync.dropped_a
-            self.stats.counters["unmatched_inputs"] = sync.dropped_b
+            self.stats.set_counter("unmatched_images", sync.dropped_a)
+            self.stats.set_counter("unmatched_inputs", sync.dropped_b)
             if pair is not None:
                 callback(*pair)
 
@@ -336,14 +372,7 @@ class BaseNode(Node):
         level, text = self.backend_state
         st.level = bytes([level])
         st.message = text
-        lat = sorted(self.stats.latency_ms)
-        values = {
-            "input_rate_hz": f"{self.stats.rate(self.stats.inputs):.2f}",
-            "processing_rate_hz": f"{self.stats.rate(self.stats.outputs):.2f}",
-            "latency_p50_ms": f"{lat[len(lat) // 2]:.2f}" if lat else "nan",
-            **{f"{k}_ms_p50": f"{sorted(q)[len(q) // 2]:.3f}" for k, q in self.stats.stages.items() if q},
-            **{k: str(v) for k, v in sorted(self.stats.counters.items())},
-        }
+        values = self.stats.snapshot()
         st.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         arr = DiagnosticArray()
         arr.header.stamp = self.get_clock().now().to_msg()
