@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -95,3 +96,4 @@ def up(graph_file: str, values: dict[str, str], extra_ros_args: list[str] | None
         _stop(procs)
         for s, h in old.items():
             signal.signal(s, h)
+        shutil.rmtree(run_dir, ignore_errors=True)  # the nodes read their parameter files at start

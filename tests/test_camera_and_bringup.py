@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -115,9 +116,12 @@ def test_bringup_runs_the_demo_graph_to_the_end(tmp_path: Path, synthetic) -> No
         "camera_source:=samples/hands_demo.mp4", "camera_rate:=10.0", "echo:=true", f"video_path:={video}",
         f"detector_model:={synthetic['detector']}", f"classifier_model:={synthetic['classifier']}",
     ]  # fmt: skip
-    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    tmp = tmp_path / "tmp"  # where the bring-up writes its per-node parameter files
+    tmp.mkdir()
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180, env={**os.environ, "TMPDIR": str(tmp)})
     text = out.stdout + out.stderr
     assert out.returncode == 0, text
+    assert list(tmp.glob("gesture_ros_*")) == []  # removed when the graph ends (issue 22, defect 6)
     cap = cv2.VideoCapture(str(video))
     n = 0
     while cap.read()[0]:

@@ -163,3 +163,21 @@ def test_launch_files_build_the_graph(monkeypatch: pytest.MonkeyPatch, launch_fi
         params_file, overrides = n.kwargs["parameters"]
         assert params_file.endswith("config/gesture_ros.yaml")
         assert overrides["detector.backend"] == "tensorrt"
+
+
+def test_core_defaults_are_the_parameter_tables() -> None:
+    """The core's config objects default to what the parameter table says (issue 22, defect 6:
+    ClusterConfig.top_k was 0 in the core and 4 in the nodes), so training, evaluation and tests
+    that build them bare see what a node with default parameters does."""
+    from gesture_ros.core.detectnet import ClusterConfig
+    from gesture_ros.core.roi import RoiConfig
+    from gesture_ros.core.tracking import Debouncer, IouTracker
+    from gesture_ros.factory import tracking
+    from gesture_ros.settings import PARAMS, cluster_config, roi_config
+
+    defaults = {n: p.default for n, p in PARAMS.items()}
+    assert ClusterConfig() == cluster_config(defaults)
+    assert RoiConfig() == roi_config(defaults)
+    tracker, debouncer = tracking(defaults)
+    assert tracker is not None and debouncer is not None
+    assert vars(IouTracker()) == vars(tracker) and vars(Debouncer()) == vars(debouncer)

@@ -77,7 +77,7 @@ class ClusterConfig:
     #: NMS: suppress boxes overlapping a better one by more than this IoU
     nms_iou: float = 0.5
     #: keep at most this many detections per class (best first); 0 keeps all
-    top_k: int = 0
+    top_k: int = 4
 
 
 def decode(
