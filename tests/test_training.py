@@ -101,7 +101,7 @@ def test_classifier_starts_from_a_detector_trunk(tmp_path: Path, models, shared_
     leaky.mkdir()
     shutil.copyfile(det_pt, leaky / "detector.pt")
     det_cfg = yaml.safe_load((detector_run[0] / "config.yaml").read_text())
-    (leaky / "config.yaml").write_text(yaml.safe_dump({**det_cfg, "extra_data": [str(shared_data)], "limit": 0}))
+    (leaky / "config.yaml").write_text(yaml.safe_dump({**det_cfg, "extra_data": [str(shared_data)], "limit": 0, "scenes": []}))
     full = {**cfg.__dict__, "limit_per_class": 0, "val_scenes": ["25", "55", "96", "16"], "init_from": str(leaky / "detector.pt")}
     with pytest.raises(ValueError, match=r"was trained on \d+ of the classifier's validation images"):
         train_classifier(ClassifierTrainConfig(**full), models.classifier, RoiConfig(), log=lambda _: None)
@@ -109,6 +109,7 @@ def test_classifier_starts_from_a_detector_trunk(tmp_path: Path, models, shared_
         **det_cfg,
         "extra_data": [str(shared_data)],
         "limit": 0,
+        "scenes": [],
         "val_scenes": ["session_16", "session_25", "session_55", "session_96"],
     }
     (leaky / "config.yaml").write_text(yaml.safe_dump(with_val))
