@@ -61,6 +61,22 @@ def tracking(values: dict[str, Any]) -> tuple[IouTracker | None, Debouncer | Non
     return tracker, Debouncer(int(values["events.debounce_frames"]))
 
 
+def retune_tracking(
+    values: dict[str, Any], tracker: IouTracker | None, debouncer: Debouncer | None
+) -> tuple[IouTracker | None, Debouncer | None]:
+    """The tracker and debouncer after a runtime parameter change: the same objects with the new
+    thresholds (track ids and gesture histories go on), new ones when tracking was switched on,
+    none when it was switched off."""
+    if not values["tracking.enabled"]:
+        return None, None
+    if tracker is None or debouncer is None:
+        return tracking(values)
+    tracker.iou_threshold = float(values["tracking.iou_threshold"])
+    tracker.max_missed = int(values["tracking.max_missed"])
+    debouncer.frames = int(values["events.debounce_frames"])
+    return tracker, debouncer
+
+
 def pipeline(values: dict[str, Any], models: ModelsConfig) -> GesturePipeline:
     """The fused pipeline exactly as gesture_pipeline_node builds it."""
     det = detector(values, models)

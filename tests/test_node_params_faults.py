@@ -249,3 +249,61 @@ def test_hostile_detection_arrays_do_not_stop_the_classifier_node(tmp_path: Path
         proc.terminate()
         proc.wait(timeout=10)
         h.close()
+
+
+def _bool(name: str, v: bool) -> Parameter:
+    return Parameter(name=name, value=ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=v))
+
+
+def _int(name: str, v: int) -> Parameter:
+    return Parameter(name=name, value=ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=v))
+
+
+def test_tracking_and_event_parameters_apply_at_runtime(tmp_path: Path) -> None:
+    """`ros2 param set` of tracking.* and events.* on the running classifier node changes what
+    it publishes (issue 22, defect 2: they were accepted and ignored): tracking off gives
+    track id -1; back on with events.debounce_frames 1, a new track's first frame is an event."""
+    import cv2
+    from gesture_ros_msgs.msg import GestureArray, GestureEvent
+
+    ok, frame = cv2.VideoCapture(str(ROOT / "samples" / "hands_demo.mp4")).read()
+    assert ok
+    log = tmp_path / "cls.log"
+    proc = _node("gesture_classifier_node", "cls_params", ["-p", "image_topic:=/rt/image", "-p", "rois_topic:=/rt/rois",
+                 "-p", "gestures_topic:=/rt/gestures", "-p", "events_topic:=/rt/events"], log)  # fmt: skip
+    h = Harness()
+    out = h.subscribe(GestureArray, "/rt/gestures")
+    events = h.subscribe(GestureEvent, "/rt/events")
+    images = h.node.create_publisher(Image, "/rt/image", 10)
+    rois = h.publisher(DetectionArray, "/rt/rois")
+    client = h.node.create_client(SetParameters, "/cls_params/set_parameters")
+
+    def send(stamp: int) -> None:
+        rois.publish(_dets(stamp, [340.0, 280.0, 480.0, 420.0]))
+        images.publish(encode(frame, "bgr8", stamp))
+
+    def call(*params: Parameter) -> None:
+        fut = client.call_async(SetParameters.Request(parameters=list(params)))
+        assert h.spin_until(fut.done, 10) and all(r.successful for r in fut.result().results), fut.result()
+
+    def one(stamp: int) -> GestureArray:
+        send(stamp)
+        assert h.spin_until(lambda: any(g.header.stamp == header(stamp, "x").stamp for g in out), 20), log.read_text()[-2000:]
+        return next(g for g in out if g.header.stamp == header(stamp, "x").stamp)
+
+    try:
+        assert h.spin_until(client.service_is_ready, 30)
+        h.handshake(lambda k: send(WARMUP_NS + k), out)
+        assert one(2 * WARMUP_NS).gestures[0].track_id >= 0
+        call(_bool("tracking.enabled", False))
+        assert one(2 * WARMUP_NS + 1).gestures[0].track_id == -1
+        call(_bool("tracking.enabled", True), _int("events.debounce_frames", 1), _int("tracking.max_missed", 0),
+             _double("tracking.iou_threshold", 0.5), _double("triton.reconnect_max", 2.0))  # fmt: skip
+        stamp = 2 * WARMUP_NS + 2
+        assert one(stamp).gestures[0].track_id >= 0
+        assert h.spin_until(lambda: any(e.header.stamp == header(stamp, "x").stamp for e in events), 10), "no event after 1 frame"
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        h.close()

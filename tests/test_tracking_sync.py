@@ -46,3 +46,22 @@ def test_exact_time_sync_pairs_by_stamp_and_counts_drops() -> None:
     for k in range(4, 8):
         s.add_a(k, f"img{k}")
     assert s.dropped_a == 3  # queue of 2 kept 6, 7
+
+
+def test_retune_tracking_keeps_the_tracks_and_applies_the_values() -> None:
+    """What both tracking nodes run on a parameter change: thresholds change in place (track ids
+    and gesture histories go on), off drops both, on again builds fresh ones."""
+    from gesture_ros.factory import retune_tracking, tracking
+    from gesture_ros.settings import PARAMS
+
+    values = {n: p.default for n, p in PARAMS.items()}
+    tracker, debouncer = tracking(values)
+    assert tracker is not None and debouncer is not None
+    ids, _ = tracker.update([[0, 0, 10, 10]])
+    changed = {**values, "tracking.iou_threshold": 0.6, "tracking.max_missed": 9, "events.debounce_frames": 7}
+    t2, d2 = retune_tracking(changed, tracker, debouncer)
+    assert t2 is tracker and d2 is debouncer and (t2.iou_threshold, t2.max_missed, d2.frames) == (0.6, 9, 7)
+    assert tracker.update([[0, 0, 10, 10]])[0].tolist() == ids.tolist()  # the same track goes on
+    assert retune_tracking({**values, "tracking.enabled": False}, tracker, debouncer) == (None, None)
+    t3, d3 = retune_tracking(changed, None, None)
+    assert t3 is not None and d3 is not None and t3.max_missed == 9 and d3.frames == 7

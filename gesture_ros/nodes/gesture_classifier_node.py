@@ -12,6 +12,7 @@ from gesture_ros_msgs.msg import DetectionArray, GestureArray, GestureEvent
 
 from ..core.errors import GestureRosError, ModelError
 from ..core.pipeline import GestureClassifier, classify_hands, prepare_received_hands, track_hands
+from ..factory import retune_tracking
 from ..settings import CLASSIFIER_PARAMS, ROI_PARAMS, TRACKING_PARAMS, roi_config
 from .base import RESULT_QOS, BaseNode, spin_node
 from .convert import event_msgs, gestures_msg, hands_from_msg
@@ -44,8 +45,16 @@ class GestureClassifierNode(BaseNode):
         except (GestureRosError, OSError) as exc:
             self.fail_startup(exc)
         self.tracker, self.debouncer = build_tracking(self)
+        self.on_parameters_changed(self._reconfigure)
         remote = self.values["classifier.backend"] == "triton"
         self.subscribe_synced(DetectionArray, self.values["rois_topic"], self.dispatcher(self._process, remote))
+
+    def _reconfigure(self) -> None:
+        """Apply the writable parameters: tracking, events and Triton's reconnect wait (ROI
+        parameters are read per message)."""
+        self.tracker, self.debouncer = retune_tracking(self.values, self.tracker, self.debouncer)
+        if self.classifier is not None and self.classifier.link is not None:
+            self.classifier.link.max_wait = float(self.values["triton.reconnect_max"])
 
     def _process(self, image_msg: Any, dets: DetectionArray) -> None:
         hands = hands_from_msg(dets)

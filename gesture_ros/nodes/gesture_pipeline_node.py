@@ -13,6 +13,7 @@ from gesture_ros_msgs.msg import DetectionArray, GestureArray, GestureEvent
 from ..core.errors import GestureRosError, ModelError
 from ..core.overlay import draw, to_bgr
 from ..core.pipeline import GesturePipeline
+from ..factory import retune_tracking
 from ..settings import CLASSIFIER_PARAMS, DETECTOR_PARAMS, OVERLAY_PARAMS, ROI_PARAMS, TRACKING_PARAMS, cluster_config, roi_config
 from .base import RESULT_QOS, BaseNode, spin_node
 from .convert import detections_msg, event_msgs, gestures_msg
@@ -55,9 +56,14 @@ class GesturePipelineNode(BaseNode):
         self.subscribe_images(self.dispatcher(self._process, "triton" in (v["detector.backend"], v["classifier.backend"])))
 
     def _reconfigure(self) -> None:
+        """Apply the writable parameters (clustering, ROI, tracking, events, Triton's reconnect wait)."""
         if self.pipeline is not None:
-            self.pipeline.detector.clustering = cluster_config(self.values)
-            self.pipeline.roi = roi_config(self.values)
+            p = self.pipeline
+            p.detector.clustering = cluster_config(self.values)
+            p.roi = roi_config(self.values)
+            p.tracker, p.debouncer = retune_tracking(self.values, p.tracker, p.debouncer)
+            if p.classifier is not None and p.classifier.link is not None:
+                p.classifier.link.max_wait = float(self.values["triton.reconnect_max"])
 
     def _process(self, msg: Any) -> None:
         frame = self.accept(msg, self.pipeline is not None)
