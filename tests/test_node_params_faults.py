@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -201,23 +202,29 @@ def _dets(stamp: int, roi: list[float], size: tuple[int, int] = (640, 480)) -> D
     return DetectionArray(header=header(stamp, "test_cam"), image_width=size[0], image_height=size[1], detections=[d])
 
 
+def _classifier_harness(name: str, ns: str, log: Path) -> tuple[subprocess.Popen[bytes], Harness, Any, Any, np.ndarray]:
+    """The real gesture_classifier_node with its topics under ``/ns``, a harness with publishers
+    for its image and ROI inputs, and the first frame of the sample video (640x480)."""
+    import cv2
+
+    ok, frame = cv2.VideoCapture(str(ROOT / "samples" / "hands_demo.mp4")).read()
+    assert ok and frame.shape[:2] == (480, 640)
+    topics = [f"{t}:=/{ns}/{t.split('_')[0]}" for t in ("image_topic", "rois_topic", "gestures_topic", "events_topic")]
+    proc = _node("gesture_classifier_node", name, [a for t in topics for a in ("-p", t)] + ["-p", "diagnostics_period:=0.3"], log)
+    h = Harness()
+    return proc, h, h.node.create_publisher(Image, f"/{ns}/image", 10), h.publisher(DetectionArray, f"/{ns}/rois"), frame
+
+
 def test_hostile_detection_arrays_do_not_stop_the_classifier_node(tmp_path: Path) -> None:
     """Any publisher on the ROI topic: ROIs outside the frame, NaN, swapped corners, detections
     for another image size. Each gets one log line and a count on /diagnostics; its hand is
     published unclassified; the node keeps classifying the good messages around them."""
-    import cv2
     from gesture_ros_msgs.msg import GestureArray
 
-    ok, frame = cv2.VideoCapture(str(ROOT / "samples" / "hands_demo.mp4")).read()
-    assert ok and frame.shape[:2] == (480, 640)
     log = tmp_path / "cls.log"
-    proc = _node("gesture_classifier_node", "cls_hostile", ["-p", "image_topic:=/hostile/image", "-p", "rois_topic:=/hostile/rois",
-                 "-p", "gestures_topic:=/hostile/gestures", "-p", "diagnostics_period:=0.3"], log)  # fmt: skip
-    h = Harness()
+    proc, h, images, rois, frame = _classifier_harness("cls_hostile", "hostile", log)
     out = h.subscribe(GestureArray, "/hostile/gestures")
     diags = h.subscribe(DiagnosticArray, "/diagnostics")
-    images = h.node.create_publisher(Image, "/hostile/image", 10)
-    rois = h.publisher(DetectionArray, "/hostile/rois")
     good = [340.0, 280.0, 480.0, 420.0]
     hostile = [([700.0, 500.0, 800.0, 600.0], (640, 480)), ([100.0, float("nan"), 200.0, 200.0], (640, 480)),
                ([-50.0, -50.0, -10.0, -10.0], (640, 480)), ([300.0, 300.0, 200.0, 200.0], (640, 480)), (good, (1280, 720))]  # fmt: skip
@@ -263,19 +270,12 @@ def test_tracking_and_event_parameters_apply_at_runtime(tmp_path: Path) -> None:
     """`ros2 param set` of tracking.* and events.* on the running classifier node changes what
     it publishes (issue 22, defect 2: they were accepted and ignored): tracking off gives
     track id -1; back on with events.debounce_frames 1, a new track's first frame is an event."""
-    import cv2
     from gesture_ros_msgs.msg import GestureArray, GestureEvent
 
-    ok, frame = cv2.VideoCapture(str(ROOT / "samples" / "hands_demo.mp4")).read()
-    assert ok
     log = tmp_path / "cls.log"
-    proc = _node("gesture_classifier_node", "cls_params", ["-p", "image_topic:=/rt/image", "-p", "rois_topic:=/rt/rois",
-                 "-p", "gestures_topic:=/rt/gestures", "-p", "events_topic:=/rt/events"], log)  # fmt: skip
-    h = Harness()
+    proc, h, images, rois, frame = _classifier_harness("cls_params", "rt", log)
     out = h.subscribe(GestureArray, "/rt/gestures")
     events = h.subscribe(GestureEvent, "/rt/events")
-    images = h.node.create_publisher(Image, "/rt/image", 10)
-    rois = h.publisher(DetectionArray, "/rt/rois")
     client = h.node.create_client(SetParameters, "/cls_params/set_parameters")
 
     def send(stamp: int) -> None:
