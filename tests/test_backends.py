@@ -57,6 +57,19 @@ def test_description_mismatch_names_both_sides(tmp_path: Path, models) -> None:
         GestureClassifier(models.classifier, create_backend("onnxruntime", wrong_cls))
 
 
+@pytest.mark.parametrize("which", ["detector", "classifier"])
+def test_a_fixed_batch_above_one_is_refused_at_start_up(tmp_path: Path, models, which: str) -> None:
+    """Issue 22: such a model passed the start-up check and then failed on every frame."""
+    if which == "detector":
+        path = detector_model(models.detector, tmp_path / "d2.onnx", batch=2)
+        build = lambda: HandDetector(models.detector, create_backend("onnxruntime", path), ClusterConfig())  # noqa: E731
+    else:
+        path = classifier_model(models.classifier, tmp_path / "c2.onnx", batch=2)
+        build = lambda: GestureClassifier(models.classifier, create_backend("onnxruntime", path))  # noqa: E731
+    with pytest.raises(ModelError, match="has a fixed batch of 2"):
+        build()
+
+
 def test_classifier_with_fixed_batch_one_runs_hand_by_hand(tmp_path: Path, models) -> None:
     path = classifier_model(models.classifier, tmp_path / "b1.onnx", batch=1)
     cls = GestureClassifier(models.classifier, create_backend("onnxruntime", path))

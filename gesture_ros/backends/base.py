@@ -74,11 +74,19 @@ def check_io(
 ) -> None:
     """Raise :class:`ModelError` when the model's tensors disagree with the description.
 
-    Shapes exclude the batch axis; ``-1`` in ``outputs`` means any size.
+    Shapes exclude the batch axis; ``-1`` in ``outputs`` means any size. The batch axis itself
+    must be dynamic or 1: a model built for a fixed batch of 2 would load and then fail on
+    every frame.
     """
     ins = {t.name: t for t in backend.inputs}
     if input_name not in ins:
         raise ModelError(f"{model_file}: the model description names input '{input_name}' but the model has {sorted(ins)}")
+    batch = ins[input_name].shape[0] if ins[input_name].shape else -1
+    if batch > 1:  # the nodes send one frame, or crops one at a time to a fixed-batch model
+        raise ModelError(
+            f"{model_file}: input '{input_name}' has a fixed batch of {batch}; the nodes send one frame at a time "
+            "(and crops one by one to a fixed-batch classifier): use batch 1 or a dynamic batch axis"
+        )
     got = ins[input_name].shape[1:]
     if not _dims_match(got, input_shape):
         raise ModelError(
