@@ -137,3 +137,22 @@ def test_diagnostics_stats_lose_nothing_across_threads() -> None:
     assert stats.counters["frames"] == 80000 and stats.snapshot()["frames"] == "80000"
     assert len(snapshots) == 2000 and sum(k.endswith("_ms_p50") for k in stats.snapshot()) == 200
     assert stats.set_counter("nan_frames", 3, at_least=True) and not stats.set_counter("nan_frames", 2, at_least=True)
+
+
+def test_the_link_reconnects_while_nobody_is_in_view(models, synthetic) -> None:
+    """Issue 22: reconnection was attempted only for frames with hands, so after a server
+    restart with nobody in view the classifier stayed down (and /diagnostics ERROR)."""
+    import numpy as np
+
+    from gesture_ros.backends import create_backend
+    from gesture_ros.core.pipeline import GestureClassifier, classify_hands
+
+    cls = GestureClassifier(models.classifier, create_backend("onnxruntime", synthetic["classifier"]))
+    now = [0.0]
+    srv = Server([True])
+    cls.link = Link(srv, min_wait=0.25, clock=lambda: now[0])
+    cls.link.fault("server killed")
+    now[0] = 0.25
+    assert classify_hands(cls, np.zeros((48, 64, 3), np.uint8), "bgr", []) is None  # a frame without hands
+    cls.link.wait_attempt()
+    assert srv.calls == 1 and cls.link.up

@@ -228,8 +228,11 @@ def classify_hands(
     idx = [i for i, h in enumerate(hands) if h.roi_valid]
     error = None
     link = classifier.link
-    if idx and link is not None and not link.ready():
-        error = f"classifier backend down, reconnecting ({link.last_error})"
+    # asked on every frame, hands or not: while down, this starts the reconnection attempts, so
+    # a server that came back while nobody was in view is up again before the next hand
+    ready = link.ready() if link is not None else True
+    if idx and not ready:
+        error = f"classifier backend down, reconnecting ({link.last_error if link is not None else ''})"
     elif idx:
         try:
             results = classifier.classify(image, order, np.stack([hands[i].roi for i in idx]))

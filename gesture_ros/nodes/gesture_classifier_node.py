@@ -75,6 +75,9 @@ class GestureClassifierNode(BaseNode):
             else:
                 self.classify_outcome(error, self.classifier.link)
                 self.note_nonfinite("classifier", self.classifier.nonfinite)
+        elif self.classifier is not None and self.classifier.link is not None:
+            self.classifier.link.ready()  # nobody in view: keep reconnecting, and say when it is back
+            self.classify_outcome(None, self.classifier.link)
         changes = track_hands(hands, self.tracker, self.debouncer)
         with self.stats.timed("publish"):
             published = safe_publish(self, self.pub, gestures_msg(dets.header, hands))
