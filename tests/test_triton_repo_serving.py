@@ -208,3 +208,33 @@ def test_detector_through_triton_equals_onnxruntime(server, models, shared_data:
         np.testing.assert_allclose(a.scores, b.scores, atol=1e-4)
     assert found > 0  # hands were found, so the comparison says something
     remote.backend.close()
+
+
+def test_reconnecting_keeps_one_shared_memory_region_on_the_server(server, models) -> None:
+    """Issue 22, defect 4: every reconnection registered a new region and left the old one
+    registered on a server that had only timed out; after three reconnections the live server
+    holds exactly the one region in use, and classification through it still works."""
+    import tritonclient.grpc as grpcclient
+
+    spec = models.classifier
+    backend = create_backend("triton", spec.triton_model, url=server.grpc_url, protocol="grpc", shared_memory=True)
+    client = grpcclient.InferenceServerClient(server.grpc_url)
+
+    def ours() -> list[str]:
+        status = client.get_system_shared_memory_status(as_json=True)
+        regions = status.get("regions", {})
+        names = regions.keys() if isinstance(regions, dict) else [r["name"] for r in regions]
+        return [n for n in names if n.startswith("gesture_ros_")]
+
+    try:
+        assert len(ours()) == 1
+        for _ in range(3):
+            assert backend.reconnect()
+        assert ours() == [backend._shm_name]
+        x = np.zeros((1, 3, spec.input.height, spec.input.width), np.float32)
+        assert backend.infer({spec.input.name: x})[spec.output].shape == (1, len(spec.labels))
+        backend.close()
+        assert ours() == []  # and close() leaves none behind
+    finally:
+        backend.close()
+        client.close()

@@ -140,7 +140,7 @@ class TritonBackend(InferenceBackend):
         """Check the server and model again (after a fault); True when requests can resume."""
         with self._lock:
             try:
-                self._release_shm(unregister=False)
+                self._release_shm()  # unregistered on a live server (after a timeout); gone with a dead one
                 self._inputs, self._outputs = [], []
                 self._load_metadata()
             except (BackendUnavailableError, ModelError) as exc:
