@@ -49,7 +49,6 @@ OUTPUTS = {"out", "json", "plot", "models_dir", "output"}
 
 @dataclass
 class Line:
-    block: int
     text: str
     robot: bool
 
@@ -57,14 +56,13 @@ class Line:
 def shell_lines(markdown: str) -> list[Line]:
     """Every command line of the ```bash blocks (continuations joined, comments dropped)."""
     lines: list[Line] = []
-    robot = False
-    for i, m in enumerate(re.finditer(r"(<!-- readme: robot -->\s*)?```bash\n(.*?)```", markdown, re.S)):
+    for m in re.finditer(r"(<!-- readme: robot -->\s*)?```bash\n(.*?)```", markdown, re.S):
         robot = bool(m.group(1))
         text = m.group(2).replace("\\\n", " ")
         for raw in text.splitlines():
             cmd = raw.split(" #", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
             if cmd:
-                lines.append(Line(i, cmd, robot))
+                lines.append(Line(cmd, robot))
     return lines
 
 
@@ -225,9 +223,9 @@ def test_checker_rejects_what_does_not_exist(tmp_path: Path) -> None:
         ("bin/gesture-ros args config/graph_fused.yaml", "run the tool as"),
     ):
         with pytest.raises((AssertionError, ParseError), match=why):
-            c.check(Line(0, bad, False))
+            c.check(Line(bad, False))
     with pytest.raises(AssertionError, match="undeclared launch argument"):
-        c.check(Line(0, "ros2 launch gesture_ros gesture_fused.launch.py no_such_arg:=1", True))
+        c.check(Line("ros2 launch gesture_ros gesture_fused.launch.py no_such_arg:=1", True))
 
 
 @pytest.mark.slow
@@ -238,7 +236,7 @@ def test_every_readme_command_works_as_written(tmp_path: Path) -> None:
     for line in shell_lines(README.read_text()):
         c.check(line)
     for text in inline_commands(README.read_text()):  # `make run-triton` in a sentence
-        c.check(Line(-1, text, False))
+        c.check(Line(text, False))
     assert len(c.ran) >= 3 and len(c.parsed) >= 15, (c.ran, c.parsed)
 
 

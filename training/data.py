@@ -63,9 +63,10 @@ class _Scened(Protocol):
 
 
 S = TypeVar("S", bound=_Scened)
+T = TypeVar("T")
 
 
-def evenly(items: Sequence[S], n: int) -> list[S]:
+def evenly(items: Sequence[T], n: int) -> list[T]:
     """``n`` items spread evenly over ``items`` (first and last included), in their order.
 
     A subset for a short run that still spans the whole sequence (a video's frames from start

@@ -98,7 +98,13 @@ class Driver:
         deadline = time.monotonic() + timeout
         while stamp not in self.back and time.monotonic() < deadline:
             self.executor.spin_once(timeout_sec=0.01)
+        self.hands.pop(stamp, None)
         return self.back.pop(stamp, None)
+
+    def clear(self) -> None:
+        """Forget every GestureArray received so far (publish times and hand counts alike)."""
+        self.back.clear()
+        self.hands.clear()
 
     def spin_for(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -137,7 +143,7 @@ def run_graph(
     closed loop (latency), every frame in open loop at ``saturate`` x the closed-loop rate
     (throughput: the rate of GestureArray publish times while the camera outruns the graph)."""
     run = GraphRun()
-    driver.back.clear()
+    driver.clear()
     driver.diagnostics.clear()
     t_spawn = time.monotonic()
     procs = start_graph(kind)
@@ -191,7 +197,7 @@ def run_graph(
 def _open_loop(driver: Driver, frames: list[Frame], rate_hz: float) -> tuple[float, float, int]:
     """Send every frame at ``rate_hz``; the graph's output rate (from publish times), the rate
     and how many GestureArrays came out."""
-    driver.back.clear()
+    driver.clear()
     period = 1.0 / rate_hz
     t_next = time.monotonic()
     for f in frames:

@@ -54,7 +54,7 @@ def soak(graph: str, seconds: float, rate: float, window: float, size: tuple[int
         while driver.wait(driver.send(frames[0]), 0.1) is None:
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs.values()):
                 raise RuntimeError(f"the {graph} graph did not come up")
-        driver.back.clear()
+        driver.clear()
         t_start = time.monotonic()
         t_next = t_start
         cpu0 = {n: cpu_seconds(p.pid) for n, p in procs.items()}

@@ -191,9 +191,9 @@ def prepare_received_hands(hands: list[Hand], frame_w: int, frame_h: int, msg_si
     are in other coordinates, so none of that message's hands is classified (0 x 0: not said).
     """
     problems = []
-    if all(msg_size) and tuple(msg_size) != (frame_w, frame_h):  # 0 x 0: the sender did not say
+    other_size = all(msg_size) and tuple(msg_size) != (frame_w, frame_h)  # 0 x 0: the sender did not say
+    if other_size:
         problems.append(f"detections for a {msg_size[0]}x{msg_size[1]} image arrived with a {frame_w}x{frame_h} image")
-    other_size = bool(problems)
     for h in hands:
         if other_size:
             h.roi_valid = False
@@ -231,8 +231,8 @@ def classify_hands(
     # asked on every frame, hands or not: while down, this starts the reconnection attempts, so
     # a server that came back while nobody was in view is up again before the next hand
     ready = link.ready() if link is not None else True
-    if idx and not ready:
-        error = f"classifier backend down, reconnecting ({link.last_error if link is not None else ''})"
+    if idx and link is not None and not ready:
+        error = f"classifier backend down, reconnecting ({link.last_error})"
     elif idx:
         try:
             results = classifier.classify(image, order, np.stack([hands[i].roi for i in idx]))

@@ -118,11 +118,6 @@ class Stats:
             self.counters[key] = value
             return value != old
 
-    def rate(self, q: deque[float]) -> float:
-        with self._lock:
-            self._trim(q, time.monotonic())
-            return len(q) / self.window_s
-
     def snapshot(self) -> dict[str, str]:
         """The diagnostics key/values, read consistently under the lock."""
         with self._lock:
