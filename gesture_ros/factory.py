@@ -7,7 +7,7 @@ from typing import Any
 
 from . import paths
 from .backends import create_backend
-from .backends.base import InferenceBackend
+from .core.inference import InferenceBackend
 from .core.model_spec import ClassifierSpec, DetectorSpec, ModelsConfig, with_file
 from .core.pipeline import GestureClassifier, GesturePipeline, HandDetector
 from .core.tracking import Debouncer, IouTracker
@@ -36,7 +36,7 @@ def backend(values: dict[str, Any], stage: str, spec: DetectorSpec | ClassifierS
             "triton", name, url=values["triton.url"], protocol=values["triton.protocol"], model_version=values["triton.model_version"],
             timeout_s=float(values["triton.timeout"]), shared_memory=bool(values["triton.shared_memory"]),
             max_batch=int(values["classifier.max_batch"]) if stage == "classifier" else 1, ssl=bool(values["triton.ssl"]),
-            root_certificates=paths.resolve(roots).read_text() if roots else "", lazy=stage == "classifier",
+            root_certificates=paths.resolve(roots).read_text() if roots else "", lazy=True,
         )  # fmt: skip
         return b, f"triton://{values['triton.url']}/{name}"
     path = model_path(values, f"{stage}.model", spec.file)
@@ -45,7 +45,7 @@ def backend(values: dict[str, Any], stage: str, spec: DetectorSpec | ClassifierS
 
 def detector(values: dict[str, Any], models: ModelsConfig) -> HandDetector:
     b, where = backend(values, "detector", models.detector)
-    return HandDetector(with_file(models.detector, where), b, cluster_config(values))
+    return HandDetector(with_file(models.detector, where), b, cluster_config(values), float(values["triton.reconnect_max"]))
 
 
 def classifier(values: dict[str, Any], models: ModelsConfig) -> GestureClassifier:

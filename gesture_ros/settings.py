@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .backends.base import BACKENDS
+from .backends.registry import names as backend_names
 from .core.detectnet import CLUSTER_METHODS, ClusterConfig
 from .core.errors import ConfigError
 from .core.roi import RoiConfig
@@ -79,7 +79,7 @@ PARAMS: dict[str, Param] = {
         ),
         Param("diagnostics_period", 1.0, "Seconds between /diagnostics messages", min=0.1, max=60.0, read_only=True),
         # detector
-        Param("detector.backend", "onnxruntime", "Inference backend of the hand detector", choices=BACKENDS, read_only=True),
+        Param("detector.backend", "onnxruntime", "Inference backend of the hand detector", choices=backend_names(), read_only=True),
         Param("detector.model", "", "Detector model file (ONNX or TensorRT engine); empty: the file in models_file", read_only=True),
         Param("detector.threads", 0, "Intra-op threads of ONNX Runtime (0: library default)", min=0, max=64, read_only=True),
         Param("detector.clustering", _D.method, "Clustering of grid boxes: deepstream_dbscan, tao_dbscan or nms", choices=CLUSTER_METHODS),
@@ -105,7 +105,7 @@ PARAMS: dict[str, Param] = {
         Param("roi.min_size", _R.min_size, "ROIs smaller than this (pixels, after clipping) are not classified", min=0.0, max=4096.0),
         Param("roi.square", _R.square, "Square ROIs (GestureNet's crops are square)"),
         # classifier
-        Param("classifier.backend", "onnxruntime", "Inference backend of the gesture classifier", choices=BACKENDS, read_only=True),
+        Param("classifier.backend", "onnxruntime", "Inference backend of the gesture classifier", choices=backend_names(), read_only=True),
         Param("classifier.model", "", "Classifier model file; empty: the file in models_file", read_only=True),
         Param("classifier.threads", 0, "Intra-op threads of ONNX Runtime (0: library default)", min=0, max=64, read_only=True),
         Param("classifier.max_batch", 8, "Hands classified per backend call", min=1, max=64, read_only=True),

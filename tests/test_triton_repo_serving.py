@@ -238,3 +238,54 @@ def test_reconnecting_keeps_one_shared_memory_region_on_the_server(server, model
     finally:
         backend.close()
         client.close()
+
+
+def test_a_triton_detector_starts_before_its_server_and_survives_a_restart(models, shared_data: Path, tmp_path: Path) -> None:
+    """Issue 22, defect 4: a detector served by Triton had no link. Built before its server was up
+    it failed at start-up for good (the node stayed ERROR); now it reports each frame as
+    unavailable, connects once the server is up, and reconnects after a restart (its shared
+    memory region registered again on the new server), with the in-process detector's boxes."""
+    import time
+
+    from gesture_ros import factory
+    from gesture_ros.core.detectnet import Detections
+    from gesture_ros.core.errors import BackendUnavailableError
+    from gesture_ros.core.pipeline import HandDetector
+    from gesture_ros.triton_server import free_port
+
+    spec = models.detector
+    repo = tmp_path / "repo"
+    assert train_cli(["triton-repo", "--out", str(repo), "--detector", str(ROOT / spec.file)]) == 0
+    ports = {"http_port": free_port(), "grpc_port": free_port(), "metrics_port": free_port()}
+    values = factory.parameter_values()
+    values.update({"detector.backend": "triton", "triton.url": f"127.0.0.1:{ports['grpc_port']}", "triton.timeout": 0.5,
+                   "triton.reconnect_max": 0.5, "triton.shared_memory": True})  # fmt: skip
+    img = cv2.imread(str(sorted((shared_data / "hands_detect" / "images").glob("*.jpg"))[0]))
+    want = HandDetector(spec, create_backend("onnxruntime", ROOT / spec.file), factory.cluster_config(values)).detect(img, "bgr")
+    assert len(want) > 0
+
+    det = factory.detector(values, models)  # no server yet: before the fix, a ModelError here
+    assert det.link is not None and not det.link.up
+    with pytest.raises(BackendUnavailableError, match="detector backend down"):
+        det.detect(img, "bgr")
+
+    def detect_when_up(seconds: float) -> Detections:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                return det.detect(img, "bgr")
+            except BackendUnavailableError:
+                time.sleep(0.1)
+        pytest.fail(f"the detector did not reconnect in {seconds} s: {det.link.last_error if det.link else ''}")
+
+    try:
+        for _ in range(2):  # first start, then a restart on the same ports
+            with start(repo, ROOT / ".venv-triton", **ports):
+                got = detect_when_up(30)
+                np.testing.assert_allclose(got.boxes, want.boxes, atol=1e-3)
+            with pytest.raises(BackendUnavailableError):  # the server is gone
+                det.detect(img, "bgr")
+            assert not det.link.up
+        assert det.link.reconnects == 2
+    finally:
+        det.backend.close()

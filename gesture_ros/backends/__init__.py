@@ -1,5 +1,10 @@
-"""Inference backends behind one interface: ``infer({input: batch}) -> {output: array}``."""
+"""Inference backends behind one interface: ``infer({input: batch}) -> {output: array}``.
 
-from .base import BACKENDS, InferenceBackend, TensorInfo, check_io, create_backend
+The interface and the model check are in :mod:`gesture_ros.core.inference`; this package holds
+the implementations, created by name through :mod:`.registry`.
+"""
 
-__all__ = ["BACKENDS", "InferenceBackend", "TensorInfo", "check_io", "create_backend"]
+from ..core.inference import InferenceBackend, TensorInfo, check_io
+from .registry import create_backend, names, register
+
+__all__ = ["InferenceBackend", "TensorInfo", "check_io", "create_backend", "names", "register"]

@@ -8,14 +8,15 @@ import numpy as np
 import numpy.typing as npt
 
 from ..core.errors import ModelError
-from .base import InferenceBackend, TensorInfo, existing_file
+from ..core.inference import TensorInfo
+from .base import Backend, existing_file
 
 
 def _shape(raw: list[object]) -> tuple[int, ...]:
     return tuple(d if isinstance(d, int) and d > 0 else -1 for d in raw)
 
 
-class OnnxRuntimeBackend(InferenceBackend):
+class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
     def __init__(self, model_file: str | Path, threads: int = 0, providers: list[str] | None = None, spinning: bool = False) -> None:

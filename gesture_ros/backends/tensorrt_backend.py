@@ -15,7 +15,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ..core.errors import ModelError
-from .base import InferenceBackend, TensorInfo, existing_file
+from ..core.inference import TensorInfo
+from .base import Backend, existing_file
 
 
 def _import_cuda() -> Any:
@@ -37,7 +38,7 @@ def _check(result: Any) -> Any:
     return rest[0] if len(rest) == 1 else rest
 
 
-class TensorRTBackend(InferenceBackend):
+class TensorRTBackend(Backend):
     name = "tensorrt"
 
     def __init__(self, model_file: str | Path, max_batch: int = 8, **_: Any) -> None:

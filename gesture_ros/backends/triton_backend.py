@@ -24,7 +24,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ..core.errors import BackendUnavailableError, ModelError
-from .base import InferenceBackend, TensorInfo
+from ..core.inference import TensorInfo
+from .base import Backend
 
 PROTOCOLS = ("grpc", "http")
 
@@ -39,7 +40,7 @@ def _client_module(protocol: str) -> Any:
     return client
 
 
-class TritonBackend(InferenceBackend):
+class TritonBackend(Backend):
     name = "triton"
 
     def __init__(

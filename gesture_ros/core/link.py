@@ -11,14 +11,39 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
+@runtime_checkable
 class Reconnectable(Protocol):
-    def reconnect(self) -> bool: ...
+    """A backend that can lose its server and connect again (Triton)."""
+
+    def reconnect(self) -> bool:
+        """Try to connect once; True when the server answers again."""
+        ...
+
+
+def remote_link(backend: Any, verify: Callable[[], None], max_wait: float) -> Link | None:
+    """The link of a backend that can go away, or None for a local one.
+
+    ``verify`` (the model check) runs now when the backend is connected; a backend that started
+    before its server (``connected`` False) starts with the link down, so nothing is sent and
+    the model is checked on the first successful reconnection.
+    """
+    if not isinstance(backend, Reconnectable):
+        verify()
+        return None
+    link = Link(backend, verify=verify, max_wait=max_wait)
+    if getattr(backend, "connected", True):
+        verify()
+    else:
+        link.fault(str(getattr(backend, "pending_error", "") or "not connected"))
+    return link
 
 
 class Link:
+    """Whether requests may go to a remote backend now, and the reconnection attempts while not."""
+
     def __init__(
         self,
         backend: Reconnectable,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -17,14 +16,12 @@ from .classify import GestureResult, postprocess
 from .detectnet import ClusterConfig, Detections, cluster, decode
 from .errors import BackendUnavailableError, ModelError
 from .image import Image, PixelOrder
-from .link import Link
+from .inference import InferenceBackend, check_io
+from .link import Link, remote_link
 from .model_spec import ClassifierSpec, DetectorSpec
 from .preprocess import Preprocessor
 from .roi import RoiConfig, check_received_roi, expand_rois, pixel_region
 from .tracking import Debouncer, GestureChange, IouTracker
-
-if TYPE_CHECKING:
-    from ..backends.base import InferenceBackend
 
 
 @dataclass
@@ -43,29 +40,43 @@ class Timings:
 class HandDetector:
     """Pre-process -> backend -> DetectNet_v2 decode -> cluster -> map to frame pixels."""
 
-    def __init__(self, spec: DetectorSpec, backend: InferenceBackend, clustering: ClusterConfig) -> None:
-        from ..backends.base import check_io
-
+    def __init__(self, spec: DetectorSpec, backend: InferenceBackend, clustering: ClusterConfig, reconnect_max: float = 5.0) -> None:
         self.spec = spec
         self.backend = backend
         self.clustering = clustering
-        gh, gw = spec.grid
-        n = len(spec.labels)
-        check_io(
-            backend,
-            spec.file,
-            spec.input.name,
-            (3, spec.input.height, spec.input.width),
-            {spec.coverage_output: (n, gh, gw), spec.bbox_output: (4 * n, gh, gw)},
-        )
         self.pre = Preprocessor(spec.input, max_batch=1)
         self.nonfinite_frames = 0
+        #: a remote backend (Triton) that can go away and come back; None for a local one
+        self.link: Link | None = remote_link(backend, self._check, reconnect_max)
+
+    def _check(self) -> None:
+        """The model's tensors must be what the description says (at start-up, and after every
+        reconnection to a server, whose model may have changed)."""
+        spec = self.spec
+        gh, gw = spec.grid
+        n = len(spec.labels)
+        outputs: dict[str, tuple[int, ...]] = {spec.coverage_output: (n, gh, gw), spec.bbox_output: (4 * n, gh, gw)}
+        check_io(self.backend, spec.file, spec.input.name, (3, spec.input.height, spec.input.width), outputs)
 
     def detect(self, image: Image, order: PixelOrder, timings: Timings | None = None) -> Detections:
+        """The hands in one frame, in its pixels.
+
+        With a remote backend that is down, raises :class:`BackendUnavailableError` at once
+        (nothing is sent; asking starts the due reconnection attempt) and after a failed
+        request (the link goes down), so a node reports it and goes on with the next frame.
+        """
+        link = self.link
+        if link is not None and not link.ready():
+            raise BackendUnavailableError(f"detector backend down, reconnecting ({link.last_error})")
         t0 = time.perf_counter()
         lb = self.pre.fill(0, image, order)
         t1 = time.perf_counter()
-        out = self.backend.infer({self.spec.input.name: self.pre.batch(1)})
+        try:
+            out = self.backend.infer({self.spec.input.name: self.pre.batch(1)})
+        except BackendUnavailableError as exc:
+            if link is not None:
+                link.fault(str(exc))
+            raise
         t2 = time.perf_counter()
         cov, bbox = out[self.spec.coverage_output][0], out[self.spec.bbox_output][0]
         if not (np.isfinite(cov).all() and np.isfinite(bbox).all()):
@@ -102,17 +113,11 @@ class GestureClassifier:
         self.fixed_batch = 0
         #: a remote backend (Triton) that can go away and come back
         #: (the model is checked again after every reconnection: the server's model may have changed)
-        self.link: Link | None = Link(backend, verify=self._check, max_wait=reconnect_max) if hasattr(backend, "reconnect") else None
-        if getattr(backend, "connected", True):
-            self._check()
-        elif self.link is not None:  # a server that is not up yet: check its model once it is
-            self.link.fault(str(getattr(backend, "pending_error", "not connected")))
+        self.link: Link | None = remote_link(backend, self._check, reconnect_max)
 
     def _check(self) -> None:
         """The model's tensors must be what the description says (at start-up, and after every
         reconnection to a server, whose model may have changed)."""
-        from ..backends.base import check_io
-
         spec = self.spec
         check_io(self.backend, spec.file, spec.input.name, (3, spec.input.height, spec.input.width), {spec.output: (len(spec.labels),)})
         batch_dim = next(t.shape[0] for t in self.backend.inputs if t.name == spec.input.name)

@@ -20,9 +20,10 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
 from .. import paths
-from ..core.errors import ConfigError, GestureRosError, ImageFormatError
+from ..core.errors import BackendUnavailableError, ConfigError, GestureRosError, ImageFormatError
 from ..core.image import Image as Frame
 from ..core.image import PixelOrder
+from ..core.link import Link
 from ..core.model_spec import ModelsConfig, load_models
 from ..core.pipeline import Timings
 from ..core.sync import ExactTimeSync
@@ -142,7 +143,7 @@ class BaseNode(Node):
         super().__init__(name)
         self.stats = Stats()
         self.backend_state: tuple[int, str] = (0, "ok")
-        self._link_down = False  # a remote classifier backend is down (set by classify_outcome)
+        self._links_down: set[str] = set()  # stages whose remote backend is down (link_outcome)
         self._workers: list[LatestWorker[Any]] = []
         #: inference backends the node built: closed at shutdown (Triton connections, shared
         #: memory regions, TensorRT contexts)
@@ -239,20 +240,32 @@ class BaseNode(Node):
         else:
             self._suppressed[message] = self._suppressed.get(message, 0) + 1
 
-    def classify_outcome(self, error: str | None, link: Any) -> None:
+    def classify_outcome(self, error: str | None, link: Link | None) -> None:
         """After a classification attempt: report a remote backend that is down (detections are
         still published, gestures marked unavailable) and say when it is back."""
         if error is not None:
             self.report("classifier_unavailable", f"gesture classification unavailable: {error}; detections still published")
+        self.link_outcome("classifier", link)
+
+    def detect_unavailable(self, exc: BackendUnavailableError, link: Link | None) -> None:
+        """A remote detector that is down: nothing is published for the frame (an empty
+        detection list would say "no hands"); counted, reported, ERROR on diagnostics."""
+        self.report("detector_unavailable", f"hand detection unavailable, frame skipped: {exc}")
+        self.link_outcome("detector", link)
+
+    def link_outcome(self, stage: str, link: Link | None) -> None:
+        """Diagnostics follow a stage's remote backend: ERROR with the reason while it is down,
+        one log line and OK again (when no other stage is down) once it is back."""
         if link is None:
             return
         if not link.up:
-            self._link_down = True
-            self.backend_state = (2, f"classifier backend {link.state}")
-        elif self._link_down:
-            self._link_down = False
-            self.get_logger().info(f"classifier backend reconnected after {link.faults} fault(s); gestures resume")
-            self.backend_state = (0, "ok")
+            self._links_down.add(stage)
+            self.backend_state = (2, f"{stage} backend {link.state}")
+        elif stage in self._links_down:
+            self._links_down.discard(stage)
+            what = "gestures" if stage == "classifier" else "detections"
+            self.get_logger().info(f"{stage} backend reconnected after {link.faults} fault(s); {what} resume")
+            self.backend_state = (0, "ok") if not self._links_down else self.backend_state
 
     def note_nonfinite(self, stage: str, total: int) -> None:
         """A model whose outputs hold NaN/inf: nothing is made from those values (decoding skips

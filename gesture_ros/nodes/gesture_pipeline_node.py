@@ -10,7 +10,7 @@ from typing import Any
 
 from gesture_ros_msgs.msg import DetectionArray, GestureArray, GestureEvent
 
-from ..core.errors import GestureRosError, ModelError
+from ..core.errors import BackendUnavailableError, GestureRosError, ModelError
 from ..core.overlay import draw, to_bgr
 from ..core.pipeline import GesturePipeline
 from ..factory import retune_tracking
@@ -72,9 +72,13 @@ class GesturePipelineNode(BaseNode):
         image, order = frame
         try:
             result = self.pipeline.process(image, order)
+        except BackendUnavailableError as exc:
+            self.detect_unavailable(exc, self.pipeline.detector.link)
+            return
         except ModelError as exc:
             self.report("inference_errors", f"inference failed: {exc}")
             return
+        self.link_outcome("detector", self.pipeline.detector.link)
         if self.pipeline.classifier is not None:
             self.classify_outcome(result.classify_error, self.pipeline.classifier.link)
         self.stats.timings(result.timings)

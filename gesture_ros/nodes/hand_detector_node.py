@@ -6,7 +6,7 @@ from typing import Any
 
 from gesture_ros_msgs.msg import DetectionArray
 
-from ..core.errors import GestureRosError, ModelError
+from ..core.errors import BackendUnavailableError, GestureRosError, ModelError
 from ..core.pipeline import HandDetector, Timings, build_hands
 from ..settings import DETECTOR_PARAMS, cluster_config
 from .base import RESULT_QOS, BaseNode, spin_node
@@ -25,7 +25,7 @@ class HandDetectorNode(BaseNode):
         except (GestureRosError, OSError) as exc:
             self.fail_startup(exc)
         self.on_parameters_changed(self._reconfigure)
-        self.subscribe_images(self._on_image)
+        self.subscribe_images(self.dispatcher(self._on_image, self.values["detector.backend"] == "triton"))
 
     def _reconfigure(self) -> None:
         if self.detector is not None:
@@ -39,9 +39,13 @@ class HandDetectorNode(BaseNode):
         timings = Timings()
         try:
             dets = self.detector.detect(image, order, timings)
+        except BackendUnavailableError as exc:
+            self.detect_unavailable(exc, self.detector.link)
+            return
         except ModelError as exc:
             self.report("inference_errors", f"detector inference failed: {exc}")
             return
+        self.link_outcome("detector", self.detector.link)
         h, w = image.shape[:2]
         self.stats.timings(timings)
         self.note_nonfinite("detector", self.detector.nonfinite_frames)
