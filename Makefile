@@ -53,11 +53,11 @@ test-fast: setup
 	@bash scripts/ros_env.sh $(PY) -m pytest -q -x tests -m "not slow"
 
 lint: setup
-	@$(VENV)/bin/ruff check gesture_ros training tests launch benchmarks
-	@$(VENV)/bin/ruff format --check gesture_ros training tests launch benchmarks
+	@$(VENV)/bin/ruff check gesture_ros tests launch benchmarks
+	@$(VENV)/bin/ruff format --check gesture_ros tests launch benchmarks
 
 typecheck: setup
-	@$(VENV)/bin/mypy gesture_ros training
+	@$(VENV)/bin/mypy gesture_ros
 
 ## train: retrain both default models on ../shared/data and publish them into models/
 ## (detector: MediaPipe's palm-detector trunk + DetectNet_v2 heads, 15 epochs -> prune -> 4 epochs
@@ -72,13 +72,13 @@ DET_QUICK := $(if $(QUICK),--epochs 1 --limit 2)
 CLS_QUICK := $(if $(QUICK),--epochs 1 --limit-per-class 8)
 TRAIN := $(VENV)/bin/gesture-train
 train: setup setup-mediapipe
-	@$(TRAIN) detector --config training/default_detector.yaml --out $(RUNS)/detector $(DET_QUICK)
+	@$(TRAIN) detector --config gesture_ros/training/default_detector.yaml --out $(RUNS)/detector $(DET_QUICK)
 	@$(TRAIN) prune --model $(RUNS)/detector/detector.pt --threshold 0.7 --out $(RUNS)/detector_pruned
-	@$(TRAIN) detector --config training/retrain_detector.yaml --init-from $(RUNS)/detector_pruned/detector.pt \
+	@$(TRAIN) detector --config gesture_ros/training/retrain_detector.yaml --init-from $(RUNS)/detector_pruned/detector.pt \
 	  --out $(RUNS)/detector_retrained $(DET_QUICK)
-	@$(TRAIN) detector --config training/finetune_detector.yaml --init-from $(RUNS)/detector_retrained/detector.pt \
+	@$(TRAIN) detector --config gesture_ros/training/finetune_detector.yaml --init-from $(RUNS)/detector_retrained/detector.pt \
 	  --out $(RUNS)/detector_finetuned $(DET_QUICK)
-	@$(TRAIN) classifier --config training/default_classifier.yaml --init-from $(RUNS)/detector/detector.pt \
+	@$(TRAIN) classifier --config gesture_ros/training/default_classifier.yaml --init-from $(RUNS)/detector/detector.pt \
 	  --out $(RUNS)/classifier $(CLS_QUICK)
 	@$(TRAIN) publish --detector $(RUNS)/detector_finetuned --classifier $(RUNS)/classifier --models-dir $(MODELS_OUT)
 

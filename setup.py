@@ -19,7 +19,7 @@ NODES = {
 setup(
     name=PACKAGE,
     version="0.1.0",
-    packages=find_packages(include=["gesture_ros", "gesture_ros.*", "training", "training.*"]),
+    packages=find_packages(include=["gesture_ros", "gesture_ros.*"]),
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
@@ -40,7 +40,7 @@ setup(
         "console_scripts": [
             *(f"{name} = {target}" for name, target in NODES.items()),
             "gesture-ros = gesture_ros.cli:main",
-            "gesture-train = training.cli:main",
+            "gesture-train = gesture_ros.training.cli:main",
         ],
     },
 )

@@ -74,8 +74,8 @@ def main() -> int:
     from gesture_ros.backends import create_backend
     from gesture_ros.core.model_spec import load_models
     from gesture_ros.core.pipeline import GestureClassifier
+    from gesture_ros.training.cli import main as train_cli
     from gesture_ros.triton_server import start
-    from training.cli import main as train_cli
 
     spec = load_models(ROOT / "config" / "models.yaml").classifier
     frames = crops(20)

@@ -109,8 +109,8 @@ def main() -> int:
         return worker(args)
 
     from gesture_ros.core.model_spec import load_models
+    from gesture_ros.training.cli import main as train_cli
     from gesture_ros.triton_server import start
-    from training.cli import main as train_cli
 
     spec = load_models(ROOT / "config" / "models.yaml").classifier
     tmp = Path(tempfile.mkdtemp(prefix="triton_multistream_"))

@@ -64,7 +64,7 @@ def up(graph_file: str, values: dict[str, str], extra_ros_args: list[str] | None
         stopping["flag"] = True
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    node_environment = node_env(env)
+    node_environment = {**node_env(env), **graph.environment}
     print(f"[gesture-ros] starting {graph.name}: {', '.join(n.name for n in launches)}", flush=True)
     try:
         for n in launches:

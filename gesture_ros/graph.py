@@ -7,7 +7,6 @@ Launch arguments map to parameter overrides: an empty value means "keep the para
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,21 @@ class Graph:
     arguments: dict[str, Argument]
     nodes: tuple[NodeEntry, ...]
     grace_period_s: float = 3.0
+    #: the folder of the graph file: what ``${GESTURE_ROS_GRAPH_DIR}`` means for this graph
+    directory: str = ""
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """What the graph's node processes need in their environment: the graph's folder, so
+        their params and models files can name files beside them (deploy bundles)."""
+        return {GRAPH_DIR_VAR: self.directory} if self.directory else {}
+
+    def expand(self, text: str) -> str:
+        """``text`` with ``${GESTURE_ROS_GRAPH_DIR}`` replaced by this graph's folder (whatever
+        the variable holds in this process: several graphs can be loaded by one process)."""
+        if not self.directory:
+            return text
+        return text.replace(f"${{{GRAPH_DIR_VAR}}}", self.directory).replace(f"${GRAPH_DIR_VAR}", self.directory)
 
 
 @dataclass(frozen=True)
@@ -71,15 +85,15 @@ EXECUTABLES = {
 TRUE = ("1", "true", "yes", "on")
 
 
-#: set to the directory of the graph file being loaded, so a graph, its params file and its models
-#: file can name files beside them as ``${GESTURE_ROS_GRAPH_DIR}/...`` (deploy bundles do); the
-#: nodes inherit it from the process that starts them
+#: a graph, its params file and its models file can name files beside the graph file as
+#: ``${GESTURE_ROS_GRAPH_DIR}/...`` (deploy bundles do); :meth:`Graph.expand` resolves it in the
+#: graph, and whoever starts the nodes passes :attr:`Graph.environment` to them (the bring-up,
+#: the launch description); loading a graph changes nothing in the process's environment
 GRAPH_DIR_VAR = "GESTURE_ROS_GRAPH_DIR"
 
 
 def load_graph(path: str | Path) -> Graph:
     p = paths.resolve(path)
-    os.environ[GRAPH_DIR_VAR] = str(p.resolve().parent)
     raw = read_yaml(p, "graph file")
     if not isinstance(raw, dict) or not isinstance(raw.get("nodes"), list):
         raise ConfigError(f"graph file {p} needs a 'nodes' list")
@@ -105,7 +119,14 @@ def load_graph(path: str | Path) -> Graph:
             if k not in PARAMS:
                 raise ConfigError(f"graph {p}: node '{n['name']}' sets unknown parameter '{k}'")
         nodes.append(NodeEntry(str(n["name"]), str(n["executable"]), bool(n.get("required", False)), params))
-    return Graph(str(raw.get("name", p.stem)), str(raw.get("description", "")), args, tuple(nodes), float(raw.get("grace_period_s", 3.0)))
+    return Graph(
+        str(raw.get("name", p.stem)),
+        str(raw.get("description", "")),
+        args,
+        tuple(nodes),
+        float(raw.get("grace_period_s", 3.0)),
+        str(p.resolve().parent),
+    )
 
 
 def resolve(graph: Graph, values: dict[str, str]) -> list[NodeLaunch]:
@@ -116,13 +137,13 @@ def resolve(graph: Graph, values: dict[str, str]) -> list[NodeLaunch]:
     v = {k: values.get(k, a.default) for k, a in graph.arguments.items()}
     disabled = {n for k, a in graph.arguments.items() if a.enables and v[k].lower() not in TRUE for n in a.enables}
     params_file = v.get("params_file", "")
-    files = (str(paths.resolve(params_file)),) if params_file else ()
+    files = (str(paths.resolve(graph.expand(params_file))),) if params_file else ()
     overrides: dict[str, Any] = {}
     for k, a in graph.arguments.items():
         if v[k] == "" or not a.sets:
             continue
         for pname in a.sets:
-            overrides[pname] = coerce(pname, v[k])
+            overrides[pname] = coerce(pname, graph.expand(v[k]))
     launches = []
     for n in graph.nodes:
         if n.name in disabled:

@@ -43,6 +43,8 @@ def launch_description(graph_file: str) -> Any:
             SetEnvironmentVariable(
                 "FASTDDS_DEFAULT_PROFILES_FILE", EnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", default_value=profile)
             ),
+            # the nodes' params and models files may name files beside the graph (deploy bundles)
+            *(SetEnvironmentVariable(k, v) for k, v in graph.environment.items()),
             OpaqueFunction(function=nodes),
         ]
     )

@@ -106,6 +106,25 @@ def test_graph_errors(tmp_path: Path) -> None:
         load_graph(bad)
 
 
+def test_loading_graphs_leaves_the_environment_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 22, defect 6: load_graph set GESTURE_ROS_GRAPH_DIR in the process as a side effect,
+    so the second of two graphs loaded by one process moved the first one's files."""
+    import os
+
+    monkeypatch.setenv("GESTURE_ROS_GRAPH_DIR", "/elsewhere")
+    graphs = {}
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "g.yaml").write_text(
+            "arguments:\n  params_file: {default: '${GESTURE_ROS_GRAPH_DIR}/p.yaml'}\nnodes:\n  - {name: roi, executable: roi_node}\n"
+        )
+        graphs[d] = load_graph(tmp_path / d / "g.yaml")
+    assert os.environ["GESTURE_ROS_GRAPH_DIR"] == "/elsewhere"
+    for d, g in graphs.items():
+        assert resolve(g, {})[0].params_files == (str(tmp_path / d / "p.yaml"),)
+        assert g.environment == {"GESTURE_ROS_GRAPH_DIR": str(tmp_path / d)}
+
+
 class _Recorder:
     """FAKE of the ROS `launch` / `launch_ros` action classes (not installable here): records
     what the launch file builds, so the launch files are checked against the graph description."""

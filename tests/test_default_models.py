@@ -17,10 +17,10 @@ from gesture_ros import paths
 from gesture_ros.backends import create_backend
 from gesture_ros.core.metrics import average_precision, classification_metrics
 from gesture_ros.core.pipeline import GestureClassifier, HandDetector
+from gesture_ros.datasets import gesture_crop, load_detection_set, load_gesture_set, split_gestures
 from gesture_ros.factory import parameter_values
 from gesture_ros.settings import cluster_config, roi_config
-from training.data import gesture_crop, load_detection_set, load_gesture_set, split_gestures
-from training.train_detector import DetectorTrainConfig, initial_model
+from gesture_ros.training.train_detector import DetectorTrainConfig, initial_model
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = json.loads((ROOT / "models" / "metrics.json").read_text())

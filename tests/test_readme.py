@@ -3,7 +3,7 @@
 - ``make T [VAR=v]``: T is a target (``make -n`` succeeds), and the commands the target would run
   are checked like README lines.
 - ``gesture-ros`` / ``gesture-train`` (as ``.venv/bin/...``, or bare after ``source
-  .venv/bin/activate``; also ``torchrun ... -m training.cli``): the executable exists after the
+  .venv/bin/activate``; also ``torchrun ... -m gesture_ros.training.cli``): the executable exists after the
   set-up, the arguments parse with the tool's own parser, and every input path they name exists.
   The short ones (``SHORT``) run for real, in order, in a sandbox that mirrors the checkout (with
   ``../shared`` beside it), so one line's output can be the next line's input.
@@ -74,7 +74,7 @@ def _parser(tool: str) -> argparse.ArgumentParser:
     if tool == "gesture-ros":
         from gesture_ros.cli import build_parser
     else:
-        from training.cli import build_parser
+        from gesture_ros.training.cli import build_parser
     return build_parser()
 
 
@@ -156,7 +156,7 @@ class Checker:
         if exe == "torchrun":
             assert (VENV_BIN / "torchrun").exists(), f"{VENV_BIN / 'torchrun'} is missing after the set-up"
             i = words.index("-m")
-            assert words[i + 1] == "training.cli", line.text
+            assert words[i + 1] == "gesture_ros.training.cli", line.text
             return self._tool("gesture-train", words[i + 2 :], line.text, run=False)
         name = Path(exe).name
         if name in TOOLS:

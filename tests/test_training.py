@@ -17,11 +17,11 @@ from gesture_ros.core.roi import RoiConfig
 
 torch = pytest.importorskip("torch")
 
-from training.data import load_gesture_set, split_gestures  # noqa: E402
-from training.loop import load_matching  # noqa: E402
-from training.publish import publish  # noqa: E402
-from training.train_classifier import ClassifierTrainConfig, check_trunk_provenance, train_classifier  # noqa: E402
-from training.train_detector import DetectorTrainConfig, train_detector  # noqa: E402
+from gesture_ros.datasets import load_gesture_set, split_gestures  # noqa: E402
+from gesture_ros.training.loop import load_matching  # noqa: E402
+from gesture_ros.training.publish import publish  # noqa: E402
+from gesture_ros.training.train_classifier import ClassifierTrainConfig, check_trunk_provenance, train_classifier  # noqa: E402
+from gesture_ros.training.train_detector import DetectorTrainConfig, train_detector  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_detector_step_writes_a_runtime_compatible_onnx(detector_run, models) ->
 
 
 def test_init_from_copies_matching_tensors_only(detector_run) -> None:
-    from training.models import DetectNetV2
+    from gesture_ros.training.models import DetectNetV2
 
     out, _ = detector_run
     same = DetectNetV2(1, 18, 0.125)
@@ -173,7 +173,7 @@ def test_autocast_path_trains_in_bf16_on_cpu(tmp_path: Path, models, shared_data
     metrics = train_detector(cfg, models.detector, ClusterConfig(), log=logs.append)
     assert "amp torch.bfloat16" in logs[0] and np.isfinite(metrics["history"][0]["loss"])
     with pytest.raises(ValueError, match="needs CUDA"):
-        from training.loop import make_runtime
+        from gesture_ros.training.loop import make_runtime
 
         make_runtime("cpu", "fp16")
 
@@ -191,7 +191,7 @@ def test_ddp_with_torchrun_two_cpu_ranks(tmp_path: Path, shared_data: Path) -> N
         port = s.getsockname()[1]
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}", "--master_addr=127.0.0.1",
-           "-m", "training.cli", "detector", "--data", str(shared_data / "hands_detect"), "--out", str(out), "--width", "0.125",
+           "-m", "gesture_ros.training.cli", "detector", "--data", str(shared_data / "hands_detect"), "--out", str(out), "--width", "0.125",
            "--epochs", "1", "--batch", "2", "--scenes", EGO, "--limit", "8", "--val-scenes", "--no-progress"]  # fmt: skip
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr[-2000:]
@@ -207,7 +207,7 @@ def test_evaluate_commands_write_json_and_plots(tmp_path: Path, shared_data: Pat
     """`gesture-train evaluate-*` on the shipped defaults and on a trained file."""
     import shutil
 
-    from training.cli import main as train_cli
+    from gesture_ros.training.cli import main as train_cli
 
     data = tmp_path / "det"
     (data / "images").mkdir(parents=True)
@@ -242,7 +242,7 @@ def test_evaluate_commands_write_json_and_plots(tmp_path: Path, shared_data: Pat
 def test_every_rank_takes_the_same_steps() -> None:
     """A partial last batch: all ranks skip it or none does (before, with 13 items, batch 4 and two
     ranks, rank 0 trained on 4 items while rank 1 skipped its 1, and the all-reduce hung)."""
-    from training.loop import rank_slice, step_runs
+    from gesture_ros.training.loop import rank_slice, step_runs
 
     order = np.arange(13)
     assert [len(rank_slice(order, 1, 4, r, 2)) for r in (0, 1)] == [4, 1]
@@ -265,7 +265,7 @@ def test_ddp_classifier_with_a_partial_last_batch(tmp_path: Path, shared_data: P
     import sys
     from socket import socket
 
-    from training.train_classifier import per_class
+    from gesture_ros.training.train_classifier import per_class
 
     val_scenes = {"25", "55", "96", "16"}
     train, _, _ = split_gestures(load_gesture_set(shared_data, models.classifier.labels), val_scenes)
@@ -276,7 +276,7 @@ def test_ddp_classifier_with_a_partial_last_batch(tmp_path: Path, shared_data: P
         port = s.getsockname()[1]
     out = tmp_path / "ddp_cls"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}", "--master_addr=127.0.0.1",
-           "-m", "training.cli", "classifier", "--data", str(shared_data), "--out", str(out), "--depth", "10", "--width", "0.25",
+           "-m", "gesture_ros.training.cli", "classifier", "--data", str(shared_data), "--out", str(out), "--depth", "10", "--width", "0.25",
            "--epochs", "1", "--batch", str(batch), "--limit-per-class", "3", "--val-scenes", *sorted(val_scenes), "--no-progress"]  # fmt: skip
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr[-2000:]

@@ -10,10 +10,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from training.augment import blur  # noqa: E402
-from training.data import DetSample, load_detection_set  # noqa: E402
-from training.loop import EmaWeights  # noqa: E402
-from training.train_detector import DetectorData  # noqa: E402
+from gesture_ros.datasets import DetSample, load_detection_set  # noqa: E402
+from gesture_ros.training.augment import blur  # noqa: E402
+from gesture_ros.training.loop import EmaWeights  # noqa: E402
+from gesture_ros.training.train_detector import DetectorData  # noqa: E402
 
 MAGENTA = np.array([255, 0, 255], np.uint8)
 

@@ -15,9 +15,9 @@ import yaml
 pytest.importorskip("scipy")
 from scipy.io import savemat
 
-from training.cli import main as train_cli
-from training.convert import convert_egohands, convert_voc, egohands_boxes
-from training.data import load_detection_set, split_by_scene
+from gesture_ros.datasets import load_detection_set, split_by_scene
+from gesture_ros.training.cli import main as train_cli
+from gesture_ros.training.convert import convert_egohands, convert_voc, egohands_boxes
 
 HANDS = ("myleft", "myright", "yourleft", "yourright")
 
@@ -140,8 +140,8 @@ def test_report_and_cli_on_the_shared_kitti_set(tmp_path: Path, shared_data: Pat
 
 
 def test_full_frame_gesture_images_as_extra_detection_data(shared_data: Path) -> None:
-    from training.data import load_gesture_frames_for_detection
-    from training.train_detector import DetectorTrainConfig, split_detection_set
+    from gesture_ros.datasets import load_gesture_frames_for_detection
+    from gesture_ros.training.train_detector import DetectorTrainConfig, split_detection_set
 
     extra = load_gesture_frames_for_detection(shared_data)
     manifest = list(csv.DictReader((shared_data / "gestures_manifest.csv").open()))
@@ -160,7 +160,7 @@ def test_full_frame_gesture_images_as_extra_detection_data(shared_data: Path) ->
 
 
 def test_repeat_weights_a_dataset_by_file_name_prefix(shared_data: Path) -> None:
-    from training.train_detector import repeat_order
+    from gesture_ros.training.train_detector import repeat_order
 
     samples = load_detection_set(shared_data / "hands_detect")
     ego = [i for i, s in enumerate(samples) if s.image.name.startswith("egohands__")]
@@ -179,13 +179,15 @@ def test_repeat_weights_a_dataset_by_file_name_prefix(shared_data: Path) -> None
 
 
 # the mapping the default classifier trains with (../shared/data/README.md's, written once there)
-SUBHIH_LABELS = yaml.safe_load((Path(__file__).resolve().parents[1] / "training" / "default_classifier.yaml").read_text())["source_labels"]
+SUBHIH_LABELS = yaml.safe_load((Path(__file__).resolve().parents[1] / "gesture_ros" / "training" / "default_classifier.yaml").read_text())[
+    "source_labels"
+]
 
 
 def test_detection_boxes_with_source_gestures_become_classifier_crops(shared_data: Path, tmp_path: Path) -> None:
     import shutil
 
-    from training.data import load_detection_gestures
+    from gesture_ros.datasets import load_detection_gestures
 
     labels = ("thumbs_up", "fist", "stop", "ok", "two", "random")
     root = shared_data / "hands_detect"
@@ -211,8 +213,8 @@ def test_detection_boxes_with_source_gestures_become_classifier_crops(shared_dat
 
 
 def test_experiment_yaml_base_chain(tmp_path: Path) -> None:
-    from training.cli import read_config_yaml
-    from training.train_detector import DetectorTrainConfig
+    from gesture_ros.training.cli import read_config_yaml
+    from gesture_ros.training.train_detector import DetectorTrainConfig
 
     (tmp_path / "stage1.yaml").write_text("data: d\nval_scenes: [a, b]\nepochs: 80\nmosaic: 0.5\n")
     (tmp_path / "sub").mkdir()
@@ -225,7 +227,7 @@ def test_experiment_yaml_base_chain(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match=r"not found: .*missing\.yaml \(base of .*orphan\.yaml\)"):
         read_config_yaml(tmp_path / "orphan.yaml")
     # the shipped recipe: every later detector stage validates on stage 1's scenes and data
-    recipe = Path(__file__).resolve().parents[1] / "training"
+    recipe = Path(__file__).resolve().parents[1] / "gesture_ros" / "training"
     stage1 = DetectorTrainConfig(**read_config_yaml(recipe / "default_detector.yaml"))
     assert stage1.val_scenes and stage1.extra_data
     for name in ("retrain_detector.yaml", "finetune_detector.yaml", "qat_detector.yaml"):
@@ -239,7 +241,7 @@ def test_experiment_yaml_base_chain(tmp_path: Path) -> None:
 def test_subsets_are_chosen_by_scene_not_by_listing_position() -> None:
     """select_samples / evenly / across_scenes: what a short run, a test or a calibration set
     takes does not move when images of another dataset sort in front of them."""
-    from training.data import DetSample, across_scenes, evenly, select_samples
+    from gesture_ros.datasets import DetSample, across_scenes, evenly, select_samples
 
     def s(name: str, scene: str) -> DetSample:
         return DetSample(Path(f"images/{name}.jpg"), np.zeros((0, 4), np.float32), (), scene)

@@ -4,6 +4,7 @@ file), which the package's bring-up runs here and `ros2 launch` runs on a robot.
 from __future__ import annotations
 
 import json
+import os
 import py_compile
 import runpy
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from training.cli import main as train_cli
+from gesture_ros.training.cli import main as train_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,6 +74,11 @@ def test_jetson_bundle_with_engines_for_ros2_launch(tmp_path: Path, monkeypatch:
     ld = runpy.run_path(str(out / "gesture_jetson.launch.py"))["generate_launch_description"]()
     declared = {a.args[0]: a.kwargs["default_value"] for a in ld.args[0] if a.kind == "DeclareLaunchArgument"}
     assert declared["params_file"] == "${GESTURE_ROS_GRAPH_DIR}/gesture_ros.yaml" and declared["camera"] == "false"
+    # loading the bundle's graph left this process's environment alone (it set the variable before,
+    # issue 22); the launch description hands the bundle's folder to its nodes instead
+    assert "GESTURE_ROS_GRAPH_DIR" not in os.environ
+    env_actions = {a.args[0]: a.args[1] for a in ld.args[0] if a.kind == "SetEnvironmentVariable" and a.args[0] == "GESTURE_ROS_GRAPH_DIR"}
+    assert env_actions == {"GESTURE_ROS_GRAPH_DIR": str(out.resolve())}
     values.update(declared)  # what ros2 launch substitutes when no argument is given
     built = next(a for a in ld.args[0] if a.kind == "OpaqueFunction").kwargs["function"](None)
     assert [n.kwargs["name"] for n in built] == ["hand_detector", "roi", "gesture_classifier", "overlay"]

@@ -11,7 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.engines import EngineJob, Profile, default_profile, make_engines, parse_profile, tao_converter_command, trtexec_command
+from gesture_ros.training.engines import (
+    EngineJob,
+    Profile,
+    default_profile,
+    make_engines,
+    parse_profile,
+    tao_converter_command,
+    trtexec_command,
+)
 
 
 def test_profiles_in_tao_notation() -> None:
@@ -42,7 +50,7 @@ def test_exact_commands(models) -> None:
 
 
 def test_engines_command_without_tensorrt_writes_the_script(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from training.cli import main as train_cli
+    from gesture_ros.training.cli import main as train_cli
 
     assert "tensorrt" not in sys.modules
     (tmp_path / "gesturenet.etlt").write_bytes(b"encrypted")
@@ -87,7 +95,7 @@ def test_builder_path_against_fake_tensorrt(tmp_path: Path, synthetic, models, f
 
 
 def test_int8_build_hands_the_cache_to_tensorrt(tmp_path: Path, synthetic, models, fake_trt) -> None:
-    from training.engines import build_engine
+    from gesture_ros.training.engines import build_engine
 
     cache = tmp_path / "cal.cache"
     cache.write_text("TRT-100300-EntropyCalibration2\ninput_1: 3c010204\n")

@@ -1,4 +1,4 @@
-"""The palm-detector trunk (training/palm_trunk.py): MediaPipe's own .tflite, read into torch,
+"""The palm-detector trunk (gesture_ros/training/palm_trunk.py): MediaPipe's own .tflite, read into torch,
 held to LiteRT's output on a real image (tests/data/palm_reference.npz), then trained, saved,
 rebuilt and exported like the ResNet detector."""
 
@@ -14,8 +14,8 @@ from shared_scenes import EGO
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
-from training.models import DetectNetV2, build_model  # noqa: E402
-from training.palm_trunk import (  # noqa: E402
+from gesture_ros.training.models import DetectNetV2, build_model  # noqa: E402
+from gesture_ros.training.palm_trunk import (  # noqa: E402
     PalmTrunk,
     freeze_palm_stages,
     palm_trunk_from_tflite,
@@ -74,7 +74,7 @@ def test_checkpoint_config_rebuilds_the_palm_model_without_the_tflite(palm_tflit
 
 
 def test_same_padding_is_tensorflows() -> None:
-    from training.palm_trunk import tf_same_pad
+    from gesture_ros.training.palm_trunk import tf_same_pad
 
     assert tf_same_pad(192, 5, 2) == (1, 2)  # stride 2 on an even side: the extra pixel after
     assert tf_same_pad(191, 5, 2) == (2, 2)
@@ -102,7 +102,7 @@ def test_palm_detector_trains_exports_and_restarts(palm_tflite: Path, models, sh
     from gesture_ros.backends import create_backend
     from gesture_ros.core.detectnet import ClusterConfig
     from gesture_ros.core.pipeline import HandDetector
-    from training.train_detector import DetectorTrainConfig, train_detector
+    from gesture_ros.training.train_detector import DetectorTrainConfig, train_detector
 
     cfg = DetectorTrainConfig(data=str(shared_data / "hands_detect"), out=str(tmp_path / "palm"), palm_tflite=str(palm_tflite),
                               trunk_lr_scale=0.1, epochs=1, batch=4, scenes=[EGO], limit=8, val_scenes=[], checkpoint_every=1,
@@ -155,7 +155,7 @@ def test_palm_detector_trains_exports_and_restarts(palm_tflite: Path, models, sh
     # the classifier on the same trunk: it starts from this detector's trunk, sees pixel / 255
     # whatever the configured normalisation, and exports GestureNet's I/O
     from gesture_ros.core.roi import RoiConfig
-    from training.train_classifier import ClassifierTrainConfig, train_classifier
+    from gesture_ros.training.train_classifier import ClassifierTrainConfig, train_classifier
 
     ccfg = ClassifierTrainConfig(data=str(shared_data), out=str(tmp_path / "cls"), palm_tflite=str(palm_tflite), epochs=1, batch=8,
                                  limit_per_class=2, lr=0.0, init_from=str(tmp_path / "palm/detector.pt"), progress=False)  # fmt: skip
@@ -194,7 +194,7 @@ def ort_run(path: Path, x: np.ndarray) -> list[np.ndarray]:
 
 
 def test_folding_the_neck_into_the_heads_keeps_the_outputs(palm_tflite: Path) -> None:
-    from training.qat import fold_batch_norm
+    from gesture_ros.training.qat import fold_batch_norm
 
     graph, state = read_palm_graph(palm_tflite)
     model = DetectNetV2(1, palm_graph=graph)
@@ -220,8 +220,8 @@ def test_pruning_dead_channels_changes_nothing_else(palm_tflite: Path) -> None:
     """Channels that are zero everywhere (their writers zeroed, the heads not reading them) are
     what pruning removes; the pruned graph then computes exactly what the full one did, which
     checks every slice: dense and depthwise convs, PReLU, channel padding, neck and heads."""
-    from training.palm_trunk import channel_components, channel_counts
-    from training.prune import prune_palm
+    from gesture_ros.training.palm_trunk import channel_components, channel_counts
+    from gesture_ros.training.prune import prune_palm
 
     graph, state = read_palm_graph(palm_tflite)
     model = DetectNetV2(1, palm_graph=graph).eval()

@@ -12,8 +12,8 @@ from shared_scenes import EGO
 
 torch = pytest.importorskip("torch")
 
-from training.models import DetectNetV2, build_model  # noqa: E402
-from training.prune import choose_channels, model_layers, prune_model, prune_state  # noqa: E402
+from gesture_ros.training.models import DetectNetV2, build_model  # noqa: E402
+from gesture_ros.training.prune import choose_channels, model_layers, prune_model, prune_state  # noqa: E402
 
 
 def _model() -> DetectNetV2:
@@ -73,8 +73,8 @@ def test_prune_step_then_retrain_the_pruned_graph(tmp_path: Path, models, shared
     from gesture_ros.backends import create_backend
     from gesture_ros.core.detectnet import ClusterConfig
     from gesture_ros.core.pipeline import HandDetector
-    from training.cli import main as train_cli
-    from training.train_detector import DetectorTrainConfig, train_detector
+    from gesture_ros.training.cli import main as train_cli
+    from gesture_ros.training.train_detector import DetectorTrainConfig, train_detector
 
     m = _model()
     torch.save({"state_dict": m.state_dict(), "config": m.config}, tmp_path / "detector.pt")

@@ -14,10 +14,10 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
 from gesture_ros.core.detectnet import ClusterConfig  # noqa: E402
-from training.calibration import entropy_threshold, read_cache, run_calibration, trt_version_int  # noqa: E402
-from training.models import DetectNetV2  # noqa: E402
-from training.qat import QuantConv2d, fold_batch_norm  # noqa: E402
-from training.train_detector import DetectorTrainConfig, train_detector  # noqa: E402
+from gesture_ros.training.calibration import entropy_threshold, read_cache, run_calibration, trt_version_int  # noqa: E402
+from gesture_ros.training.models import DetectNetV2  # noqa: E402
+from gesture_ros.training.qat import QuantConv2d, fold_batch_norm  # noqa: E402
+from gesture_ros.training.train_detector import DetectorTrainConfig, train_detector  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,7 @@ def test_entropy_threshold_cuts_outliers_and_keeps_a_flat_range() -> None:
 
 
 def test_calibration_cache_in_tensorrt_text_format(tmp_path: Path, tiny_set: Path, float_run: Path, models) -> None:
-    from training.cli import main as train_cli
+    from gesture_ros.training.cli import main as train_cli
 
     onnx_path = float_run / "hand_detector.onnx"
     # the same images as the entropy run below (which excludes scene 25), so the ranges compare

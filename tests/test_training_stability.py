@@ -3,7 +3,7 @@
 oneDNN 3.12 (torch 2.13) corrupts the heap in its ``jit_1x1:avx512_core`` backward-weights
 kernel of a strided 1x1 convolution on channels-last fp32 input with fewer than 16 input
 channels (ResNet's downsample path at the tests' widths): SIGSEGV or SIGABRT, intermittently,
-on AVX-512 CPUs without AMX. ``training.models.PointwiseConv`` runs that layer as subsample +
+on AVX-512 CPUs without AMX. ``gesture_ros.training.models.PointwiseConv`` runs that layer as subsample +
 stride-1 kernel. The steps run in subprocesses, so a crash is a failing test with its signal,
 not a dead test session.
 """
@@ -20,7 +20,7 @@ from ros_harness import ROOT
 
 torch = pytest.importorskip("torch")
 
-from training.models import PointwiseConv  # noqa: E402
+from gesture_ros.training.models import PointwiseConv  # noqa: E402
 
 # the training loop's own path: channels-last model and batches, AdamW, the tests' narrowest trunk
 STEPS = textwrap.dedent(
@@ -28,8 +28,8 @@ STEPS = textwrap.dedent(
     import sys
     import numpy as np
     import torch
-    from training.loop import fit, make_runtime
-    from training.models import DetectNetV2, GestureNet
+    from gesture_ros.training.loop import fit, make_runtime
+    from gesture_ros.training.models import DetectNetV2, GestureNet
 
     amp = sys.argv[1]
     torch.manual_seed(0)

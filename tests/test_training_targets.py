@@ -3,7 +3,7 @@
 import numpy as np
 
 from gesture_ros.core.detectnet import ClusterConfig, cluster, decode
-from training.targets import rasterise
+from gesture_ros.training.targets import rasterise
 
 
 def test_rasterised_targets_decode_back_to_the_boxes() -> None:

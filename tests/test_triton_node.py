@@ -19,8 +19,8 @@ from sensor_msgs.msg import Image
 
 from gesture_ros.core.model_spec import load_models
 from gesture_ros.factory import parameter_values, pipeline
+from gesture_ros.training.cli import main as train_cli
 from gesture_ros.triton_server import free_port, start
-from training.cli import main as train_cli
 
 pytestmark = pytest.mark.slow
 VENV = ROOT / ".venv-triton"

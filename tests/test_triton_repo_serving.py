@@ -15,8 +15,8 @@ import pytest
 
 from gesture_ros.backends import create_backend
 from gesture_ros.core.preprocess import Preprocessor
+from gesture_ros.training.cli import main as train_cli
 from gesture_ros.triton_server import start
-from training.cli import main as train_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow

@@ -119,9 +119,10 @@ class Driver:
 
 def start_graph(kind: str, overrides: dict[str, str] | None = None) -> dict[str, subprocess.Popen[bytes]]:
     graph_file, wanted = GRAPHS[kind]
-    launches = [n for n in resolve(load_graph(graph_file), {"image_topic": IMAGE_TOPIC, **(overrides or {})}) if n.name in wanted]
+    graph = load_graph(graph_file)
+    launches = [n for n in resolve(graph, {"image_topic": IMAGE_TOPIC, **(overrides or {})}) if n.name in wanted]
     run_dir = Path(tempfile.mkdtemp(prefix=f"gesture_ros_bench_{kind}_"))
-    env = node_env()
+    env = {**node_env(), **graph.environment}
     return {
         n.name: subprocess.Popen(node_command(n, run_dir), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT) for n in launches
     }

@@ -2,7 +2,7 @@
 
 AP50 is measured on the labelled detection images of the scenes the shipped detector never saw
 in training (the validation scenes its metrics.json records), at their own resolution, with the
-same loader and evaluation as training (``training.evaluate.evaluate_detector``: our number is the
+same loader and evaluation as training (``gesture_ros.model_eval.evaluate_detector``: our number is the
 one ``gesture-train evaluate-detector`` gives) and the same AP function for MediaPipe's boxes.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from training.data import DetSample, load_detection_set
+from gesture_ros.datasets import DetSample, load_detection_set
 
 from ..core.metrics import average_precision
 

@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     if str(args.mediapipe_venv) not in ("", ".") and not mp_python.is_file():
         print(f"[bench] MediaPipe skipped: no venv at {args.mediapipe_venv} (make setup-mediapipe creates it)", flush=True)
     elif str(args.mediapipe_venv) not in ("", "."):
-        from training.evaluate import evaluate_detector
+        from gesture_ros.model_eval import evaluate_detector
 
         from .peer import run_mediapipe, validation_samples
 

@@ -1,5 +1,5 @@
 """Write palm_reference.npz: MediaPipe's palm detector run by LiteRT (TensorFlow Lite's own
-interpreter), the reference that tests/test_training_palm.py holds training/palm_trunk.py to.
+interpreter), the reference that tests/test_training_palm.py holds gesture_ros/training/palm_trunk.py to.
 
 Run once in a scratch venv (it is not a dependency of the package):
     python -m venv /tmp/litert && /tmp/litert/bin/pip install ai-edge-litert==2.3.0 opencv-python-headless numpy
@@ -15,10 +15,10 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 ROOT = Path(__file__).resolve().parents[2]
-# the same file training.palm_trunk.resolve_palm_tflite("full") finds (this script runs without torch)
+# the same file gesture_ros.training.palm_trunk.resolve_palm_tflite("full") finds (this script runs without torch)
 TFLITE = sorted(ROOT.glob(".venv-mediapipe/lib/python3*/site-packages/mediapipe/modules/palm_detection/palm_detection_full.tflite"))[-1]
 IMAGE = "subhih__16_pic00021.jpg"  # SubhiH/HandsDataset, Apache-2.0 (../shared/data/hands_detect)
-CUT = "p_re_lu_27"  # training/palm_trunk.PALM_CUT
+CUT = "p_re_lu_27"  # gesture_ros/training/palm_trunk.PALM_CUT
 
 
 def main() -> None:

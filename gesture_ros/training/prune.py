@@ -22,39 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .models import DetectNetV2, ResNet, build_model
+from .layers import model_layers
+from .models import DetectNetV2, build_model
 from .palm_trunk import PalmTrunk, channel_components, channel_counts, prune_palm_graph
-
-
-@dataclass(frozen=True)
-class Layer:
-    name: str  # conv (or linear) module name
-    bn: str | None  # its batch norm
-    in_group: str | None  # channel group its input comes from (None: the image)
-    out_group: str | None  # channel group it writes (None: a head output, never pruned)
-
-
-def resnet_layers(backbone: ResNet, prefix: str) -> tuple[list[Layer], str]:
-    """The pruning plan of a ResNet trunk and the name of its output channel group."""
-    group = "stage0"
-    layers = [Layer(f"{prefix}.stem.0", f"{prefix}.stem.1", None, group)]
-    for i, blk in enumerate(backbone.layers):
-        p = f"{prefix}.layers.{i}"
-        inp = group
-        if getattr(blk, "down", None) is not None:
-            group = f"stage{i + 1}"
-            layers.append(Layer(f"{p}.down.0", f"{p}.down.1", inp, group))
-        layers.append(Layer(f"{p}.conv1", f"{p}.bn1", inp, f"{p}.mid"))
-        layers.append(Layer(f"{p}.conv2", f"{p}.bn2", f"{p}.mid", group))
-    return layers, group
-
-
-def model_layers(model: nn.Module) -> list[Layer]:
-    backbone = model.get_submodule("backbone")
-    assert isinstance(backbone, ResNet)
-    layers, last = resnet_layers(backbone, "backbone")
-    heads = [n for n in ("cov", "bbox", "fc") if hasattr(model, n)]
-    return layers + [Layer(h, None, last, None) for h in heads]
 
 
 def channel_scores(weight: torch.Tensor, bn: nn.BatchNorm2d | None = None) -> np.ndarray:
@@ -256,7 +226,7 @@ def run_prune(cfg: PruneConfig, spec: Any, clustering: Any, log: Any = print) ->
     report["onnx_vs_torch_max_abs_diff"] = export(model, spec, exp.dir / onnx_name)
     report["onnx_bytes"] = (exp.dir / onnx_name).stat().st_size
     if cfg.data and cfg.kind == "detector":
-        from .evaluate import evaluate_detector
+        from ..model_eval import evaluate_detector
         from .train_detector import DetectorTrainConfig, split_detection_set
 
         _, val_s, _ = split_detection_set(DetectorTrainConfig(data=cfg.data, val_scenes=cfg.val_scenes))

@@ -134,7 +134,7 @@ def calibration_batches(spec: Any, images: list[Path]) -> Iterator[npt.NDArray[n
     """Images pre-processed by the runtime's own letterbox pre-processor, one per batch."""
     from gesture_ros.core.preprocess import Preprocessor
 
-    from .evaluate import read_bgr
+    from ..model_eval import read_bgr
 
     pre = Preprocessor(spec.input, max_batch=1)
     for p in images:
@@ -147,7 +147,7 @@ def run_calibration(
     trt_version: str = "10.3.0", exclude_scenes: tuple[str, ...] = (),
 ) -> dict[str, Any]:  # fmt: skip
     """Write the cache for ``onnx_path`` from ``images`` images of ``data`` spread over its scenes."""
-    from .data import load_detection_set
+    from ..datasets import load_detection_set
 
     samples = [s for s in load_detection_set(data) if s.scene not in exclude_scenes]
     if not samples:

@@ -15,15 +15,14 @@ from typing import Any
 import cv2
 import numpy as np
 
-from gesture_ros.backends import create_backend
-from gesture_ros.core.detectnet import ClusterConfig
-from gesture_ros.core.metrics import average_precision, classification_metrics
-from gesture_ros.core.model_spec import ClassifierSpec, DetectorSpec, with_file
-from gesture_ros.core.pipeline import GestureClassifier, HandDetector
-from gesture_ros.core.plots import confusion_png, pr_curve_png
-from gesture_ros.core.roi import RoiConfig
-
-from .data import DetSample, GestureSample, gesture_crop
+from .backends import create_backend
+from .core.detectnet import ClusterConfig
+from .core.metrics import average_precision, classification_metrics
+from .core.model_spec import ClassifierSpec, DetectorSpec, with_file
+from .core.pipeline import GestureClassifier, HandDetector
+from .core.plots import confusion_png, pr_curve_png
+from .core.roi import RoiConfig
+from .datasets import DetSample, GestureSample, gesture_crop
 
 
 def read_bgr(path: Path) -> np.ndarray:

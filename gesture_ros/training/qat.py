@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from .layers import model_layers
 from .models import ResNet
-from .prune import model_layers
 
 QMIN, QMAX = -128, 127
 

@@ -90,8 +90,8 @@ def _write_json(path: str | None, data: dict[str, Any]) -> None:
 
 def _evaluate(args: argparse.Namespace) -> int:
     """``evaluate-detector`` / ``evaluate-classifier``: one ONNX model on a folder, through the runtime."""
-    from .data import load_detection_set, load_gesture_set
-    from .evaluate import evaluate_classifier, evaluate_detector
+    from ..datasets import load_detection_set, load_gesture_set
+    from ..model_eval import evaluate_classifier, evaluate_detector
 
     models = _models()
     values = parameter_values(args.params)

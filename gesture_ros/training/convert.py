@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from gesture_ros.core.plots import histogram_png
 
-from .data import IMAGE_SUFFIXES, load_detection_set, scene_of
+from ..datasets import IMAGE_SUFFIXES, load_detection_set, scene_of
 
 MANIFEST_FIELDS = ["image", "source", "scene", "width", "height", "n_boxes", "origin"]
 

@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from gesture_ros.core.image import Image
-from gesture_ros.core.kitti import read_kitti
-from gesture_ros.core.roi import RoiConfig, expand_rois
+from .core.image import Image
+from .core.kitti import read_kitti
+from .core.roi import RoiConfig, expand_rois
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 

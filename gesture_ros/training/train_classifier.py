@@ -16,9 +16,9 @@ from gesture_ros.core.preprocess import Preprocessor
 from gesture_ros.core.roi import RoiConfig
 from gesture_ros.core.yamlfile import read_yaml
 
+from ..datasets import GestureSample, evenly, gesture_crop, load_detection_gestures, load_gesture_set, split_gestures
+from ..model_eval import evaluate_classifier, read_bgr
 from .augment import colour_jitter, rotate
-from .data import GestureSample, evenly, gesture_crop, load_detection_gestures, load_gesture_set, split_gestures
-from .evaluate import evaluate_classifier, read_bgr
 from .experiment import Experiment, RunOptions
 from .export import export_classifier
 from .loop import EmaWeights, fit, load_matching, make_runtime, with_state

@@ -89,7 +89,7 @@ class ResNet(nn.Module):
 
 
 class DetectNetV2(nn.Module):
-    """``palm_graph`` (``training.palm_trunk.read_palm_graph``) swaps the ResNet for MediaPipe's
+    """``palm_graph`` (``gesture_ros.training.palm_trunk.read_palm_graph``) swaps the ResNet for MediaPipe's
     hand-pretrained palm-detector trunk; ``depth`` and ``width`` are then unused."""
 
     def __init__(self, num_classes: int = 1, depth: int = 18, width: float = 1.0, palm_graph: dict[str, Any] | None = None) -> None:

@@ -15,9 +15,9 @@ from gesture_ros.core.detectnet import ClusterConfig
 from gesture_ros.core.model_spec import DetectorSpec
 from gesture_ros.core.preprocess import Preprocessor, plan_letterbox, resize_filter
 
+from ..datasets import DetSample, across_scenes, load_detection_set, load_gesture_frames_for_detection, select_samples, split_by_scene
+from ..model_eval import evaluate_detector
 from .augment import BLUR_MAX_KERNEL, blur, colour_jitter, flip_boxes
-from .data import DetSample, across_scenes, load_detection_set, load_gesture_frames_for_detection, select_samples, split_by_scene
-from .evaluate import evaluate_detector
 from .experiment import Experiment, RunOptions
 from .export import export_detector
 from .loop import EmaWeights, fit, load_checkpoint, load_matching, make_runtime, with_state
