@@ -10,8 +10,8 @@ from .backends import create_backend
 from .core.inference import InferenceBackend
 from .core.model_spec import ClassifierSpec, DetectorSpec, ModelsConfig, with_file
 from .core.pipeline import GestureClassifier, GesturePipeline, HandDetector
-from .core.tracking import Debouncer, IouTracker
-from .settings import PARAMS, cluster_config, load_params_file, roi_config
+from .core.tracking import HandTracking
+from .settings import CLUSTERING, PARAMS, RECONNECT, ROI, TRACKING, load_params_file
 
 
 def parameter_values(params_file: str | None = "config/gesture_ros.yaml") -> dict[str, Any]:
@@ -45,41 +45,22 @@ def backend(values: dict[str, Any], stage: str, spec: DetectorSpec | ClassifierS
 
 def detector(values: dict[str, Any], models: ModelsConfig) -> HandDetector:
     b, where = backend(values, "detector", models.detector)
-    return HandDetector(with_file(models.detector, where), b, cluster_config(values), float(values["triton.reconnect_max"]))
+    return HandDetector(with_file(models.detector, where), b, CLUSTERING.build(values), RECONNECT.build(values).max_wait)
 
 
 def classifier(values: dict[str, Any], models: ModelsConfig) -> GestureClassifier:
     b, where = backend(values, "classifier", models.classifier)
-    batch, wait = int(values["classifier.max_batch"]), float(values["triton.reconnect_max"])
+    batch, wait = int(values["classifier.max_batch"]), RECONNECT.build(values).max_wait
     return GestureClassifier(with_file(models.classifier, where), b, max_batch=batch, reconnect_max=wait)
 
 
-def tracking(values: dict[str, Any]) -> tuple[IouTracker | None, Debouncer | None]:
-    if not values["tracking.enabled"]:
-        return None, None
-    tracker = IouTracker(float(values["tracking.iou_threshold"]), int(values["tracking.max_missed"]))
-    return tracker, Debouncer(int(values["events.debounce_frames"]))
-
-
-def retune_tracking(
-    values: dict[str, Any], tracker: IouTracker | None, debouncer: Debouncer | None
-) -> tuple[IouTracker | None, Debouncer | None]:
-    """The tracker and debouncer after a runtime parameter change: the same objects with the new
-    thresholds (track ids and gesture histories go on), new ones when tracking was switched on,
-    none when it was switched off."""
-    if not values["tracking.enabled"]:
-        return None, None
-    if tracker is None or debouncer is None:
-        return tracking(values)
-    tracker.iou_threshold = float(values["tracking.iou_threshold"])
-    tracker.max_missed = int(values["tracking.max_missed"])
-    debouncer.frames = int(values["events.debounce_frames"])
-    return tracker, debouncer
+def tracking(values: dict[str, Any], events: bool = True) -> HandTracking:
+    """Track ids and (with ``events``) debounced gesture events, as the parameters say."""
+    return HandTracking(TRACKING.build(values), events)
 
 
 def pipeline(values: dict[str, Any], models: ModelsConfig) -> GesturePipeline:
     """The fused pipeline exactly as gesture_pipeline_node builds it."""
     det = detector(values, models)
     cls = classifier(values, models) if values["classifier.enabled"] else None
-    tracker, debouncer = tracking(values)
-    return GesturePipeline(det, cls, roi_config(values), tracker, debouncer if cls else None)
+    return GesturePipeline(det, cls, ROI.build(values), tracking(values, events=cls is not None))

@@ -7,14 +7,17 @@ objects. No ROS import: tests and offline tools use the same table.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from .backends.registry import names as backend_names
 from .core.detectnet import CLUSTER_METHODS, ClusterConfig
 from .core.errors import ConfigError
+from .core.link import ReconnectConfig
 from .core.roi import RoiConfig
+from .core.tracking import TrackingConfig
 from .core.yamlfile import read_yaml
 
 Value = bool | int | float | str
@@ -22,13 +25,20 @@ Value = bool | int | float | str
 
 @dataclass(frozen=True)
 class Param:
+    """One ROS parameter: its name, default (which fixes its type), description and limits."""
+
     name: str
     default: Value
     description: str
     min: float | None = None
     max: float | None = None
     choices: tuple[str, ...] = ()
-    read_only: bool = False
+
+    @property
+    def read_only(self) -> bool:
+        """Only the parameters of a :data:`GROUPS` entry can change at runtime; nodes apply
+        them through one applier per group. Everything else is read once at start-up."""
+        return group_of(self.name) is None
 
     def check(self, value: Any) -> str | None:
         """Return why ``value`` is not acceptable, or None."""
@@ -48,6 +58,8 @@ class Param:
 
 _D = ClusterConfig()
 _R = RoiConfig()
+_T = TrackingConfig()
+_L = ReconnectConfig()
 
 PARAMS: dict[str, Param] = {
     p.name: p
@@ -57,31 +69,28 @@ PARAMS: dict[str, Param] = {
             "image_topic",
             "camera/image_raw",
             "Input image topic (sensor_msgs/Image; '<topic>/compressed' when image_transport is compressed)",
-            read_only=True,
         ),
         Param(
             "image_transport",
             "raw",
             "raw: sensor_msgs/Image; compressed: sensor_msgs/CompressedImage on <image_topic>/compressed",
             choices=("raw", "compressed"),
-            read_only=True,
         ),
-        Param("detections_topic", "hands/detections", "DetectionArray output of the detector", read_only=True),
-        Param("rois_topic", "hands/rois", "DetectionArray with expanded ROIs (roi_node output, classifier input)", read_only=True),
-        Param("gestures_topic", "gestures", "GestureArray output", read_only=True),
-        Param("events_topic", "gestures/events", "GestureEvent output: one message when a tracked hand's gesture changes", read_only=True),
-        Param("overlay_topic", "gestures/overlay", "Annotated image output of the overlay node", read_only=True),
+        Param("detections_topic", "hands/detections", "DetectionArray output of the detector"),
+        Param("rois_topic", "hands/rois", "DetectionArray with expanded ROIs (roi_node output, classifier input)"),
+        Param("gestures_topic", "gestures", "GestureArray output"),
+        Param("events_topic", "gestures/events", "GestureEvent output: one message when a tracked hand's gesture changes"),
+        Param("overlay_topic", "gestures/overlay", "Annotated image output of the overlay node"),
         Param(
             "models_file",
             "config/models.yaml",
             "Model descriptions (tensors, normalisation, labels); relative to the package share directory",
-            read_only=True,
         ),
-        Param("diagnostics_period", 1.0, "Seconds between /diagnostics messages", min=0.1, max=60.0, read_only=True),
+        Param("diagnostics_period", 1.0, "Seconds between /diagnostics messages", min=0.1, max=60.0),
         # detector
-        Param("detector.backend", "onnxruntime", "Inference backend of the hand detector", choices=backend_names(), read_only=True),
-        Param("detector.model", "", "Detector model file (ONNX or TensorRT engine); empty: the file in models_file", read_only=True),
-        Param("detector.threads", 0, "Intra-op threads of ONNX Runtime (0: library default)", min=0, max=64, read_only=True),
+        Param("detector.backend", "onnxruntime", "Inference backend of the hand detector", choices=backend_names()),
+        Param("detector.model", "", "Detector model file (ONNX or TensorRT engine); empty: the file in models_file"),
+        Param("detector.threads", 0, "Intra-op threads of ONNX Runtime (0: library default)", min=0, max=64),
         Param("detector.clustering", _D.method, "Clustering of grid boxes: deepstream_dbscan, tao_dbscan or nms", choices=CLUSTER_METHODS),
         Param(
             "detector.coverage_threshold",
@@ -98,66 +107,59 @@ PARAMS: dict[str, Param] = {
         ),
         Param("detector.min_height", _D.min_height, "TAO DBSCAN: minimum box height in network pixels", min=0.0, max=10000.0),
         Param("detector.nms_iou", _D.nms_iou, "NMS: IoU above which the weaker box is suppressed", min=0.0, max=1.0),
-        Param("detector.top_k", 4, "Keep at most this many hands per frame (0: all)", min=0, max=1000),
+        Param("detector.top_k", _D.top_k, "Keep at most this many hands per frame (0: all)", min=0, max=1000),
         # ROI
         Param("roi.ratio", _R.ratio, "ROI side = longer box side x ratio + 2 x margin_px", min=0.1, max=10.0),
         Param("roi.margin_px", _R.margin_px, "Pixels added to every side of the ROI", min=0.0, max=4096.0),
         Param("roi.min_size", _R.min_size, "ROIs smaller than this (pixels, after clipping) are not classified", min=0.0, max=4096.0),
         Param("roi.square", _R.square, "Square ROIs (GestureNet's crops are square)"),
         # classifier
-        Param("classifier.backend", "onnxruntime", "Inference backend of the gesture classifier", choices=backend_names(), read_only=True),
-        Param("classifier.model", "", "Classifier model file; empty: the file in models_file", read_only=True),
-        Param("classifier.threads", 0, "Intra-op threads of ONNX Runtime (0: library default)", min=0, max=64, read_only=True),
-        Param("classifier.max_batch", 8, "Hands classified per backend call", min=1, max=64, read_only=True),
+        Param("classifier.backend", "onnxruntime", "Inference backend of the gesture classifier", choices=backend_names()),
+        Param("classifier.model", "", "Classifier model file; empty: the file in models_file"),
+        Param("classifier.threads", 0, "Intra-op threads of ONNX Runtime (0: library default)", min=0, max=64),
+        Param("classifier.max_batch", 8, "Hands classified per backend call", min=1, max=64),
         # Triton Inference Server (detector.backend / classifier.backend: triton)
-        Param("triton.url", "127.0.0.1:8001", "Triton server host:port (gRPC 8001, HTTP 8000 by default)", read_only=True),
-        Param("triton.protocol", "grpc", "Triton client protocol", choices=("grpc", "http"), read_only=True),
-        Param("triton.model_version", "", "Model version on the server (empty: the server's policy)", read_only=True),
-        Param("triton.timeout", 1.0, "Per-request timeout (s); a late answer counts as a fault", min=0.01, max=60.0, read_only=True),
-        Param("triton.shared_memory", False, "Send the input tensor through system shared memory (server on this host)", read_only=True),
-        Param("triton.ssl", False, "TLS to the server (gRPC: root_certificates; HTTP: the system CA store)", read_only=True),
-        Param("triton.root_certificates", "", "PEM file of the CA that signed the server's certificate (gRPC + ssl)", read_only=True),
-        Param("triton.reconnect_max", 5.0, "Longest wait (s) between reconnection attempts after a fault", min=0.1, max=600.0),
-        Param("classifier.enabled", True, "Fused node: classify gestures (False: detections only)", read_only=True),
+        Param("triton.url", "127.0.0.1:8001", "Triton server host:port (gRPC 8001, HTTP 8000 by default)"),
+        Param("triton.protocol", "grpc", "Triton client protocol", choices=("grpc", "http")),
+        Param("triton.model_version", "", "Model version on the server (empty: the server's policy)"),
+        Param("triton.timeout", 1.0, "Per-request timeout (s); a late answer counts as a fault", min=0.01, max=60.0),
+        Param("triton.shared_memory", False, "Send the input tensor through system shared memory (server on this host)"),
+        Param("triton.ssl", False, "TLS to the server (gRPC: root_certificates; HTTP: the system CA store)"),
+        Param("triton.root_certificates", "", "PEM file of the CA that signed the server's certificate (gRPC + ssl)"),
+        Param("triton.reconnect_max", _L.max_wait, "Longest wait (s) between reconnection attempts after a fault", min=0.1, max=600.0),
+        Param("classifier.enabled", True, "Fused node: classify gestures (False: detections only)"),
         Param(
             "sync.queue_size",
             10,
             "Images / detection arrays kept while waiting for their partner (exact stamp match)",
             min=1,
             max=1000,
-            read_only=True,
         ),
         # tracking and events
-        Param("tracking.enabled", True, "Give hands track ids across frames and publish gesture events"),
-        Param("tracking.iou_threshold", 0.3, "IoU a detection needs with a track to continue it", min=0.0, max=1.0),
-        Param("tracking.max_missed", 5, "Frames a track survives without a matching detection", min=0, max=1000),
-        Param("events.debounce_frames", 3, "Agreeing frames before a gesture change is published", min=1, max=1000),
+        Param("tracking.enabled", _T.enabled, "Give hands track ids across frames and publish gesture events"),
+        Param("tracking.iou_threshold", _T.iou_threshold, "IoU a detection needs with a track to continue it", min=0.0, max=1.0),
+        Param("tracking.max_missed", _T.max_missed, "Frames a track survives without a matching detection", min=0, max=1000),
+        Param("events.debounce_frames", _T.debounce_frames, "Agreeing frames before a gesture change is published", min=1, max=1000),
         # camera
-        Param(
-            "camera.source", "0", "V4L2 index, video file, image folder, rtsp:// URL or GStreamer pipeline (contains '!')", read_only=True
-        ),
-        Param("camera.frame_id", "camera", "frame_id of published images", read_only=True),
+        Param("camera.source", "0", "V4L2 index, video file, image folder, rtsp:// URL or GStreamer pipeline (contains '!')"),
+        Param("camera.frame_id", "camera", "frame_id of published images"),
         Param(
             "camera.rate",
             30.0,
             "Publish rate in Hz (files and folders); devices run at their own rate, capped by this",
             min=0.1,
             max=1000.0,
-            read_only=True,
         ),
-        Param("camera.loop", False, "Restart a video file or folder at its end instead of exiting", read_only=True),
-        Param("camera.width", 0, "Requested capture width (0: device default)", min=0, max=16384, read_only=True),
-        Param("camera.height", 0, "Requested capture height (0: device default)", min=0, max=16384, read_only=True),
-        Param(
-            "camera.reconnect_period", 1.0, "Seconds between attempts to reopen a device that dropped", min=0.05, max=3600.0, read_only=True
-        ),
+        Param("camera.loop", False, "Restart a video file or folder at its end instead of exiting"),
+        Param("camera.width", 0, "Requested capture width (0: device default)", min=0, max=16384),
+        Param("camera.height", 0, "Requested capture height (0: device default)", min=0, max=16384),
+        Param("camera.reconnect_period", 1.0, "Seconds between attempts to reopen a device that dropped", min=0.05, max=3600.0),
         Param(
             "camera.start_delay",
             0.0,
             "Seconds to wait before the first frame (lets subscribers connect)",
             min=0.0,
             max=600.0,
-            read_only=True,
         ),
         Param(
             "camera.wait_for_subscribers",
@@ -165,12 +167,11 @@ PARAMS: dict[str, Param] = {
             "Hold the first frame until this many image subscribers are matched (or start_delay passed, if > 0)",
             min=0,
             max=100,
-            read_only=True,
         ),
         # overlay
-        Param("overlay.video_path", "", "Also write annotated frames to this video file (empty: off)", read_only=True),
-        Param("overlay.video_fps", 10.0, "Frame rate written into the video file", min=0.1, max=1000.0, read_only=True),
-        Param("overlay.publish", True, "Publish the annotated image on overlay_topic", read_only=True),
+        Param("overlay.video_path", "", "Also write annotated frames to this video file (empty: off)"),
+        Param("overlay.video_fps", 10.0, "Frame rate written into the video file", min=0.1, max=1000.0),
+        Param("overlay.publish", True, "Publish the annotated image on overlay_topic"),
     ]
 }
 
@@ -209,27 +210,72 @@ def load_params_file(path: str | Path) -> dict[str, Any]:
     return flat
 
 
-def cluster_config(v: dict[str, Any]) -> ClusterConfig:
-    return ClusterConfig(
-        method=v["detector.clustering"],
-        coverage_threshold=float(v["detector.coverage_threshold"]),
-        eps=float(v["detector.eps"]),
-        min_boxes=int(v["detector.min_boxes"]),
-        min_samples=float(v["detector.min_samples"]),
-        confidence_threshold=float(v["detector.confidence_threshold"]),
-        min_height=float(v["detector.min_height"]),
-        nms_iou=float(v["detector.nms_iou"]),
-        top_k=int(v["detector.top_k"]),
-    )
+T = TypeVar("T")
 
 
-def roi_config(v: dict[str, Any]) -> RoiConfig:
-    return RoiConfig(
-        ratio=float(v["roi.ratio"]),
-        margin_px=float(v["roi.margin_px"]),
-        min_size=float(v["roi.min_size"]),
-        square=bool(v["roi.square"]),
-    )
+@dataclass(frozen=True)
+class Group(Generic[T]):
+    """Parameters the core takes together as one frozen value: the unit of a runtime change.
+
+    ``fields`` maps each parameter to its field of ``make``; :meth:`build` makes the typed value
+    from parameter values (ints given for float parameters become floats). A node that applies
+    a group registers one function for it (``gesture_ros.nodes.parameters``); only the
+    parameters of the groups a node applies are writable there.
+    """
+
+    name: str
+    make: Callable[..., T]
+    fields: dict[str, str]
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        """The group's parameter names."""
+        return tuple(self.fields)
+
+    def build(self, values: Mapping[str, Any]) -> T:
+        """The typed value of these parameter values."""
+        kw = {f: float(values[p]) if isinstance(PARAMS[p].default, float) else values[p] for p, f in self.fields.items()}
+        return self.make(**kw)
+
+
+CLUSTERING: Group[ClusterConfig] = Group(
+    "clustering",
+    ClusterConfig,
+    {
+        "detector.clustering": "method",
+        "detector.coverage_threshold": "coverage_threshold",
+        "detector.eps": "eps",
+        "detector.min_boxes": "min_boxes",
+        "detector.min_samples": "min_samples",
+        "detector.confidence_threshold": "confidence_threshold",
+        "detector.min_height": "min_height",
+        "detector.nms_iou": "nms_iou",
+        "detector.top_k": "top_k",
+    },
+)
+ROI: Group[RoiConfig] = Group(
+    "roi", RoiConfig, {"roi.ratio": "ratio", "roi.margin_px": "margin_px", "roi.min_size": "min_size", "roi.square": "square"}
+)
+TRACKING: Group[TrackingConfig] = Group(
+    "tracking",
+    TrackingConfig,
+    {
+        "tracking.enabled": "enabled",
+        "tracking.iou_threshold": "iou_threshold",
+        "tracking.max_missed": "max_missed",
+        "events.debounce_frames": "debounce_frames",
+    },
+)
+RECONNECT: Group[ReconnectConfig] = Group("reconnect", ReconnectConfig, {"triton.reconnect_max": "max_wait"})
+
+#: every group of runtime-writable parameters, by name
+GROUPS: dict[str, Group[Any]] = {g.name: g for g in (CLUSTERING, ROI, TRACKING, RECONNECT)}
+_GROUP_OF: dict[str, Group[Any]] = {p: g for g in GROUPS.values() for p in g.params}
+
+
+def group_of(name: str) -> Group[Any] | None:
+    """The group a parameter belongs to; None for a parameter read once at start-up."""
+    return _GROUP_OF.get(name)
 
 
 TRITON_PARAMS = tuple(n for n in PARAMS if n.startswith("triton."))

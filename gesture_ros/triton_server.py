@@ -21,6 +21,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .core.errors import ServiceError
+
 DEFAULT_VENV = ".venv-triton"
 
 
@@ -40,7 +42,7 @@ def locate(venv: str | Path = DEFAULT_VENV) -> TritonInstall:
     """The tritonserver of the pytriton wheel installed in ``venv`` (scripts/setup_triton.sh)."""
     py = Path(venv) / "bin" / "python"
     if not py.is_file():
-        raise FileNotFoundError(f"no Triton venv at {venv} (run: bash scripts/setup_triton.sh)")
+        raise ServiceError(f"no Triton venv at {venv} (run: bash scripts/setup_triton.sh)")
     probe = (
         "import json, sys, sysconfig, pathlib, pytriton;"
         "p = pathlib.Path(pytriton.__file__).parent;"
@@ -116,7 +118,7 @@ def start(
     inst = locate(venv)
     repo = Path(repo).resolve()
     if not repo.is_dir():
-        raise FileNotFoundError(f"model repository not found: {repo}")
+        raise ServiceError(f"model repository not found: {repo}")
     work = Path(tempfile.mkdtemp(prefix="gesture_ros_triton_"))
     backends = work / "backends"
     shutil.copytree(inst.package / "backends", backends)
@@ -146,10 +148,38 @@ def start(
         if proc.poll() is not None:
             tail = server.log_tail()
             server.stop()
-            raise RuntimeError(f"tritonserver exited with {proc.returncode} while starting:\n{tail}")
+            raise ServiceError(f"tritonserver exited with {proc.returncode} while starting:\n{tail}")
         if server.ready():
             return server
         time.sleep(0.2)
     tail = server.log_tail()
     server.stop()
-    raise TimeoutError(f"tritonserver not ready after {timeout:.0f} s:\n{tail}")
+    raise ServiceError(f"tritonserver not ready after {timeout:.0f} s:\n{tail}")
+
+
+def serve(repo: str | Path, venv: str | Path = DEFAULT_VENV, *, http_port: int = 0, grpc_port: int = 0, metrics_port: int = 0) -> int:
+    """Run ``tritonserver`` on ``repo`` until SIGINT/SIGTERM (``gesture-ros triton-server``).
+
+    Returns 0 after a signal; a server that exits by itself raises :class:`ServiceError` with
+    the end of its log.
+    """
+    server = start(repo, venv, http_port=http_port, grpc_port=grpc_port, metrics_port=metrics_port)
+    print(f"tritonserver (pid {server.process.pid}) on {repo}: gRPC {server.grpc_url}, HTTP {server.http_url}; Ctrl-C stops it", flush=True)
+    stop = False
+
+    def on_signal(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop and server.process.poll() is None:
+            time.sleep(0.2)
+    finally:
+        code = server.process.poll()
+        server.stop()
+        for s, h in old.items():
+            signal.signal(s, h)
+    if code is not None and not stop:
+        raise ServiceError(f"tritonserver exited with {code}:\n{server.log_tail()}")
+    return 0

@@ -203,7 +203,7 @@ def test_camera_unplugged_mid_stream_says_so_reconnects_and_resumes(
         states = []
         for _ in range(60):
             node._tick()
-            states.append(node.backend_state[0])
+            states.append(node.diag.state[0])
             time.sleep(0.02)
         down = states.index(2)  # ERROR while unplugged ...
         assert states[down:].index(0) > 0 and states[-1] == 0  # ... OK again once it is back

@@ -188,15 +188,26 @@ def test_core_defaults_are_the_parameter_tables() -> None:
     """The core's config objects default to what the parameter table says (issue 22, defect 6:
     ClusterConfig.top_k was 0 in the core and 4 in the nodes), so training, evaluation and tests
     that build them bare see what a node with default parameters does."""
-    from gesture_ros.core.detectnet import ClusterConfig
-    from gesture_ros.core.roi import RoiConfig
-    from gesture_ros.core.tracking import Debouncer, IouTracker
-    from gesture_ros.factory import tracking
-    from gesture_ros.settings import PARAMS, cluster_config, roi_config
+    from gesture_ros.core.tracking import Debouncer, HandTracking, IouTracker, TrackingConfig
+    from gesture_ros.settings import GROUPS, PARAMS
 
     defaults = {n: p.default for n, p in PARAMS.items()}
-    assert ClusterConfig() == cluster_config(defaults)
-    assert RoiConfig() == roi_config(defaults)
-    tracker, debouncer = tracking(defaults)
-    assert tracker is not None and debouncer is not None
-    assert vars(IouTracker()) == vars(tracker) and vars(Debouncer()) == vars(debouncer)
+    for group in GROUPS.values():  # every typed group: ClusterConfig, RoiConfig, TrackingConfig, ReconnectConfig
+        assert group.make() == group.build(defaults), group.name
+    tracking = HandTracking(TrackingConfig())
+    assert tracking.tracker is not None and tracking.debouncer is not None
+    assert vars(IouTracker()) == vars(tracking.tracker) and vars(Debouncer()) == vars(tracking.debouncer)
+
+
+def test_writable_parameters_are_exactly_the_groups() -> None:
+    """A parameter is writable when a group makes it part of a typed value the nodes apply; the
+    group's fields are its typed value's fields, one parameter each."""
+    import dataclasses
+
+    from gesture_ros.settings import GROUPS, PARAMS, group_of
+
+    writable = {n for n, p in PARAMS.items() if not p.read_only}
+    assert writable == {p for g in GROUPS.values() for p in g.params}
+    for g in GROUPS.values():
+        assert set(g.fields.values()) <= {f.name for f in dataclasses.fields(g.make)}, g.name
+        assert all(group_of(p) is g for p in g.params)

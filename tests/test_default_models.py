@@ -19,7 +19,7 @@ from gesture_ros.core.metrics import average_precision, classification_metrics
 from gesture_ros.core.pipeline import GestureClassifier, HandDetector
 from gesture_ros.datasets import gesture_crop, load_detection_set, load_gesture_set, split_gestures
 from gesture_ros.factory import parameter_values
-from gesture_ros.settings import cluster_config, roi_config
+from gesture_ros.settings import CLUSTERING, ROI
 from gesture_ros.training.train_detector import DetectorTrainConfig, initial_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,13 +37,13 @@ def test_shipped_models_match_their_description(models) -> None:
     HandDetector(
         models.detector,
         create_backend("onnxruntime", paths.resolve(models.detector.file)),
-        cluster_config(parameter_values(None)),
+        CLUSTERING.build(parameter_values(None)),
     )
     GestureClassifier(models.classifier, create_backend("onnxruntime", paths.resolve(models.classifier.file)))
 
 
 def test_detector_on_validation_scenes(models, values, shared_data) -> None:
-    det = HandDetector(models.detector, create_backend("onnxruntime", paths.resolve(models.detector.file)), cluster_config(values))
+    det = HandDetector(models.detector, create_backend("onnxruntime", paths.resolve(models.detector.file)), CLUSTERING.build(values))
     val = set(METRICS["detector"]["val_scenes"])
     samples = [s for s in load_detection_set(shared_data / "hands_detect") if s.scene in val]
     assert len(samples) >= 20
@@ -68,7 +68,7 @@ def test_shipped_detector_checkpoint_holds_the_shipped_onnx(models, values, shar
     model = initial_model(DetectorTrainConfig(init_from=str(path)), len(models.detector.labels), logs.append).eval()
     assert any("retraining the pruned model" in m for m in logs)
     assert sum(p.numel() for p in model.parameters()) == METRICS["detector"]["parameters"]
-    det = HandDetector(models.detector, create_backend("onnxruntime", paths.resolve(models.detector.file)), cluster_config(values))
+    det = HandDetector(models.detector, create_backend("onnxruntime", paths.resolve(models.detector.file)), CLUSTERING.build(values))
     frame = next(s for s in load_detection_set(shared_data / "hands_detect") if s.scene in METRICS["detector"]["val_scenes"])
     det.pre.fill(0, cv2.imread(str(frame.image)), "bgr")
     x = det.pre.batch(1)
@@ -87,7 +87,7 @@ def test_classifier_on_validation_crops(models, values, shared_data) -> None:
         load_gesture_set(shared_data, models.classifier.labels), set(cfg["val_scenes"]), cfg["val_crop_fraction"]
     )
     assert len(samples) >= 20
-    roi = roi_config(values)
+    roi = ROI.build(values)
     y_true, y_pred = [], []
     for s in samples:
         frame, (x1, y1, x2, y2) = gesture_crop(cv2.imread(str(s.image)), s.box, roi)
@@ -109,7 +109,8 @@ def test_a_bad_roi_from_the_wire_leaves_that_hand_unclassified(models, roi: list
     """The ROIs that stopped gesture_classifier_node (ZeroDivisionError, ValueError) or made it
     classify wrapped-around pixels (thumbs_up 0.57 from [-50,-50,-10,-10]): the hand is kept,
     unclassified, with one reason; a good hand of the same message is still classified."""
-    from gesture_ros.core.pipeline import Hand, classify_hands, prepare_received_hands
+    from gesture_ros.core.pipeline import Hand, classify_hands
+    from gesture_ros.core.received import prepare_received_hands
     from gesture_ros.core.roi import RoiConfig
 
     cls = GestureClassifier(models.classifier, create_backend("onnxruntime", paths.resolve(models.classifier.file)))

@@ -18,7 +18,7 @@ from gesture_ros.backends import create_backend
 from gesture_ros.core.image import ENCODINGS
 from gesture_ros.core.pipeline import GestureClassifier, GesturePipeline, HandDetector
 from gesture_ros.factory import parameter_values
-from gesture_ros.settings import cluster_config, roi_config
+from gesture_ros.settings import CLUSTERING, ROI
 
 pytestmark = pytest.mark.dds
 
@@ -35,9 +35,9 @@ def scene(colour: str, x: int, y: int, size: int = 80) -> np.ndarray:
 def reference(models, synthetic):
     """The in-process core pipeline with the default parameters: what every node must reproduce."""
     values = parameter_values(None)
-    det = HandDetector(models.detector, create_backend("onnxruntime", synthetic["detector"]), cluster_config(values))
+    det = HandDetector(models.detector, create_backend("onnxruntime", synthetic["detector"]), CLUSTERING.build(values))
     cls = GestureClassifier(models.classifier, create_backend("onnxruntime", synthetic["classifier"]))
-    return GesturePipeline(det, cls, roi_config(values))
+    return GesturePipeline(det, cls, ROI.build(values))
 
 
 def _start(graph: str, synthetic: dict[str, Path], tmp: Path, topic: str, **extra: str) -> Graph:

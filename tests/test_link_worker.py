@@ -110,7 +110,7 @@ def test_diagnostics_stats_lose_nothing_across_threads() -> None:
     import sys
     import threading
 
-    from gesture_ros.nodes.base import Stats
+    from gesture_ros.nodes.diagnostics import Stats
 
     stats = Stats()
     snapshots: list[dict[str, str]] = []

@@ -135,7 +135,8 @@ def test_received_hands_are_safe_to_crop_or_unclassified(rois, boxes, scores, fr
     """Any DetectionArray content: every hand stays, each one either has a finite ROI inside the
     frame with at least one pixel (a non-empty crop, no wrapped-around indices) or is left
     unclassified with a reason; scores end in [0, 1], boxes finite."""
-    from gesture_ros.core.pipeline import Hand, prepare_received_hands
+    from gesture_ros.core.pipeline import Hand
+    from gesture_ros.core.received import prepare_received_hands
     from gesture_ros.core.roi import pixel_region
 
     w, h = frame

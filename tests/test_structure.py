@@ -5,6 +5,7 @@ this test process already imported cannot hide a dependency."""
 
 from __future__ import annotations
 
+import argparse
 import ast
 import subprocess
 import sys
@@ -127,3 +128,46 @@ def test_the_training_package_name_cannot_clash() -> None:
     assert not (ROOT / "training").exists()
     setup = (ROOT / "setup.py").read_text()
     assert '"training"' not in setup and "gesture_ros.training.cli:main" in setup
+
+
+def _exits(path: Path) -> list[str]:
+    """Where a file ends the process (``sys.exit``, ``raise SystemExit``, ``parser.exit``) outside
+    module level and the entry points (``main``, ``spin_node``)."""
+    found = []
+
+    def visit(node: ast.AST, func: str | None) -> None:
+        for child in ast.iter_child_nodes(node):
+            name = child.name if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef) else func
+            exits = False
+            if isinstance(child, ast.Raise) and child.exc is not None:
+                target = child.exc.func if isinstance(child.exc, ast.Call) else child.exc
+                exits = isinstance(target, ast.Name) and target.id == "SystemExit"
+            elif isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute) and child.func.attr == "exit":
+                exits = True
+            if exits and func not in (None, "main", "spin_node"):
+                found.append(f"{path.relative_to(ROOT)}:{child.lineno} in {func}")
+            visit(child, name)
+
+    visit(ast.parse(path.read_text()), None)
+    return found
+
+
+def test_command_lines_are_tables_and_only_main_ends_the_process(capsys: pytest.CaptureFixture[str]) -> None:
+    """One sub-command table per CLI; library code raises typed errors and the CLIs' main alone
+    turns them into one line and an exit code (2 bad input, 3 a model problem, 4 a helper process)."""
+    import inspect
+
+    from gesture_ros import cli
+    from gesture_ros.training import cli as train_cli
+
+    for module in (cli, train_cli):
+        parser = module.build_parser()
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        assert set(sub.choices) == {c.name for c in module.COMMANDS}
+        assert len(inspect.getsource(module.main).splitlines()) <= 4  # parse, run, map: nothing else
+    assert [e for p in sorted(PKG.rglob("*.py")) for e in _exits(p)] == []
+    assert cli.main(["up", "config/graph_fused.yaml", "no-value"]) == 2
+    assert cli.main(["triton-server", "--repo", str(ROOT / "no_such_repo")]) == 4
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["gesture-ros up: error: launch arguments are name:=value, got 'no-value'",
+                   f"gesture-ros triton-server: error: model repository not found: {ROOT / 'no_such_repo'}"]  # fmt: skip

@@ -48,20 +48,24 @@ def test_exact_time_sync_pairs_by_stamp_and_counts_drops() -> None:
     assert s.dropped_a == 3  # queue of 2 kept 6, 7
 
 
-def test_retune_tracking_keeps_the_tracks_and_applies_the_values() -> None:
+def test_hand_tracking_configure_keeps_the_tracks_and_applies_the_values() -> None:
     """What both tracking nodes run on a parameter change: thresholds change in place (track ids
     and gesture histories go on), off drops both, on again builds fresh ones."""
-    from gesture_ros.factory import retune_tracking, tracking
-    from gesture_ros.settings import PARAMS
+    from gesture_ros.core.tracking import HandTracking, TrackingConfig
 
-    values = {n: p.default for n, p in PARAMS.items()}
-    tracker, debouncer = tracking(values)
+    tracking = HandTracking(TrackingConfig())
+    tracker, debouncer = tracking.tracker, tracking.debouncer
     assert tracker is not None and debouncer is not None
     ids, _ = tracker.update([[0, 0, 10, 10]])
-    changed = {**values, "tracking.iou_threshold": 0.6, "tracking.max_missed": 9, "events.debounce_frames": 7}
-    t2, d2 = retune_tracking(changed, tracker, debouncer)
-    assert t2 is tracker and d2 is debouncer and (t2.iou_threshold, t2.max_missed, d2.frames) == (0.6, 9, 7)
+    changed = TrackingConfig(iou_threshold=0.6, max_missed=9, debounce_frames=7)
+    tracking.configure(changed)
+    assert tracking.tracker is tracker and tracking.debouncer is debouncer
+    assert (tracker.iou_threshold, tracker.max_missed, debouncer.frames) == (0.6, 9, 7)
     assert tracker.update([[0, 0, 10, 10]])[0].tolist() == ids.tolist()  # the same track goes on
-    assert retune_tracking({**values, "tracking.enabled": False}, tracker, debouncer) == (None, None)
-    t3, d3 = retune_tracking(changed, None, None)
-    assert t3 is not None and d3 is not None and t3.max_missed == 9 and d3.frames == 7
+    tracking.configure(TrackingConfig(enabled=False))
+    assert tracking.tracker is None and tracking.debouncer is None
+    tracking.configure(changed)
+    assert tracking.tracker is not None and tracking.debouncer is not None
+    assert tracking.tracker.max_missed == 9 and tracking.debouncer.frames == 7
+    no_events = HandTracking(changed, events=False)  # a pipeline without a classifier: ids only
+    assert no_events.tracker is not None and no_events.debouncer is None

@@ -251,6 +251,7 @@ def test_a_triton_detector_starts_before_its_server_and_survives_a_restart(model
     from gesture_ros.core.detectnet import Detections
     from gesture_ros.core.errors import BackendUnavailableError
     from gesture_ros.core.pipeline import HandDetector
+    from gesture_ros.settings import CLUSTERING
     from gesture_ros.triton_server import free_port
 
     spec = models.detector
@@ -261,7 +262,7 @@ def test_a_triton_detector_starts_before_its_server_and_survives_a_restart(model
     values.update({"detector.backend": "triton", "triton.url": f"127.0.0.1:{ports['grpc_port']}", "triton.timeout": 0.5,
                    "triton.reconnect_max": 0.5, "triton.shared_memory": True})  # fmt: skip
     img = cv2.imread(str(sorted((shared_data / "hands_detect" / "images").glob("*.jpg"))[0]))
-    want = HandDetector(spec, create_backend("onnxruntime", ROOT / spec.file), factory.cluster_config(values)).detect(img, "bgr")
+    want = HandDetector(spec, create_backend("onnxruntime", ROOT / spec.file), CLUSTERING.build(values)).detect(img, "bgr")
     assert len(want) > 0
 
     det = factory.detector(values, models)  # no server yet: before the fix, a ModelError here

@@ -20,3 +20,7 @@ class ConfigError(GestureRosError):
 class BackendUnavailableError(ModelError):
     """A remote backend (Triton) cannot answer now: server down, restarting, model unloaded,
     timeout. Not fatal: the node keeps running, marks gestures unavailable and reconnects."""
+
+
+class ServiceError(GestureRosError):
+    """A helper process the package starts (a local tritonserver) cannot start or stopped."""

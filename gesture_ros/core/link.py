@@ -11,7 +11,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class ReconnectConfig:
+    """How a remote backend's link waits between reconnection attempts (``triton.reconnect_max``)."""
+
+    max_wait: float = 5.0
+    min_wait: float = 0.2
 
 
 @runtime_checkable

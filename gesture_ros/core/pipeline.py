@@ -20,8 +20,8 @@ from .inference import InferenceBackend, check_io
 from .link import Link, remote_link
 from .model_spec import ClassifierSpec, DetectorSpec
 from .preprocess import Preprocessor
-from .roi import RoiConfig, check_received_roi, expand_rois, pixel_region
-from .tracking import Debouncer, GestureChange, IouTracker
+from .roi import RoiConfig, expand_rois, pixel_region
+from .tracking import GestureChange, HandTracking
 
 
 @dataclass
@@ -186,41 +186,6 @@ def attach_rois(hands: list[Hand], frame_w: int, frame_h: int, roi_cfg: RoiConfi
         h.roi, h.roi_valid = r, bool(ok)
 
 
-def prepare_received_hands(hands: list[Hand], frame_w: int, frame_h: int, msg_size: tuple[int, int], roi_cfg: RoiConfig) -> list[str]:
-    """Hands from a message (another node's ``DetectionArray``), checked against the image they
-    are classified on, and given ROIs where they arrived without one (:func:`attach_rois`). Each
-    problem is returned as one line; the hand it concerns stays in the output, unclassified
-    (``roi_valid`` False), so nothing is dropped silently.
-
-    ``msg_size`` is the message's (image_width, image_height): boxes made for another image size
-    are in other coordinates, so none of that message's hands is classified (0 x 0: not said).
-    """
-    problems = []
-    other_size = all(msg_size) and tuple(msg_size) != (frame_w, frame_h)  # 0 x 0: the sender did not say
-    if other_size:
-        problems.append(f"detections for a {msg_size[0]}x{msg_size[1]} image arrived with a {frame_w}x{frame_h} image")
-    for h in hands:
-        if other_size:
-            h.roi_valid = False
-        if not np.isfinite(h.box).all():
-            problems.append(f"box {h.box.tolist()} is not finite")
-            h.box = np.nan_to_num(h.box, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
-            h.roi_valid = False
-        if not np.isfinite(h.score) or not 0.0 <= h.score <= 1.0:
-            problems.append(f"score {h.score} is outside [0, 1]")
-            h.score = float(np.clip(np.nan_to_num(h.score, nan=0.0), 0.0, 1.0))
-        if h.roi_valid:
-            roi, why = check_received_roi(h.roi, frame_w, frame_h, roi_cfg.min_size)
-            if why is None:
-                h.roi = roi
-            else:
-                problems.append(why)
-                h.roi_valid = False
-    if not other_size:
-        attach_rois(hands, frame_w, frame_h, roi_cfg)
-    return problems
-
-
 def classify_hands(
     classifier: GestureClassifier, image: Image, order: PixelOrder, hands: list[Hand], timings: Timings | None = None
 ) -> str | None:
@@ -261,16 +226,14 @@ class GesturePipeline:
         detector: HandDetector,
         classifier: GestureClassifier | None,
         roi: RoiConfig,
-        tracker: IouTracker | None = None,
-        debouncer: Debouncer | None = None,
+        tracking: HandTracking | None = None,
     ) -> None:
-        if classifier is None and debouncer is not None:
+        if classifier is None and tracking is not None and tracking.events:
             raise ModelError("gesture events need a classifier")
         self.detector = detector
         self.classifier = classifier
         self.roi = roi
-        self.tracker = tracker
-        self.debouncer = debouncer
+        self.tracking = tracking
 
     def process(self, image: Image, order: PixelOrder) -> FrameResult:
         timings = Timings()
@@ -279,12 +242,14 @@ class GesturePipeline:
         hands = build_hands(dets, self.detector.spec.labels, w, h, self.roi)
         error = classify_hands(self.classifier, image, order, hands, timings) if self.classifier is not None else None
         result = FrameResult(hands, timings=timings, classify_error=error)
-        result.changes = track_hands(hands, self.tracker, self.debouncer)
+        result.changes = track_hands(hands, self.tracking)
         return result
 
 
-def track_hands(hands: list[Hand], tracker: IouTracker | None, debouncer: Debouncer | None) -> list[GestureChange]:
+def track_hands(hands: list[Hand], tracking: HandTracking | None) -> list[GestureChange]:
     """Assign track ids in place and return debounced gesture changes."""
+    tracker = tracking.tracker if tracking is not None else None
+    debouncer = tracking.debouncer if tracking is not None else None
     if tracker is None:
         return []
     ids, ended = tracker.update(np.stack([h.box for h in hands]) if hands else np.zeros((0, 4), np.float32))

@@ -14,6 +14,20 @@ import numpy.typing as npt
 from .boxes import iou_matrix
 
 
+@dataclass(frozen=True)
+class TrackingConfig:
+    """Track ids across frames and the gesture events made from them (``tracking.*``, ``events.*``)."""
+
+    enabled: bool = True
+    iou_threshold: float = 0.3
+    max_missed: int = 5
+    debounce_frames: int = 3
+
+    def __post_init__(self) -> None:
+        if self.debounce_frames < 1:
+            raise ValueError("debounce frames must be >= 1")
+
+
 @dataclass
 class _Track:
     track_id: int
@@ -102,3 +116,33 @@ class Debouncer:
         for tid in ended or []:
             self._hist.pop(tid, None)
         return changes
+
+
+class HandTracking:
+    """The tracker and the debouncer of one image stream, configured by one :class:`TrackingConfig`.
+
+    :meth:`configure` applies a new configuration at runtime: thresholds change in place (track
+    ids and gesture histories go on), off drops both, on again starts fresh ones. ``events``
+    False keeps track ids without gesture events (a pipeline without a classifier).
+    """
+
+    def __init__(self, config: TrackingConfig, events: bool = True) -> None:
+        self.events = events
+        self.config = config
+        self.tracker: IouTracker | None = None
+        self.debouncer: Debouncer | None = None
+        self.configure(config)
+
+    def configure(self, config: TrackingConfig) -> None:
+        """Apply ``config``, keeping the tracks when tracking stays on."""
+        self.config = config
+        if not config.enabled:
+            self.tracker = self.debouncer = None
+            return
+        if self.tracker is None:
+            self.tracker = IouTracker(config.iou_threshold, config.max_missed)
+        self.tracker.iou_threshold, self.tracker.max_missed = config.iou_threshold, config.max_missed
+        if self.events:
+            if self.debouncer is None:
+                self.debouncer = Debouncer(config.debounce_frames)
+            self.debouncer.frames = config.debounce_frames

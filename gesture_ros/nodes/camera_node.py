@@ -16,9 +16,9 @@ from ..core.errors import ConfigError
 from ..core.image import Image as Frame
 from ..core.sources import CaptureSource, FrameSource, open_source
 from ..settings import CAMERA_PARAMS
-from .base import IMAGE_QOS, BaseNode, spin_node
+from .base import IMAGE_QOS, GestureNode, spin_node
 from .convert import image_to_msg
-from .publishing import safe_publish
+from .stage_runner import safe_publish
 
 
 def camera_info_topic(image_topic: str) -> str:
@@ -27,7 +27,7 @@ def camera_info_topic(image_topic: str) -> str:
     return f"{ns}/camera_info" if ns else "camera_info"
 
 
-class CameraNode(BaseNode):
+class CameraNode(GestureNode):
     def __init__(self) -> None:
         super().__init__("camera", ("image_topic", *CAMERA_PARAMS))
         v = self.values
@@ -48,10 +48,10 @@ class CameraNode(BaseNode):
                 if self.source.finite:
                     self._broken = f"cannot open {self.source.description}: corrupt, truncated or a codec OpenCV cannot decode"
                 else:
-                    self.backend_state = (2, f"cannot open {self.source.description}")
+                    self.diag.state = (2, f"cannot open {self.source.description}")
                     self.get_logger().error(f"cannot open {self.source.description}; retrying every {v['camera.reconnect_period']} s")
         if self._broken:
-            self.backend_state = (2, self._broken)
+            self.diag.state = (2, self._broken)
             self.get_logger().error(f"{self._broken}; publishing nothing")
         self._start = time.monotonic() + float(v["camera.start_delay"])
         self._next_reconnect = 0.0
@@ -84,17 +84,17 @@ class CameraNode(BaseNode):
             frame = self._handle_missing_frame()
             if frame is None:
                 return
-        self.stats.input()
+        self.diag.stats.input()
         header_stamp = self.get_clock().now().to_msg()
         msg = image_to_msg(frame, self._header(header_stamp))
-        if safe_publish(self, self.pub, msg):
+        if safe_publish(self.diag, self.pub, msg):
             self.frames += 1
-            self.stats.output(0.0)
+            self.diag.stats.output(0.0)
         info = CameraInfo()
         info.header = msg.header
         info.height, info.width = msg.height, msg.width
         info.distortion_model = "plumb_bob"
-        safe_publish(self, self.info_pub, info)
+        safe_publish(self.diag, self.info_pub, info)
 
     def _header(self, stamp: Time) -> Header:
         return Header(stamp=stamp, frame_id=str(self.values["camera.frame_id"]))
@@ -114,10 +114,10 @@ class CameraNode(BaseNode):
         if now < self._next_reconnect:
             return None
         self._next_reconnect = now + float(self.values["camera.reconnect_period"])
-        self.backend_state = (2, f"{src.description} delivers no frames")
-        self.report("camera_dropped", f"{src.description} delivers no frames; reconnecting")
+        self.diag.state = (2, f"{src.description} delivers no frames")
+        self.diag.report("camera_dropped", f"{src.description} delivers no frames; reconnecting")
         if isinstance(src, CaptureSource) and src.open():
-            self.backend_state = (0, "ok")
+            self.diag.state = (0, "ok")
             self.get_logger().info(f"reconnected to {src.description}")
             return src.read()
         return None

@@ -6,7 +6,7 @@ import sys
 
 from gesture_ros_msgs.msg import GestureArray, GestureEvent
 
-from .base import RESULT_QOS, BaseNode, spin_node
+from .base import RESULT_QOS, GestureNode, spin_node
 
 
 def format_gestures(msg: GestureArray) -> str:
@@ -21,7 +21,7 @@ def format_gestures(msg: GestureArray) -> str:
     return f"[{t} {msg.header.frame_id}] " + "; ".join(parts)
 
 
-class EchoNode(BaseNode):
+class EchoNode(GestureNode):
     def __init__(self) -> None:
         super().__init__("gesture_echo", ("gestures_topic", "events_topic"))
         self.create_subscription(GestureArray, self.values["gestures_topic"], self._on_gestures, RESULT_QOS)

@@ -10,17 +10,19 @@ from typing import Any
 
 from gesture_ros_msgs.msg import DetectionArray, GestureArray, GestureEvent
 
-from ..core.errors import GestureRosError, ModelError
-from ..core.pipeline import GestureClassifier, classify_hands, prepare_received_hands, track_hands
-from ..factory import retune_tracking
-from ..settings import CLASSIFIER_PARAMS, ROI_PARAMS, TRACKING_PARAMS, roi_config
-from .base import RESULT_QOS, BaseNode, spin_node
+from ..core.errors import GestureRosError
+from ..core.pipeline import GestureClassifier, classify_hands, track_hands
+from ..core.received import prepare_received_hands
+from ..core.roi import RoiConfig
+from ..factory import tracking
+from ..settings import CLASSIFIER_PARAMS, RECONNECT, ROI, ROI_PARAMS, TRACKING, TRACKING_PARAMS
+from .base import RESULT_QOS, GestureNode, spin_node
 from .convert import event_msgs, gestures_msg, hands_from_msg
-from .publishing import safe_publish
-from .stages import build_classifier, build_tracking
+from .stage_runner import StageRunner, safe_publish
+from .stages import build_classifier
 
 
-class GestureClassifierNode(BaseNode):
+class GestureClassifierNode(GestureNode):
     def __init__(self) -> None:
         super().__init__(
             "gesture_classifier",
@@ -36,6 +38,7 @@ class GestureClassifierNode(BaseNode):
                 *ROI_PARAMS,
                 *TRACKING_PARAMS,
             ),
+            applies=lambda v: (ROI, TRACKING, *((RECONNECT,) if self.remote("classifier")(v) else ())),
         )
         self.pub = self.create_publisher(GestureArray, self.values["gestures_topic"], RESULT_QOS)
         self.events = self.create_publisher(GestureEvent, self.values["events_topic"], RESULT_QOS)
@@ -43,48 +46,44 @@ class GestureClassifierNode(BaseNode):
         try:
             self.classifier = build_classifier(self, self.models())
         except (GestureRosError, OSError) as exc:
-            self.fail_startup(exc)
-        self.tracker, self.debouncer = build_tracking(self)
-        self.on_parameters_changed(self._reconfigure)
+            self.diag.fail(exc)
+        self.tracking = tracking(self.values)
+        self.roi = self.params.get(ROI)
+        self.params.on_change(ROI, self._set_roi)
+        self.params.on_change(TRACKING, self.tracking.configure)
+        if self.remote("classifier")(self.values):
+            self.params.on_change(RECONNECT, lambda wait: self.set_link_waits(wait, self.classifier.link if self.classifier else None))
+        self.runner = StageRunner(self.diag, "classifier", self.latency_ms)
+        self.images = self.image_input()
         remote = self.values["classifier.backend"] == "triton"
-        self.subscribe_synced(DetectionArray, self.values["rois_topic"], self.dispatcher(self._process, remote))
+        self.images.synced(DetectionArray, self.values["rois_topic"], self.dispatcher(self._process, remote))
 
-    def _reconfigure(self) -> None:
-        """Apply the writable parameters: tracking, events and Triton's reconnect wait (ROI
-        parameters are read per message)."""
-        self.tracker, self.debouncer = retune_tracking(self.values, self.tracker, self.debouncer)
-        if self.classifier is not None and self.classifier.link is not None:
-            self.classifier.link.max_wait = float(self.values["triton.reconnect_max"])
+    def _set_roi(self, roi: RoiConfig) -> None:
+        self.roi = roi
 
     def _process(self, image_msg: Any, dets: DetectionArray) -> None:
         hands = hands_from_msg(dets)
-        if hands and self.classifier is not None:
-            frame = self.frame_from(image_msg)
+        cls = self.classifier
+        if hands and cls is not None:
+            frame = self.images.frame(image_msg)
             if frame is None:
                 return
             image, order = frame
             h, w = image.shape[:2]
-            size = (dets.image_width, dets.image_height)
-            for problem in prepare_received_hands(hands, w, h, size, roi_config(self.values)):
-                self.report("bad_detections", f"{self.values['rois_topic']}: {problem}; that hand is published unclassified")
-            try:
-                with self.stats.timed("classify"):
-                    error = classify_hands(self.classifier, image, order, hands)
-            except ModelError as exc:
-                self.report("inference_errors", f"classifier inference failed: {exc}")
-            else:
-                self.classify_outcome(error, self.classifier.link)
-                self.note_nonfinite("classifier", self.classifier.nonfinite)
-        elif self.classifier is not None and self.classifier.link is not None:
-            self.classifier.link.ready()  # nobody in view: keep reconnecting, and say when it is back
-            self.classify_outcome(None, self.classifier.link)
-        changes = track_hands(hands, self.tracker, self.debouncer)
-        with self.stats.timed("publish"):
-            published = safe_publish(self, self.pub, gestures_msg(dets.header, hands))
-        if published:
-            self.stats.output(self.latency_ms(dets.header.stamp))
+            for problem in prepare_received_hands(hands, w, h, (dets.image_width, dets.image_height), self.roi):
+                self.diag.report("bad_detections", f"{self.values['rois_topic']}: {problem}; that hand is published unclassified")
+            with self.diag.stats.timed("classify"):
+                # a failed inference is reported and the hands are published unclassified
+                error = self.runner.run(lambda: classify_hands(cls, image, order, hands))
+            self.diag.classify_outcome(error or None, cls.link)
+            self.runner.record(classifier=cls.nonfinite)
+        elif cls is not None and cls.link is not None:
+            cls.link.ready()  # nobody in view: keep reconnecting, and say when it is back
+            self.diag.classify_outcome(None, cls.link)
+        changes = track_hands(hands, self.tracking)
+        self.runner.publish(dets.header.stamp, (self.pub, gestures_msg(dets.header, hands)))
         for ev in event_msgs(dets.header, hands, changes):
-            safe_publish(self, self.events, ev)
+            safe_publish(self.diag, self.events, ev)
 
 
 def main(args: list[str] | None = None) -> None:

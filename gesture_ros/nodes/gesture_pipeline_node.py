@@ -10,19 +10,31 @@ from typing import Any
 
 from gesture_ros_msgs.msg import DetectionArray, GestureArray, GestureEvent
 
-from ..core.errors import BackendUnavailableError, GestureRosError, ModelError
+from ..core.detectnet import ClusterConfig
+from ..core.errors import GestureRosError
 from ..core.overlay import draw, to_bgr
 from ..core.pipeline import GesturePipeline
-from ..factory import retune_tracking
-from ..settings import CLASSIFIER_PARAMS, DETECTOR_PARAMS, OVERLAY_PARAMS, ROI_PARAMS, TRACKING_PARAMS, cluster_config, roi_config
-from .base import RESULT_QOS, BaseNode, spin_node
+from ..core.roi import RoiConfig
+from ..core.tracking import TrackingConfig
+from ..settings import (
+    CLASSIFIER_PARAMS,
+    CLUSTERING,
+    DETECTOR_PARAMS,
+    OVERLAY_PARAMS,
+    RECONNECT,
+    ROI,
+    ROI_PARAMS,
+    TRACKING,
+    TRACKING_PARAMS,
+)
+from .base import RESULT_QOS, GestureNode, spin_node
 from .convert import detections_msg, event_msgs, gestures_msg
-from .publishing import safe_publish
+from .stage_runner import StageRunner, safe_publish
 from .stages import build_pipeline
 from .video import OverlayOutput
 
 
-class GesturePipelineNode(BaseNode):
+class GesturePipelineNode(GestureNode):
     def __init__(self) -> None:
         super().__init__(
             "gesture_pipeline",
@@ -41,6 +53,7 @@ class GesturePipelineNode(BaseNode):
                 *TRACKING_PARAMS,
                 *OVERLAY_PARAMS,
             ),
+            applies=lambda v: (CLUSTERING, ROI, TRACKING, *((RECONNECT,) if self.remote("detector", "classifier")(v) else ())),
         )
         v = self.values
         self.det_pub = self.create_publisher(DetectionArray, v["detections_topic"], RESULT_QOS)
@@ -51,48 +64,55 @@ class GesturePipelineNode(BaseNode):
         try:
             self.pipeline = build_pipeline(self, self.models())
         except (GestureRosError, OSError) as exc:
-            self.fail_startup(exc)
-        self.on_parameters_changed(self._reconfigure)
-        self.subscribe_images(self.dispatcher(self._process, "triton" in (v["detector.backend"], v["classifier.backend"])))
+            self.diag.fail(exc)
+        self.params.on_change(CLUSTERING, self._set_clustering)
+        self.params.on_change(ROI, self._set_roi)
+        self.params.on_change(TRACKING, self._set_tracking)
+        if self.remote("detector", "classifier")(v):
+            self.params.on_change(RECONNECT, lambda wait: self.set_link_waits(wait, *self._links()))
+        self.runner = StageRunner(self.diag, "detector", self.latency_ms)
+        self.images = self.image_input()
+        self.images.subscribe(self.dispatcher(self._process, "triton" in (v["detector.backend"], v["classifier.backend"])))
 
-    def _reconfigure(self) -> None:
-        """Apply the writable parameters (clustering, ROI, tracking, events, Triton's reconnect wait)."""
+    def _links(self) -> list[Any]:
+        p = self.pipeline
+        return [] if p is None else [p.detector.link, p.classifier.link if p.classifier else None]
+
+    def _set_clustering(self, clustering: ClusterConfig) -> None:
         if self.pipeline is not None:
-            p = self.pipeline
-            p.detector.clustering = cluster_config(self.values)
-            p.roi = roi_config(self.values)
-            p.tracker, p.debouncer = retune_tracking(self.values, p.tracker, p.debouncer)
-            if p.classifier is not None and p.classifier.link is not None:
-                p.classifier.link.max_wait = float(self.values["triton.reconnect_max"])
+            self.pipeline.detector.clustering = clustering
+
+    def _set_roi(self, roi: RoiConfig) -> None:
+        if self.pipeline is not None:
+            self.pipeline.roi = roi
+
+    def _set_tracking(self, tracking: TrackingConfig) -> None:
+        if self.pipeline is not None and self.pipeline.tracking is not None:
+            self.pipeline.tracking.configure(tracking)
 
     def _process(self, msg: Any) -> None:
-        frame = self.accept(msg, self.pipeline is not None)
+        frame = self.images.accept(msg, self.pipeline is not None)
         if frame is None or self.pipeline is None:
             return
         image, order = frame
-        try:
-            result = self.pipeline.process(image, order)
-        except BackendUnavailableError as exc:
-            self.detect_unavailable(exc, self.pipeline.detector.link)
+        pipeline = self.pipeline
+        result = self.runner.run(lambda: pipeline.process(image, order), pipeline.detector.link)
+        if result is None:
             return
-        except ModelError as exc:
-            self.report("inference_errors", f"inference failed: {exc}")
-            return
-        self.link_outcome("detector", self.pipeline.detector.link)
-        if self.pipeline.classifier is not None:
-            self.classify_outcome(result.classify_error, self.pipeline.classifier.link)
-        self.stats.timings(result.timings)
-        self.note_nonfinite("detector", self.pipeline.detector.nonfinite_frames)
-        if self.pipeline.classifier is not None:
-            self.note_nonfinite("classifier", self.pipeline.classifier.nonfinite)
+        cls = pipeline.classifier
+        if cls is not None:
+            self.diag.classify_outcome(result.classify_error, cls.link)
+            self.runner.record(result.timings, detector=pipeline.detector.nonfinite_frames, classifier=cls.nonfinite)
+        else:
+            self.runner.record(result.timings, detector=pipeline.detector.nonfinite_frames)
         h, w = image.shape[:2]
-        with self.stats.timed("publish"):
-            safe_publish(self, self.det_pub, detections_msg(msg.header, result.hands, (w, h)))
-            published = safe_publish(self, self.pub, gestures_msg(msg.header, result.hands))
-        if published:
-            self.stats.output(self.latency_ms(msg.header.stamp))
+        self.runner.publish(
+            msg.header.stamp,
+            (self.det_pub, detections_msg(msg.header, result.hands, (w, h))),
+            (self.pub, gestures_msg(msg.header, result.hands)),
+        )
         for ev in event_msgs(msg.header, result.hands, result.changes):
-            safe_publish(self, self.events, ev)
+            safe_publish(self.diag, self.events, ev)
         if self.overlay.wanted:
             self.overlay.emit(draw(to_bgr(image, order), result.hands), msg.header)
 

@@ -6,54 +6,54 @@ from typing import Any
 
 from gesture_ros_msgs.msg import DetectionArray
 
-from ..core.errors import BackendUnavailableError, GestureRosError, ModelError
+from ..core.detectnet import ClusterConfig
+from ..core.errors import GestureRosError
 from ..core.pipeline import HandDetector, Timings, build_hands
-from ..settings import DETECTOR_PARAMS, cluster_config
-from .base import RESULT_QOS, BaseNode, spin_node
+from ..settings import CLUSTERING, DETECTOR_PARAMS, RECONNECT
+from .base import RESULT_QOS, GestureNode, spin_node
 from .convert import detections_msg
-from .publishing import safe_publish
+from .stage_runner import StageRunner
 from .stages import build_detector
 
 
-class HandDetectorNode(BaseNode):
+class HandDetectorNode(GestureNode):
     def __init__(self) -> None:
-        super().__init__("hand_detector", ("image_topic", "image_transport", "detections_topic", "models_file", *DETECTOR_PARAMS))
+        super().__init__(
+            "hand_detector",
+            ("image_topic", "image_transport", "detections_topic", "models_file", *DETECTOR_PARAMS),
+            # the reconnect wait is writable where there is a link to apply it to
+            applies=lambda v: (CLUSTERING, RECONNECT) if self.remote("detector")(v) else (CLUSTERING,),
+        )
         self.pub = self.create_publisher(DetectionArray, self.values["detections_topic"], RESULT_QOS)
         self.detector: HandDetector | None = None
         try:
             self.detector = build_detector(self, self.models())
         except (GestureRosError, OSError) as exc:
-            self.fail_startup(exc)
-        self.on_parameters_changed(self._reconfigure)
-        self.subscribe_images(self.dispatcher(self._on_image, self.values["detector.backend"] == "triton"))
+            self.diag.fail(exc)
+        self.params.on_change(CLUSTERING, self._set_clustering)
+        if self.remote("detector")(self.values):
+            self.params.on_change(RECONNECT, lambda wait: self.set_link_waits(wait, self.detector.link if self.detector else None))
+        self.runner = StageRunner(self.diag, "detector", self.latency_ms)
+        self.images = self.image_input()
+        self.images.subscribe(self.dispatcher(self._on_image, self.values["detector.backend"] == "triton"))
 
-    def _reconfigure(self) -> None:
+    def _set_clustering(self, clustering: ClusterConfig) -> None:
         if self.detector is not None:
-            self.detector.clustering = cluster_config(self.values)
+            self.detector.clustering = clustering
 
     def _on_image(self, msg: Any) -> None:
-        frame = self.accept(msg, self.detector is not None)
+        frame = self.images.accept(msg, self.detector is not None)
         if frame is None or self.detector is None:
             return
         image, order = frame
-        timings = Timings()
-        try:
-            dets = self.detector.detect(image, order, timings)
-        except BackendUnavailableError as exc:
-            self.detect_unavailable(exc, self.detector.link)
+        detector, timings = self.detector, Timings()
+        dets = self.runner.run(lambda: detector.detect(image, order, timings), detector.link)
+        if dets is None:
             return
-        except ModelError as exc:
-            self.report("inference_errors", f"detector inference failed: {exc}")
-            return
-        self.link_outcome("detector", self.detector.link)
+        self.runner.record(timings, detector=detector.nonfinite_frames)
         h, w = image.shape[:2]
-        self.stats.timings(timings)
-        self.note_nonfinite("detector", self.detector.nonfinite_frames)
-        hands = build_hands(dets, self.detector.spec.labels, w, h, None)
-        with self.stats.timed("publish"):
-            published = safe_publish(self, self.pub, detections_msg(msg.header, hands, (w, h), with_roi=False))
-        if published:
-            self.stats.output(self.latency_ms(msg.header.stamp))
+        hands = build_hands(dets, detector.spec.labels, w, h, None)
+        self.runner.publish(msg.header.stamp, (self.pub, detections_msg(msg.header, hands, (w, h), with_roi=False)))
 
 
 def main(args: list[str] | None = None) -> None:

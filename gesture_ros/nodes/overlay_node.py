@@ -10,8 +10,9 @@ from gesture_ros_msgs.msg import GestureArray
 from ..core.classify import GestureResult
 from ..core.overlay import draw, to_bgr
 from ..core.pipeline import Hand
+from ..core.received import check_hands
 from ..settings import OVERLAY_PARAMS
-from .base import BaseNode, spin_node
+from .base import GestureNode, spin_node
 from .convert import box_array
 from .video import OverlayOutput
 
@@ -29,22 +30,27 @@ def hands_from_gestures(msg: GestureArray) -> list[Hand]:
     return hands
 
 
-class OverlayNode(BaseNode):
+class OverlayNode(GestureNode):
     def __init__(self) -> None:
         super().__init__(
             "overlay", ("image_topic", "image_transport", "gestures_topic", "overlay_topic", "sync.queue_size", *OVERLAY_PARAMS)
         )
         v = self.values
         self.overlay = OverlayOutput(self)
-        self.subscribe_synced(GestureArray, v["gestures_topic"], self._draw)
+        self.images = self.image_input()
+        self.images.synced(GestureArray, v["gestures_topic"], self._draw)
 
     def _draw(self, image_msg: Any, gestures: GestureArray) -> None:
-        got = self.frame_from(image_msg)
+        got = self.images.frame(image_msg)
         if got is None:
             return
-        frame = draw(to_bgr(*got), hands_from_gestures(gestures))
+        h, w = got[0].shape[:2]
+        hands = hands_from_gestures(gestures)
+        for problem in check_hands(hands, w, h):
+            self.diag.report("bad_gestures", f"{self.values['gestures_topic']}: {problem}; drawn where it can be")
+        frame = draw(to_bgr(*got), hands)
         self.overlay.emit(frame, image_msg.header)
-        self.stats.output(self.latency_ms(image_msg.header.stamp))
+        self.diag.stats.output(self.latency_ms(image_msg.header.stamp))
 
     def close(self) -> None:
         self.overlay.close()

@@ -5,34 +5,50 @@ from __future__ import annotations
 import numpy as np
 from gesture_ros_msgs.msg import DetectionArray
 
-from ..core.roi import expand_rois
-from ..settings import ROI_PARAMS, roi_config
-from .base import RESULT_QOS, BaseNode, spin_node
-from .convert import _box, box_array
-from .publishing import safe_publish
+from ..core.received import check_hand
+from ..core.roi import RoiConfig, expand_rois
+from ..settings import ROI, ROI_PARAMS
+from .base import RESULT_QOS, GestureNode, spin_node
+from .convert import _box, hands_from_msg
+from .stage_runner import StageRunner
 
 
-class RoiNode(BaseNode):
+class RoiNode(GestureNode):
     def __init__(self) -> None:
-        super().__init__("roi", ("detections_topic", "rois_topic", *ROI_PARAMS))
+        super().__init__("roi", ("detections_topic", "rois_topic", *ROI_PARAMS), applies=(ROI,))
+        self.roi = self.params.get(ROI)
+        self.params.on_change(ROI, self._set_roi)
         self.pub = self.create_publisher(DetectionArray, self.values["rois_topic"], RESULT_QOS)
+        self.runner = StageRunner(self.diag, "roi", self.latency_ms)
         self.create_subscription(DetectionArray, self.values["detections_topic"], self._on_detections, RESULT_QOS)
 
+    def _set_roi(self, roi: RoiConfig) -> None:
+        self.roi = roi
+
     def _on_detections(self, msg: DetectionArray) -> None:
-        self.stats.input()
+        self.diag.stats.input()
         if msg.detections:
-            if msg.image_width == 0 or msg.image_height == 0:
-                self.report("rejected_detections", "rejected DetectionArray without image_width/image_height: cannot clip ROIs")
+            w, h = int(msg.image_width), int(msg.image_height)
+            if w == 0 or h == 0:
+                self.diag.report("rejected_detections", "rejected DetectionArray without image_width/image_height: cannot clip ROIs")
                 return
-            with self.stats.timed("roi"):
-                boxes = np.stack([box_array(d.box) for d in msg.detections])
-                rois, valid = expand_rois(boxes, msg.image_width, msg.image_height, roi_config(self.values))
-                for d, r, ok in zip(msg.detections, rois, valid, strict=True):
+            with self.diag.stats.timed("roi"):
+                hands = hands_from_msg(msg)
+                usable = []
+                for i, hand in enumerate(hands):
+                    problems, box_ok = check_hand(hand, w, h)
+                    for p in problems:
+                        self.diag.report("bad_detections", f"{self.values['detections_topic']}: {p}; that hand gets no ROI")
+                    if box_ok:
+                        usable.append(i)
+                rois = np.zeros((len(hands), 4), np.float32)
+                valid = np.zeros(len(hands), bool)
+                if usable:
+                    rois[usable], valid[usable] = expand_rois(np.stack([hands[i].box for i in usable]), w, h, self.roi)
+                for d, hand, r, ok in zip(msg.detections, hands, rois, valid, strict=True):
+                    d.box, d.score = _box(hand.box), hand.score  # made finite and within reach of the image
                     d.roi, d.roi_valid = _box(r), bool(ok)
-        with self.stats.timed("publish"):
-            published = safe_publish(self, self.pub, msg)
-        if published:
-            self.stats.output(self.latency_ms(msg.header.stamp))
+        self.runner.publish(msg.header.stamp, (self.pub, msg))
 
 
 def main(args: list[str] | None = None) -> None:

@@ -9,15 +9,15 @@ from sensor_msgs.msg import Image as ImageMsg
 from std_msgs.msg import Header
 
 from ..core.image import Image
-from .base import IMAGE_QOS, BaseNode
+from .base import IMAGE_QOS, GestureNode
 from .convert import image_to_msg
-from .publishing import safe_publish
+from .stage_runner import safe_publish
 
 
 class VideoSink:
     """Opens the writer on the first frame (its size is known then); MJPG for .avi, mp4v otherwise."""
 
-    def __init__(self, path: str, fps: float, node: BaseNode) -> None:
+    def __init__(self, path: str, fps: float, node: GestureNode) -> None:
         self.path = Path(path)
         self.fps = fps
         self.node = node
@@ -32,7 +32,7 @@ class VideoSink:
             fourcc = cv2.VideoWriter.fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
             self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, size)
             if not self._writer.isOpened():
-                self.node.report("video_errors", f"cannot open video file {self.path} for writing")
+                self.node.diag.report("video_errors", f"cannot open video file {self.path} for writing")
                 self._writer = None
                 return
             self._size = size
@@ -53,7 +53,7 @@ class OverlayOutput:
     """Where annotated frames go, from the overlay.* parameters: the overlay topic and/or a
     video file. Shared by the overlay node and the fused node."""
 
-    def __init__(self, node: BaseNode) -> None:
+    def __init__(self, node: GestureNode) -> None:
         v = node.values
         self.node = node
         self.pub = node.create_publisher(ImageMsg, v["overlay_topic"], IMAGE_QOS) if v["overlay.publish"] else None
@@ -66,7 +66,7 @@ class OverlayOutput:
 
     def emit(self, frame: Image, header: Header) -> None:
         if self.pub is not None:
-            safe_publish(self.node, self.pub, image_to_msg(frame, header))
+            safe_publish(self.node.diag, self.pub, image_to_msg(frame, header))
         if self.video is not None:
             self.video.write(frame)
 

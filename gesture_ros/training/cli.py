@@ -17,12 +17,13 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
-from gesture_ros import paths
+from gesture_ros import commands, paths
+from gesture_ros.commands import Command
 from gesture_ros.core.errors import ConfigError
 from gesture_ros.core.model_spec import ModelsConfig, load_models
 from gesture_ros.core.yamlfile import read_yaml
 from gesture_ros.factory import parameter_values
-from gesture_ros.settings import cluster_config, roi_config
+from gesture_ros.settings import CLUSTERING, ROI
 
 _TYPES: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "str": str}
 
@@ -35,13 +36,13 @@ def read_config_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]
     """
     path = path.resolve()
     if path in _seen:
-        raise SystemExit(f"{path}: base chain loops back to itself")
+        raise ConfigError(f"{path}: base chain loops back to itself")
     try:  # missing, unreadable or invalid YAML: one line naming the file (and who asked for it)
         own = read_yaml(path, "experiment YAML") or {}
     except ConfigError as exc:
-        raise SystemExit(f"{exc}" + (f" (base of {_seen[-1]})" if _seen else "")) from None
+        raise ConfigError(f"{exc}" + (f" (base of {_seen[-1]})" if _seen else "")) from None
     if not isinstance(own, dict):
-        raise SystemExit(f"{path}: an experiment YAML is a mapping of config keys")
+        raise ConfigError(f"{path}: an experiment YAML is a mapping of config keys")
     base = own.pop("base", None)
     if base is None:
         return own
@@ -55,7 +56,7 @@ def _config(cls: type, args: argparse.Namespace) -> Any:
         base = read_config_yaml(Path(args.config))
         unknown = set(base) - {f.name for f in fields(cls)}
         if unknown:
-            raise SystemExit(f"{args.config}: unknown keys {sorted(unknown)} for {cls.__name__}")
+            raise ConfigError(f"{args.config}: unknown keys {sorted(unknown)} for {cls.__name__}")
     for f in fields(cls):
         v = getattr(args, f.name, None)
         if v is not None:
@@ -96,18 +97,18 @@ def _evaluate(args: argparse.Namespace) -> int:
     models = _models()
     values = parameter_values(args.params)
     plot = Path(args.plot) if args.plot else (Path(args.json).with_suffix(".png") if args.json else None)
-    if args.step == "evaluate-detector":
+    if args.command == "evaluate-detector":
         model = Path(args.model) if args.model else paths.resolve(models.detector.file)
         samples = load_detection_set(Path(args.data))
         if not samples:
-            raise SystemExit(f"no images in {args.data}/images")
-        res = evaluate_detector(model, models.detector, samples, cluster_config(values), plot)
+            raise ConfigError(f"no images in {args.data}/images")
+        res = evaluate_detector(model, models.detector, samples, CLUSTERING.build(values), plot)
     else:
         model = Path(args.model) if args.model else paths.resolve(models.classifier.file)
         gestures = load_gesture_set(Path(args.data), models.classifier.labels)
         if not gestures:
-            raise SystemExit(f"no images in {args.data}/gestures/<class>/")
-        res = evaluate_classifier(model, models.classifier, gestures, roi_config(values), plot)
+            raise ConfigError(f"no images in {args.data}/gestures/<class>/")
+        res = evaluate_classifier(model, models.classifier, gestures, ROI.build(values), plot)
     _write_json(args.json, res)
     return 0
 
@@ -134,20 +135,52 @@ def _engines(args: argparse.Namespace, models: ModelsConfig, values: dict[str, A
     return res
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .train_classifier import ClassifierTrainConfig
-    from .train_detector import DetectorTrainConfig
+def _train_arguments(cls_name: str, what: str) -> Callable[[argparse.ArgumentParser], None]:
+    def add(sp: argparse.ArgumentParser) -> None:
+        from .deploy import DeployConfig
+        from .prune import PruneConfig
+        from .train_classifier import ClassifierTrainConfig
+        from .train_detector import DetectorTrainConfig
 
-    p = argparse.ArgumentParser(prog="gesture-train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="step", required=True)
-    for name, cls in (("detector", DetectorTrainConfig), ("classifier", ClassifierTrainConfig)):
-        sp = sub.add_parser(name, help=f"train the {name} (torchrun for several GPUs)")
-        _add_config_flags(sp, cls)
-        sp.add_argument("--params", default="config/gesture_ros.yaml", help="node parameters (clustering / ROI)")
-    sp = sub.add_parser("qat", help="quantisation-aware retraining of a trained detector -> Q/DQ ONNX")
-    _add_config_flags(sp, DetectorTrainConfig)
-    sp.add_argument("--params", default="config/gesture_ros.yaml", help="node parameters (clustering)")
-    sp = sub.add_parser("calibrate", help="INT8 calibration cache (TensorRT text format) for a float detector ONNX")
+        configs = {"detector": DetectorTrainConfig, "classifier": ClassifierTrainConfig, "deploy": DeployConfig, "prune": PruneConfig}
+        _add_config_flags(sp, configs[cls_name])
+        sp.add_argument("--params", default="config/gesture_ros.yaml", help=f"node parameters ({what})")
+
+    return add
+
+
+def _distributed(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A training step: the process group torchrun started is destroyed however the step ends."""
+
+    def step(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        finally:
+            import torch.distributed as dist
+
+            if dist.is_available() and dist.is_initialized():
+                dist.destroy_process_group()
+
+    return step
+
+
+def _run_detector(args: argparse.Namespace) -> int:
+    from .train_detector import DetectorTrainConfig, train_detector
+
+    cfg = _config(DetectorTrainConfig, args)
+    cfg.qat = cfg.qat or args.command == "qat"
+    train_detector(cfg, _models().detector, CLUSTERING.build(parameter_values(args.params)))
+    return 0
+
+
+def _run_classifier(args: argparse.Namespace) -> int:
+    from .train_classifier import ClassifierTrainConfig, train_classifier
+
+    train_classifier(_config(ClassifierTrainConfig, args), _models().classifier, ROI.build(parameter_values(args.params)))
+    return 0
+
+
+def _calibrate_arguments(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--model", help="ONNX file (default: the shipped detector)")
     sp.add_argument("--data", required=True, help="images/ (+ labels/, manifest.csv for scenes)")
     sp.add_argument("--out", required=True, help="cache file to write")
@@ -156,7 +189,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--trt-version", default="10.3.0", help="TensorRT version of the target (JetPack 6: 10.3.0)")
     sp.add_argument("--exclude-scenes", nargs="*", default=[], help="keep validation scenes out of calibration")
     sp.add_argument("--params", default="config/gesture_ros.yaml", help="node parameters")
-    sp = sub.add_parser("engines", help="TensorRT engines (Python API) or the exact trtexec / tao-converter commands")
+
+
+def _run_calibrate(args: argparse.Namespace) -> int:
+    from .calibration import run_calibration
+
+    models = _models()
+    model = Path(args.model) if args.model else paths.resolve(models.detector.file)
+    res = run_calibration(model, models.detector, Path(args.data), Path(args.out), images=args.images, method=args.method,
+                          trt_version=args.trt_version, exclude_scenes=tuple(args.exclude_scenes))  # fmt: skip
+    _write_json(None, res)
+    return 0
+
+
+def _engines_arguments(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--detector", help="detector .onnx / .etlt (default: the shipped ONNX)")
     sp.add_argument("--classifier", help="classifier .onnx or NGC GestureNet .etlt (default: the shipped ONNX)")
     sp.add_argument("--detector-precision", choices=("fp32", "fp16", "int8"), default="fp16")
@@ -167,12 +213,21 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--key", default="nvidia_tlt", help="NGC model key for .etlt files")
     sp.add_argument("--out", default="engines", help="directory for the engines and build_engines.sh")
     sp.add_argument("--params", default="config/gesture_ros.yaml", help="node parameters (classifier.max_batch)")
-    from .deploy import DeployConfig
 
-    sp = sub.add_parser("deploy", help="bundle models + models.yaml + node parameters + graph + launch file for a robot")
-    _add_config_flags(sp, DeployConfig)
-    sp.add_argument("--params", default="config/gesture_ros.yaml", help="node parameters to start from")
-    sp = sub.add_parser("triton-repo", help="Triton model repository (python / onnxruntime_onnx / tensorrt_plan flavour)")
+
+def _run_engines(args: argparse.Namespace) -> int:
+    _write_json(None, _engines(args, _models(), parameter_values(args.params)))
+    return 0
+
+
+def _run_deploy(args: argparse.Namespace) -> int:
+    from .deploy import DeployConfig, write_bundle
+
+    _write_json(None, write_bundle(_config(DeployConfig, args), parameter_values(args.params)))
+    return 0
+
+
+def _triton_repo_arguments(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--out", default="model_repo")
     sp.add_argument("--flavour", choices=("python", "onnxruntime_onnx", "tensorrt_plan"), default="python")
     sp.add_argument("--classifier", help="classifier .onnx (or engine for tensorrt_plan); default: the shipped ONNX")
@@ -184,114 +239,129 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--instances", type=int, default=1)
     sp.add_argument("--threads", type=int, default=1, help="python flavour: ONNX Runtime threads per instance")
     sp.add_argument("--params", default="config/gesture_ros.yaml")
-    from .prune import PruneConfig
 
-    sp = sub.add_parser("prune", help="structured L1 channel pruning (TAO -pth, union across residual adds)")
-    _add_config_flags(sp, PruneConfig)
-    sp.add_argument("--params", default="config/gesture_ros.yaml", help="node parameters (clustering)")
-    for name, what in (("evaluate-detector", "hand AP50/AP70 + PR curve"), ("evaluate-classifier", "accuracy / macro-F1 / confusion")):
-        sp = sub.add_parser(name, help=f"{what} of an ONNX model, through the runtime")
-        sp.add_argument("--model", help="ONNX file (default: the shipped model of config/models.yaml)")
-        sp.add_argument("--data", required=True, help="images/ + labels/ (detector) or gestures/<class>/ (classifier)")
-        sp.add_argument("--json", help="write the metrics here")
-        sp.add_argument("--plot", help="PNG (default: beside --json)")
-        sp.add_argument("--params", default="config/gesture_ros.yaml", help="node parameters (clustering / ROI)")
-    sp = sub.add_parser("convert-egohands", help="EgoHands _LABELLED_SAMPLES (polygons.mat) -> KITTI + report")
+
+def _run_triton_repo(args: argparse.Namespace) -> int:
+    from .triton_repo import write_model
+
+    models = _models()
+    kw = {"queue_delay_us": args.queue_delay_us, "instances": args.instances, "threads": args.threads}
+    cls = Path(args.classifier) if args.classifier else paths.resolve(models.classifier.file)
+    written = [write_model(Path(args.out), args.name, cls, args.flavour, models.classifier, args.max_batch, **kw)]
+    if args.detector:
+        written.append(write_model(Path(args.out), args.detector_name, Path(args.detector), args.flavour, models.detector, 1,
+                                   **{**kw, "dynamic_batching": False}))  # fmt: skip
+    _write_json(None, {"repository": args.out, "models": [str(w) for w in written], "flavour": args.flavour})
+    return 0
+
+
+def _run_prune(args: argparse.Namespace) -> int:
+    from .prune import PruneConfig, run_prune
+
+    cfg = _config(PruneConfig, args)
+    models = _models()
+    run_prune(cfg, models.detector if cfg.kind == "detector" else models.classifier, CLUSTERING.build(parameter_values(args.params)))
+    return 0
+
+
+def _evaluate_arguments(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--model", help="ONNX file (default: the shipped model of config/models.yaml)")
+    sp.add_argument("--data", required=True, help="images/ + labels/ (detector) or gestures/<class>/ (classifier)")
+    sp.add_argument("--json", help="write the metrics here")
+    sp.add_argument("--plot", help="PNG (default: beside --json)")
+    sp.add_argument("--params", default="config/gesture_ros.yaml", help="node parameters (clustering / ROI)")
+
+
+def _convert_egohands_arguments(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("src", help="EgoHands root or its _LABELLED_SAMPLES folder")
     sp.add_argument("out", help="output dataset directory (images/, labels/, manifest.csv)")
-    sp = sub.add_parser("convert-voc", help="Pascal VOC XML -> KITTI + report")
+
+
+def _run_convert_egohands(args: argparse.Namespace) -> int:
+    from .convert import convert_egohands
+
+    _write_json(None, convert_egohands(Path(args.src), Path(args.out)))
+    return 0
+
+
+def _convert_voc_arguments(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("src", help="folder with Annotations/ and JPEGImages/ (or the XML files and images together)")
     sp.add_argument("out")
     sp.add_argument("--class-map", nargs="*", default=None, metavar="SRC=DST", help="keep and rename these classes only")
     sp.add_argument("--scene-pattern", default="", help="regex; its first group of the file name is the scene")
-    sp = sub.add_parser("dataset-report", help="counts per scene and a box-size histogram of a KITTI dataset")
+
+
+def _run_convert_voc(args: argparse.Namespace) -> int:
+    from .convert import convert_voc
+
+    cmap = dict(kv.split("=", 1) for kv in args.class_map) if args.class_map is not None else None
+    _write_json(None, convert_voc(Path(args.src), Path(args.out), cmap, args.scene_pattern))
+    return 0
+
+
+def _dataset_report_arguments(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("root", help="dataset directory (images/ + labels/)")
     sp.add_argument("--out", help="folder for dataset_report.json + box_sizes.png (default: the dataset's own folder)")
-    pub = sub.add_parser("publish", help="copy trained ONNX models and their metrics into models/")
-    pub.add_argument("--detector", default="runs/detector", help="detector run directory")
-    pub.add_argument("--classifier", default="runs/classifier", help="classifier run directory")
-    pub.add_argument("--models-dir", default=str(paths.share_dir() / "models"))
-    return p
+
+
+def _run_dataset_report(args: argparse.Namespace) -> int:
+    from .convert import dataset_report
+
+    _write_json(None, dataset_report(Path(args.root), Path(args.out) if args.out else None))
+    return 0
+
+
+def _publish_arguments(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--detector", default="runs/detector", help="detector run directory")
+    sp.add_argument("--classifier", default="runs/classifier", help="classifier run directory")
+    sp.add_argument("--models-dir", default=str(paths.share_dir() / "models"))
+
+
+def _run_publish(args: argparse.Namespace) -> int:
+    from .publish import publish
+
+    publish(Path(args.detector), Path(args.classifier), Path(args.models_dir))
+    print(f"published into {args.models_dir}")
+    return 0
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("detector", "train the detector (torchrun for several GPUs)", _train_arguments("detector", "clustering"),
+            _distributed(_run_detector)),
+    Command("classifier", "train the classifier (torchrun for several GPUs)", _train_arguments("classifier", "ROI"),
+            _distributed(_run_classifier)),
+    Command("qat", "quantisation-aware retraining of a trained detector -> Q/DQ ONNX", _train_arguments("detector", "clustering"),
+            _distributed(_run_detector)),
+    Command("calibrate", "INT8 calibration cache (TensorRT text format) for a float detector ONNX", _calibrate_arguments, _run_calibrate),
+    Command("engines", "TensorRT engines (Python API) or the exact trtexec / tao-converter commands", _engines_arguments, _run_engines),
+    Command("deploy", "bundle models + models.yaml + node parameters + graph + launch file for a robot",
+            _train_arguments("deploy", "to start from"), _run_deploy),
+    Command("triton-repo", "Triton model repository (python / onnxruntime_onnx / tensorrt_plan flavour)", _triton_repo_arguments,
+            _run_triton_repo),
+    Command("prune", "structured L1 channel pruning (TAO -pth, union across residual adds)", _train_arguments("prune", "clustering"),
+            _distributed(_run_prune)),
+    Command("evaluate-detector", "hand AP50/AP70 + PR curve of an ONNX model, through the runtime", _evaluate_arguments, _evaluate),
+    Command("evaluate-classifier", "accuracy / macro-F1 / confusion of an ONNX model, through the runtime", _evaluate_arguments, _evaluate),
+    Command("convert-egohands", "EgoHands _LABELLED_SAMPLES (polygons.mat) -> KITTI + report", _convert_egohands_arguments,
+            _run_convert_egohands),
+    Command("convert-voc", "Pascal VOC XML -> KITTI + report", _convert_voc_arguments, _run_convert_voc),
+    Command("dataset-report", "counts per scene and a box-size histogram of a KITTI dataset", _dataset_report_arguments,
+            _run_dataset_report),
+    Command("publish", "copy trained ONNX models and their metrics into models/", _publish_arguments, _run_publish),
+)  # fmt: skip
+
+#: what the training library raises besides the package's typed errors: bad input, exit code 2
+LIBRARY_ERRORS: tuple[tuple[type[BaseException], int], ...] = ((FileNotFoundError, 2), (ValueError, 2), (KeyError, 2))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every step and its arguments (also what tests/test_readme.py parses the README's commands with)."""
+    return commands.build_parser("gesture-train", __doc__, COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return _run(args)
-    except (FileNotFoundError, ValueError, KeyError) as exc:  # one clear line, not a traceback
-        parser.exit(2, f"gesture-train {args.step}: error: {exc}\n")
-
-
-def _run(args: argparse.Namespace) -> int:
-    if args.step == "publish":
-        from .publish import publish
-
-        publish(Path(args.detector), Path(args.classifier), Path(args.models_dir))
-        print(f"published into {args.models_dir}")
-        return 0
-    if args.step in ("convert-egohands", "convert-voc", "dataset-report"):
-        from . import convert
-
-        if args.step == "convert-egohands":
-            report = convert.convert_egohands(Path(args.src), Path(args.out))
-        elif args.step == "convert-voc":
-            cmap = dict(kv.split("=", 1) for kv in args.class_map) if args.class_map is not None else None
-            report = convert.convert_voc(Path(args.src), Path(args.out), cmap, args.scene_pattern)
-        else:
-            report = convert.dataset_report(Path(args.root), Path(args.out) if args.out else None)
-        _write_json(None, report)
-        return 0
-    if args.step in ("evaluate-detector", "evaluate-classifier"):
-        return _evaluate(args)
-    models = _models()
-    values = parameter_values(args.params)  # what the nodes use
-    try:
-        if args.step in ("detector", "qat"):
-            from .train_detector import DetectorTrainConfig, train_detector
-
-            cfg = _config(DetectorTrainConfig, args)
-            if args.step == "qat":
-                cfg.qat = True
-            train_detector(cfg, models.detector, cluster_config(values))
-        elif args.step == "deploy":
-            from .deploy import DeployConfig, write_bundle
-
-            _write_json(None, write_bundle(_config(DeployConfig, args), values))
-        elif args.step == "triton-repo":
-            from .triton_repo import write_model
-
-            kw = {"queue_delay_us": args.queue_delay_us, "instances": args.instances, "threads": args.threads}
-            cls = Path(args.classifier) if args.classifier else paths.resolve(models.classifier.file)
-            written = [write_model(Path(args.out), args.name, cls, args.flavour, models.classifier, args.max_batch, **kw)]
-            if args.detector:
-                written.append(write_model(Path(args.out), args.detector_name, Path(args.detector), args.flavour, models.detector, 1,
-                                           **{**kw, "dynamic_batching": False}))  # fmt: skip
-            _write_json(None, {"repository": args.out, "models": [str(w) for w in written], "flavour": args.flavour})
-        elif args.step == "engines":
-            _write_json(None, _engines(args, models, values))
-        elif args.step == "calibrate":
-            from .calibration import run_calibration
-
-            model = Path(args.model) if args.model else paths.resolve(models.detector.file)
-            res = run_calibration(model, models.detector, Path(args.data), Path(args.out), images=args.images, method=args.method,
-                                  trt_version=args.trt_version, exclude_scenes=tuple(args.exclude_scenes))  # fmt: skip
-            _write_json(None, res)
-        elif args.step == "prune":
-            from .prune import PruneConfig, run_prune
-
-            cfg = _config(PruneConfig, args)
-            run_prune(cfg, models.detector if cfg.kind == "detector" else models.classifier, cluster_config(values))
-        elif args.step == "classifier":
-            from .train_classifier import ClassifierTrainConfig, train_classifier
-
-            train_classifier(_config(ClassifierTrainConfig, args), models.classifier, roi_config(values))
-    finally:
-        import torch.distributed as dist
-
-        if dist.is_available() and dist.is_initialized():
-            dist.destroy_process_group()
-    return 0
+    """Run one step; an error is one line on stderr and its exit code (``gesture_ros.commands``)."""
+    return commands.run("gesture-train", build_parser(), COMMANDS, sys.argv[1:] if argv is None else argv, LIBRARY_ERRORS)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from gesture_ros import paths
+from gesture_ros.core.errors import ConfigError, ModelError
 from gesture_ros.graph import GRAPH_DIR_VAR, nested
 from gesture_ros.settings import PARAMS, check_all
 
@@ -70,17 +71,17 @@ def _check_onnx_input(model: Path, spec: Any) -> None:
     dims = [d.dim_value or d.dim_param for d in inp.type.tensor_type.shape.dim]
     want = [3, spec.input.height, spec.input.width]
     if inp.name != spec.input.name or [int(d) if isinstance(d, int) else d for d in dims[1:]] != want:
-        raise ValueError(f"{model}: input {inp.name} {dims} does not match config/models.yaml ({spec.input.name} [N, {want}])")
+        raise ModelError(f"{model}: input {inp.name} {dims} does not match config/models.yaml ({spec.input.name} [N, {want}])")
 
 
 def _parse_sets(items: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
         if "=" not in item:
-            raise ValueError(f"--set needs name=value, got {item!r}")
+            raise ConfigError(f"--set needs name=value, got {item!r}")
         name, text = item.split("=", 1)
         if name not in PARAMS:
-            raise ValueError(f"unknown parameter {name!r}")
+            raise ConfigError(f"unknown parameter {name!r}")
         out[name] = yaml.safe_load(text)
     return out
 
@@ -88,7 +89,7 @@ def _parse_sets(items: list[str]) -> dict[str, Any]:
 def write_bundle(cfg: DeployConfig, values: dict[str, Any]) -> dict[str, Any]:
     """Write the bundle; ``values`` are the node parameters to start from (config/gesture_ros.yaml)."""
     if cfg.graph not in ("separate", "fused"):
-        raise ValueError(f"graph must be separate or fused, got {cfg.graph!r}")
+        raise ConfigError(f"graph must be separate or fused, got {cfg.graph!r}")
     out = Path(cfg.out)
     (out / "models").mkdir(parents=True, exist_ok=True)
     share = paths.share_dir()
@@ -104,7 +105,7 @@ def write_bundle(cfg: DeployConfig, values: dict[str, Any]) -> dict[str, Any]:
             continue
         src = Path(arg) if arg else paths.resolve(spec.file)
         if not src.is_file():
-            raise FileNotFoundError(f"{key} model not found: {src}")
+            raise ModelError(f"{key} model not found: {src}")
         _check_onnx_input(src, spec)
         shutil.copyfile(src, out / "models" / src.name)
         models_raw[key]["file"] = f"${{{GRAPH_DIR_VAR}}}/models/{src.name}"
@@ -116,7 +117,7 @@ def write_bundle(cfg: DeployConfig, values: dict[str, Any]) -> dict[str, Any]:
     params.update(_parse_sets(cfg.set))
     problems = check_all(params)
     if problems:
-        raise ValueError("; ".join(problems))
+        raise ConfigError("; ".join(problems))
     (out / "models.yaml").write_text(
         "# written by gesture-train deploy (from config/models.yaml)\n" + yaml.safe_dump(models_raw, sort_keys=False)
     )

@@ -17,6 +17,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from gesture_ros.core.errors import ConfigError, ModelError
+
 FLAVOURS = ("tensorrt_plan", "onnxruntime_onnx", "python")
 
 PYTHON_MODEL = '''"""Triton Python-backend model: runs 1/model.onnx in ONNX Runtime (written by gesture-train triton-repo).
@@ -94,7 +96,7 @@ def config_pbtxt(
     instances: int = 1, threads: int = 1,
 ) -> str:  # fmt: skip
     if flavour not in FLAVOURS:
-        raise ValueError(f"flavour must be one of {FLAVOURS}, got {flavour!r}")
+        raise ConfigError(f"flavour must be one of {FLAVOURS}, got {flavour!r}")
     (inp, inp_dims), outs = io_of(spec)
     head = {"tensorrt_plan": 'platform: "tensorrt_plan"', "onnxruntime_onnx": 'platform: "onnxruntime_onnx"', "python": 'backend: "python"'}
     kind = "KIND_GPU" if flavour == "tensorrt_plan" else "KIND_CPU"
@@ -120,11 +122,11 @@ def config_pbtxt(
 def write_model(repo: Path, name: str, model_file: Path, flavour: str, spec: Any, max_batch: int, **kwargs: Any) -> Path:
     """Write ``repo/name/config.pbtxt`` and version 1; return the model directory."""
     if not model_file.is_file():
-        raise FileNotFoundError(f"model file not found: {model_file}")
+        raise ModelError(f"model file not found: {model_file}")
     if flavour == "tensorrt_plan" and model_file.suffix == ".onnx":
-        raise ValueError("tensorrt_plan needs an engine file (gesture-train engines), not an ONNX")
+        raise ModelError("tensorrt_plan needs an engine file (gesture-train engines), not an ONNX")
     if flavour != "tensorrt_plan" and model_file.suffix != ".onnx":
-        raise ValueError(f"{flavour} needs an ONNX file, got {model_file}")
+        raise ModelError(f"{flavour} needs an ONNX file, got {model_file}")
     d = repo / name
     (d / "1").mkdir(parents=True, exist_ok=True)
     (d / "config.pbtxt").write_text(config_pbtxt(name, flavour, spec, max_batch, **kwargs))
