@@ -24,7 +24,9 @@ def main() -> int:
     ap.add_argument("models", nargs="+", type=Path, help="ONNX files; the first is the baseline")
     ap.add_argument("--runs", type=int, default=150)
     ap.add_argument("--warmup", type=int, default=10)
-    ap.add_argument("--threads", type=int, default=0, help="intra-op threads (0: ONNX Runtime's choice, as the nodes run)")
+    ap.add_argument(
+        "--threads", type=int, default=0, help="intra-op threads (0: ONNX Runtime's choice, as the nodes run)"
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     rng = np.random.default_rng(0)
@@ -46,7 +48,9 @@ def main() -> int:
     rows = []
     for p, t in zip(args.models, times, strict=True):
         p50, p90 = (float(np.percentile(t, q)) for q in (50, 90))
-        rows.append({"model": str(p), "p50_ms": p50, "p90_ms": p90, "ratio_vs_first": p50 / base, "bytes": p.stat().st_size})
+        rows.append(
+            {"model": str(p), "p50_ms": p50, "p90_ms": p90, "ratio_vs_first": p50 / base, "bytes": p.stat().st_size}
+        )
         print(f"{p}: p50 {p50:.1f} ms, p90 {p90:.1f} ms, {p50 / base:.2f}x the first, {p.stat().st_size / 1e6:.1f} MB")
     if args.json:
         args.json.write_text(json.dumps({"runs": args.runs, "threads": args.threads, "results": rows}, indent=2) + "\n")

@@ -66,7 +66,9 @@ def stats(ms: list[float]) -> dict[str, float]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--iterations", type=int, default=300)
-    ap.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads, in process and in the server")
+    ap.add_argument(
+        "--threads", type=int, default=1, help="ONNX Runtime intra-op threads, in process and in the server"
+    )
     ap.add_argument("--venv", default=str(ROOT / ".venv-triton"))
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
@@ -80,7 +82,8 @@ def main() -> int:
     spec = load_models(ROOT / "config" / "models.yaml").classifier
     frames = crops(20)
     batches = {
-        b: [(f, np.array([[0, 0, f.shape[1] * (k + 1) / b, f.shape[0]] for k in range(b)], np.float32)) for f in frames] for b in (1, 4)
+        b: [(f, np.array([[0, 0, f.shape[1] * (k + 1) / b, f.shape[0]] for k in range(b)], np.float32)) for f in frames]
+        for b in (1, 4)
     }
     repo = Path(tempfile.mkdtemp(prefix="triton_latency_")) / "repo"
     with contextlib.redirect_stdout(io.StringIO()):  # its JSON summary is not part of the report
@@ -94,9 +97,12 @@ def main() -> int:
             "triton gRPC + shared memory": GestureClassifier(
                 spec, create_backend("triton", spec.triton_model, url=server.grpc_url, shared_memory=True)
             ),
-            "triton HTTP": GestureClassifier(spec, create_backend("triton", spec.triton_model, url=server.http_url, protocol="http")),
+            "triton HTTP": GestureClassifier(
+                spec, create_backend("triton", spec.triton_model, url=server.http_url, protocol="http")
+            ),
             "triton HTTP + shared memory": GestureClassifier(
-                spec, create_backend("triton", spec.triton_model, url=server.http_url, protocol="http", shared_memory=True)
+                spec,
+                create_backend("triton", spec.triton_model, url=server.http_url, protocol="http", shared_memory=True),
             ),
         }
         for b in (1, 4):
@@ -105,7 +111,9 @@ def main() -> int:
             rounds = 5
             for _ in range(rounds):
                 for name, cls in variants.items():
-                    per[name] += measure(lambda img, rois, c=cls: c.classify(img, "bgr", rois), batches[b], args.iterations // rounds)
+                    per[name] += measure(
+                        lambda img, rois, c=cls: c.classify(img, "bgr", rois), batches[b], args.iterations // rounds
+                    )
             results[f"batch {b}"] = {k: stats(v) for k, v in per.items()}
         for name, cls in variants.items():
             if name != "onnxruntime (in process)":
@@ -117,7 +125,9 @@ def main() -> int:
         for name, r in res.items():
             r["added_p50_ms"] = r["p50_ms"] - base["p50_ms"]
             r["added_p99_ms"] = r["p99_ms"] - base["p99_ms"]
-            print(f"{name:32s} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['added_p50_ms']:10.2f} {r['added_p99_ms']:10.2f}")
+            print(
+                f"{name:32s} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['added_p50_ms']:10.2f} {r['added_p99_ms']:10.2f}"
+            )
     out = {"iterations": args.iterations, "threads": args.threads, "results": results}
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -73,7 +73,9 @@ def worker(args: argparse.Namespace) -> int:
         n_frames += 1
         n_cls += len(res)
         i += 1
-    Path(args.out).write_text(json.dumps({"frames": n_frames, "classifications": n_cls, "latency_ms": lat, "seconds": args.duration}))
+    Path(args.out).write_text(
+        json.dumps({"frames": n_frames, "classifications": n_cls, "latency_ms": lat, "seconds": args.duration})
+    )
     cls.backend.close()
     return 0
 
@@ -117,8 +119,21 @@ def main() -> int:
     n = workload(tmp / "work.npz")
     print(f"workload: {n} frames of samples/hands_demo.mp4 with their detected hands", flush=True)
     with contextlib.redirect_stdout(io.StringIO()):  # its JSON summary is not part of the report
-        train_cli(["triton-repo", "--out", str(tmp / "repo"), "--threads", str(args.threads), "--instances", "1",
-               "--max-batch", "16", "--queue-delay-us", str(args.queue_delay_us)])  # fmt: skip
+        train_cli(
+            [
+                "triton-repo",
+                "--out",
+                str(tmp / "repo"),
+                "--threads",
+                str(args.threads),
+                "--instances",
+                "1",
+                "--max-batch",
+                "16",
+                "--queue-delay-us",
+                str(args.queue_delay_us),
+            ]
+        )
     rows = []
     with start(tmp / "repo", args.venv) as server:
         for n_streams in args.streams:
@@ -171,20 +186,26 @@ def main() -> int:
                 }
             )
             r = rows[-1]
-            print(f"N={n_streams}: {r['aggregate_classifications_per_s']:.0f} classifications/s, per-stream fps "
-                  f"{np.mean(r['fps_per_stream']):.1f}, latency p50/p99 {r['latency_ms']['p50']:.1f}/{r['latency_ms']['p99']:.1f} ms, "
-                  f"server mean batch {r['server_mean_batch']:.2f}", flush=True)  # fmt: skip
+            print(
+                f"N={n_streams}: {r['aggregate_classifications_per_s']:.0f} classifications/s, per-stream fps "
+                f"{np.mean(r['fps_per_stream']):.1f}, latency p50/p99 "
+                f"{r['latency_ms']['p50']:.1f}/{r['latency_ms']['p99']:.1f} ms, "
+                f"server mean batch {r['server_mean_batch']:.2f}",
+                flush=True,
+            )
     base = rows[0]["aggregate_classifications_per_s"]
     for r in rows:
         r["vs_single_stream"] = r["aggregate_classifications_per_s"] / base
     print(
-        f"\n{'streams':>7s} {'fps/stream':>10s} {'cls/s':>8s} {'x single':>9s} {'p50 ms':>7s} {'p90 ms':>7s} {'p99 ms':>7s} {'batch':>6s}"
+        f"\n{'streams':>7s} {'fps/stream':>10s} {'cls/s':>8s} {'x single':>9s} "
+        f"{'p50 ms':>7s} {'p90 ms':>7s} {'p99 ms':>7s} {'batch':>6s}"
     )
     for r in rows:
         lt = r["latency_ms"]
         print(
             f"{r['streams']:7d} {np.mean(r['fps_per_stream']):10.1f} {r['aggregate_classifications_per_s']:8.0f} "
-            f"{r['vs_single_stream']:9.2f} {lt['p50']:7.1f} {lt['p90']:7.1f} {lt['p99']:7.1f} {r['server_mean_batch']:6.2f}"
+            f"{r['vs_single_stream']:9.2f} {lt['p50']:7.1f} {lt['p90']:7.1f} "
+            f"{lt['p99']:7.1f} {r['server_mean_batch']:6.2f}"
         )
     out = {"duration_s": args.duration, "threads": args.threads, "queue_delay_us": args.queue_delay_us, "rows": rows}
     if args.json:

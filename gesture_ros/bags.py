@@ -86,7 +86,9 @@ def make_bag(
         i = 0
         while (frame := src.read()) is not None:
             stamp = start_ns + round(i * 1e9 / rate)
-            header = header_cls(stamp=time_cls(sec=stamp // 1_000_000_000, nanosec=stamp % 1_000_000_000), frame_id=frame_id)
+            header = header_cls(
+                stamp=time_cls(sec=stamp // 1_000_000_000, nanosec=stamp % 1_000_000_000), frame_id=frame_id
+            )
             if compressed:
                 ok, jpg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 95])
                 if not ok:
@@ -144,7 +146,9 @@ def read_images(bag: Path, topics: list[str] | None = None) -> Iterator[BagMessa
             conns = [c for c in reader.connections if c.msgtype in IMAGE_TYPES and (not topics or c.topic in topics)]
             if not conns:
                 found = ", ".join(sorted({f"{c.topic} ({c.msgtype})" for c in reader.connections})) or "none"
-                raise BagError(f"bag {bag} has no image topic{' among ' + ', '.join(topics) if topics else ''} (topics: {found})")
+                raise BagError(
+                    f"bag {bag} has no image topic{' among ' + ', '.join(topics) if topics else ''} (topics: {found})"
+                )
             for conn, t, raw in reader.messages(connections=conns):
                 msg = reader.deserialize(raw, conn.msgtype)
                 yield BagMessage(conn.topic, conn.msgtype, int(t), bytes(ts.serialize_cdr(msg, conn.msgtype)))
@@ -186,7 +190,10 @@ def replay(
     try:
         types = {"sensor_msgs/msg/Image": Image, "sensor_msgs/msg/CompressedImage": CompressedImage}
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        pubs = {(m.topic, m.msgtype): node.create_publisher(types[m.msgtype], remap.get(m.topic, m.topic), qos) for m in messages}
+        pubs = {
+            (m.topic, m.msgtype): node.create_publisher(types[m.msgtype], remap.get(m.topic, m.topic), qos)
+            for m in messages
+        }
         clock_pub = node.create_publisher(Clock, "/clock", 10) if clock else None
         deadline = time.monotonic() + wait_timeout
         while wait_for_subscribers and time.monotonic() < deadline:
@@ -308,7 +315,9 @@ def record(
                 conn = writer.add_connection(topic, found[topic], typestore=ts)
                 infos = node.get_publishers_info_by_topic(topic)
                 best_effort = any(i.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for i in infos)
-                qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT if best_effort else ReliabilityPolicy.RELIABLE)
+                qos = QoSProfile(
+                    depth=100, reliability=ReliabilityPolicy.BEST_EFFORT if best_effort else ReliabilityPolicy.RELIABLE
+                )
 
                 def on_msg(data: bytes, conn: Any = conn, topic: str = topic) -> None:
                     writer.write(conn, node.get_clock().now().nanoseconds, data)

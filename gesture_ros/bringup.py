@@ -51,7 +51,9 @@ def _stop(procs: dict[str, subprocess.Popen[bytes]], timeout: float = 5.0) -> No
             time.sleep(0.05)
 
 
-def up(graph_file: str, values: dict[str, str], extra_ros_args: list[str] | None = None, env: dict[str, str] | None = None) -> int:
+def up(
+    graph_file: str, values: dict[str, str], extra_ros_args: list[str] | None = None, env: dict[str, str] | None = None
+) -> int:
     graph = load_graph(graph_file)
     launches = resolve(graph, values)
     for f in sorted({f for n in launches for f in n.params_files}):
@@ -82,7 +84,11 @@ def up(graph_file: str, values: dict[str, str], extra_ros_args: list[str] | None
                     print(f"[gesture-ros] node '{name}' exited with code {code}", flush=True)
                     status = status or code
                 if name in required:
-                    print(f"[gesture-ros] required node '{name}' ended; stopping the graph in {graph.grace_period_s:.1f} s", flush=True)
+                    print(
+                        f"[gesture-ros] required node '{name}' ended; "
+                        f"stopping the graph in {graph.grace_period_s:.1f} s",
+                        flush=True,
+                    )
                     deadline = time.monotonic() + graph.grace_period_s
                     while time.monotonic() < deadline and not stopping["flag"]:
                         time.sleep(0.05)

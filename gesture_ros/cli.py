@@ -30,7 +30,10 @@ def launch_values(items: list[str]) -> dict[str, str]:
 def _up_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("graph", help="graph file, e.g. config/graph_fused.yaml")
     p.add_argument("arguments", nargs="*", help="launch arguments name:=value")
-    p.add_argument("--triton-repo", help="start the local tritonserver on this model repository for the graph and classify through it")
+    p.add_argument(
+        "--triton-repo",
+        help="start the local tritonserver on this model repository for the graph and classify through it",
+    )
     p.add_argument("--triton-venv", default=".venv-triton", help="the Triton venv (bash scripts/setup_triton.sh)")
     p.add_argument("--ros-args", dest="ros_args", nargs=argparse.REMAINDER, default=[], help="passed to every node")
 
@@ -46,7 +49,9 @@ def _run_up(args: argparse.Namespace) -> int:
     from .triton_server import start
 
     server = start(args.triton_repo, args.triton_venv)
-    print(f"[gesture-ros] tritonserver (pid {server.process.pid}) on {args.triton_repo} at {server.grpc_url}", flush=True)
+    print(
+        f"[gesture-ros] tritonserver (pid {server.process.pid}) on {args.triton_repo} at {server.grpc_url}", flush=True
+    )
     try:
         return up(args.graph, {**values, "classifier_backend": "triton", "triton_url": server.grpc_url}, extra)
     finally:
@@ -80,9 +85,15 @@ def _run_make_bag(args: argparse.Namespace) -> int:
     from .bags import make_bag
 
     n = make_bag(
-        args.source, Path(args.out), topic=args.topic, frame_id=args.frame_id, rate=args.rate,
-        storage=args.storage, compressed=args.compressed, labels=Path(args.labels) if args.labels else None,
-    )  # fmt: skip
+        args.source,
+        Path(args.out),
+        topic=args.topic,
+        frame_id=args.frame_id,
+        rate=args.rate,
+        storage=args.storage,
+        compressed=args.compressed,
+        labels=Path(args.labels) if args.labels else None,
+    )
     print(f"wrote {n} frames on {args.topic} to {args.out}")
     return 0
 
@@ -98,9 +109,12 @@ def _run_record(args: argparse.Namespace) -> int:
     from .bags import record
 
     counts = record(
-        Path(args.out), args.topics, storage=args.storage, duration=args.duration,
+        Path(args.out),
+        args.topics,
+        storage=args.storage,
+        duration=args.duration,
         on_ready=lambda: print(f"recording {', '.join(args.topics)} to {args.out}", flush=True),
-    )  # fmt: skip
+    )
     print("recorded " + ", ".join(f"{t}: {n}" for t, n in counts.items()))
     return 0
 
@@ -118,12 +132,16 @@ def _run_eval(args: argparse.Namespace) -> int:
     from .evaluation import compare_recording, evaluate_bag, write_report
 
     out = Path(args.out)
-    rep = evaluate_bag(Path(args.bag), Path(args.labels) if args.labels else None, out, args.params_file, topics=args.topics)
+    rep = evaluate_bag(
+        Path(args.bag), Path(args.labels) if args.labels else None, out, args.params_file, topics=args.topics
+    )
     if args.recorded:
         rep["live"] = live = compare_recording(rep, Path(args.recorded))
         write_report(rep, out)
-        print(f"live recording: {live['recorded_frames']}/{live['frames']} frames, identical: {live['identical']}, "
-              f"dropped: {len(live['dropped_stamps'])}, mismatched: {len(live['mismatched_stamps'])}")  # fmt: skip
+        print(
+            f"live recording: {live['recorded_frames']}/{live['frames']} frames, identical: {live['identical']}, "
+            f"dropped: {len(live['dropped_stamps'])}, mismatched: {len(live['mismatched_stamps'])}"
+        )
     print((out / "summary.md").read_text())
     print(f"report: {out / 'report.json'} ({rep['frames']} frames)")
     return 0
@@ -137,16 +155,24 @@ def _replay_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--topics", nargs="*", help="image topics to play (default: all)")
     p.add_argument("--remap", nargs="*", default=[], help="old:=new topic remappings")
     p.add_argument("--no-clock", action="store_true", help="do not publish /clock")
-    p.add_argument("--wait-for-subscribers", type=int, default=0, help="wait until each topic has this many subscribers")
+    p.add_argument(
+        "--wait-for-subscribers", type=int, default=0, help="wait until each topic has this many subscribers"
+    )
 
 
 def _run_replay(args: argparse.Namespace) -> int:
     from .bags import replay
 
     n = replay(
-        Path(args.bag), rate=args.rate, loop=args.loop, start_offset=args.start_offset, remap=launch_values(args.remap),
-        topics=args.topics, clock=not args.no_clock, wait_for_subscribers=args.wait_for_subscribers,
-    )  # fmt: skip
+        Path(args.bag),
+        rate=args.rate,
+        loop=args.loop,
+        start_offset=args.start_offset,
+        remap=launch_values(args.remap),
+        topics=args.topics,
+        clock=not args.no_clock,
+        wait_for_subscribers=args.wait_for_subscribers,
+    )
     print(f"replayed {n} messages from {args.bag}")
     return 0
 
@@ -162,7 +188,9 @@ def _triton_server_arguments(p: argparse.ArgumentParser) -> None:
 def _run_triton_server(args: argparse.Namespace) -> int:
     from .triton_server import serve
 
-    return serve(args.repo, args.venv, http_port=args.http_port, grpc_port=args.grpc_port, metrics_port=args.metrics_port)
+    return serve(
+        args.repo, args.venv, http_port=args.http_port, grpc_port=args.grpc_port, metrics_port=args.metrics_port
+    )
 
 
 def _bench_arguments(p: argparse.ArgumentParser) -> None:
@@ -179,16 +207,29 @@ COMMANDS: tuple[Command, ...] = (
     Command("up", "start a graph description (config/graph_*.yaml) like ros2 launch", _up_arguments, _run_up),
     Command("args", "list a graph's launch arguments", _args_arguments, _run_args),
     Command("make-bag", "turn a video file or an image folder into a rosbag2 bag", _make_bag_arguments, _run_make_bag),
-    Command("record", "record topics (default: the pipeline outputs) to a rosbag2 bag until Ctrl-C", _record_arguments, _run_record),
+    Command(
+        "record",
+        "record topics (default: the pipeline outputs) to a rosbag2 bag until Ctrl-C",
+        _record_arguments,
+        _run_record,
+    ),
     Command("eval", "run the pipeline on every frame of a bag offline and report metrics", _eval_arguments, _run_eval),
-    Command("replay", "publish a bag's image topics with the recorded timing and /clock", _replay_arguments, _run_replay),
+    Command(
+        "replay", "publish a bag's image topics with the recorded timing and /clock", _replay_arguments, _run_replay
+    ),
     Command(
         "triton-server",
         "run the local CPU tritonserver (pytriton wheel) on a model repository until Ctrl-C",
         _triton_server_arguments,
         _run_triton_server,
     ),
-    Command("bench", "performance benchmark (python -m gesture_ros.bench --help)", _bench_arguments, _run_bench, passthrough=True),
+    Command(
+        "bench",
+        "performance benchmark (python -m gesture_ros.bench --help)",
+        _bench_arguments,
+        _run_bench,
+        passthrough=True,
+    ),
 )
 
 

@@ -17,7 +17,12 @@ from .core.errors import ConfigError, GestureRosError, ModelError, ServiceError
 
 #: first match wins: 2 bad input (arguments, files, data), 3 a model that is missing or does
 #: not match its description, 4 a helper process (tritonserver) that cannot start
-EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = ((ModelError, 3), (ServiceError, 4), (ConfigError, 2), (GestureRosError, 2))
+EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (ModelError, 3),
+    (ServiceError, 4),
+    (ConfigError, 2),
+    (GestureRosError, 2),
+)
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,9 @@ class Command:
 
 def build_parser(prog: str, description: str | None, commands: Sequence[Command]) -> argparse.ArgumentParser:
     """The parser of a command table (``args.command`` names the sub-command)."""
-    parser = argparse.ArgumentParser(prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for c in commands:
         c.arguments(sub.add_parser(c.name, help=c.help, add_help=not c.passthrough))

@@ -109,13 +109,17 @@ def select_samples(samples: Sequence[S], scenes: Collection[str] = (), per_scene
         unknown = [s for s in scenes if not any(x.scene == s or x.image.name.startswith(s) for x in samples)]
         if unknown:
             have = sorted({x.scene for x in samples})
-            raise ValueError(f"scene(s) or file prefix(es) {', '.join(unknown)} match no image (its scenes: {', '.join(have)})")
+            raise ValueError(
+                f"scene(s) or file prefix(es) {', '.join(unknown)} match no image (its scenes: {', '.join(have)})"
+            )
         picked = [x for x in samples if x.scene in scenes or any(x.image.name.startswith(s) for s in scenes)]
     if per_scene > 0:
         by_scene: dict[str, list[S]] = {}
         for x in picked:
             by_scene.setdefault(x.scene, []).append(x)
-        keep = {id(x) for group in by_scene.values() for x in evenly(sorted(group, key=lambda x: x.image.name), per_scene)}
+        keep = {
+            id(x) for group in by_scene.values() for x in evenly(sorted(group, key=lambda x: x.image.name), per_scene)
+        }
         picked = [x for x in picked if id(x) in keep]
     return picked
 
@@ -130,7 +134,9 @@ def split_by_scene(scenes: list[str], val_scenes: set[str] | None = None, val_fr
     if val_scenes:
         missing = sorted(set(val_scenes) - set(uniq))
         if missing:
-            raise ValueError(f"validation scene(s) {', '.join(missing)} not in the data (its scenes: {', '.join(uniq)})")
+            raise ValueError(
+                f"validation scene(s) {', '.join(missing)} not in the data (its scenes: {', '.join(uniq)})"
+            )
         return set(val_scenes)
     ranked = sorted(uniq, key=lambda s: hashlib.sha1(s.encode()).hexdigest())
     n = min(max(1, round(len(uniq) * val_fraction)), len(uniq) - 1)  # keep a training scene
@@ -175,7 +181,9 @@ def load_detection_gestures(root: Path, label_map: dict[str, str], labels: tuple
     """
     manifest = root / "manifest.csv"
     if not manifest.is_file():
-        raise FileNotFoundError(f"{manifest} not found: gesture labels of detection boxes come from its source_labels column")
+        raise FileNotFoundError(
+            f"{manifest} not found: gesture labels of detection boxes come from its source_labels column"
+        )
     out = []
     for row in csv.DictReader(manifest.open()):
         names = [n for n in (row.get("source_labels") or "").split("|") if n]
@@ -191,7 +199,9 @@ def load_detection_gestures(root: Path, label_map: dict[str, str], labels: tuple
     return out
 
 
-def gesture_crop(image: Image, box: npt.NDArray[np.float32] | None, roi: RoiConfig) -> tuple[Image, tuple[int, int, int, int]]:
+def gesture_crop(
+    image: Image, box: npt.NDArray[np.float32] | None, roi: RoiConfig
+) -> tuple[Image, tuple[int, int, int, int]]:
     """The frame region the runtime would classify for this hand, as an image + integer region.
 
     For full frames this is exactly the runtime's ROI (clipped to the frame). A tight crop has

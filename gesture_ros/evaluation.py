@@ -37,7 +37,9 @@ def decode(m: BagMessage, ts: Any) -> tuple[Frame, PixelOrder, int]:
     return (*image_view(msg.encoding, msg.height, msg.width, msg.step, msg.data), stamp)
 
 
-def run_offline(bag: Path, pipe: GesturePipeline, topics: list[str] | None = None) -> tuple[list[dict[str, Any]], dict[str, list[float]]]:
+def run_offline(
+    bag: Path, pipe: GesturePipeline, topics: list[str] | None = None
+) -> tuple[list[dict[str, Any]], dict[str, list[float]]]:
     """Per-frame outputs (by stamp) and per-stage timings of every image in the bag."""
     ts = typestore()
     frames: list[dict[str, Any]] = []
@@ -76,7 +78,9 @@ def load_truth(path: Path) -> dict[int, list[tuple[str, list[float]]]]:
     return {int(k): [(str(o[0]), [float(v) for v in o[1:5]]) for o in v] for k, v in raw.items()}
 
 
-def score(frames: list[dict[str, Any]], truth: dict[int, list[tuple[str, list[float]]]], gesture_labels: tuple[str, ...]) -> dict[str, Any]:
+def score(
+    frames: list[dict[str, Any]], truth: dict[int, list[tuple[str, list[float]]]], gesture_labels: tuple[str, ...]
+) -> dict[str, Any]:
     """Hand AP (class-agnostic) and gesture metrics on the labelled frames."""
     dets, gts = [], []
     y_true: list[int] = []
@@ -137,7 +141,8 @@ def evaluate_bag(
     report: dict[str, Any] = {"bag": str(bag), "frames": len(frames), "labels": str(labels) if truth else None}
     report.update(score(frames, truth, models.classifier.labels) if truth else {"labelled_frames": 0})
     report["latency_ms"] = {
-        k: {"mean": float(np.mean(v)), "p50": float(np.percentile(v, 50)), "p90": float(np.percentile(v, 90))} for k, v in timings.items()
+        k: {"mean": float(np.mean(v)), "p50": float(np.percentile(v, 50)), "p90": float(np.percentile(v, 90))}
+        for k, v in timings.items()
     }
     report["per_frame"] = frames
     if out is not None:
@@ -148,20 +153,30 @@ def evaluate_bag(
 def write_report(report: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=1))
-    lines = [f"# Evaluation of `{report['bag']}`", "", f"- frames: {report['frames']}, labelled: {report['labelled_frames']}"]
+    lines = [
+        f"# Evaluation of `{report['bag']}`",
+        "",
+        f"- frames: {report['frames']}, labelled: {report['labelled_frames']}",
+    ]
     if "hands" in report:
         hd = report["hands"]
         lines.append(f"- hands: AP50 {hd['ap50']:.3f}, AP70 {hd['ap70']:.3f} over {hd['n_gt']} labelled hands")
-        pr_curve_png(out / "pr_curve.png", {"hands @IoU 0.5": (hd["pr50"]["precision"], hd["pr50"]["recall"], hd["ap50"])})
+        pr_curve_png(
+            out / "pr_curve.png", {"hands @IoU 0.5": (hd["pr50"]["precision"], hd["pr50"]["recall"], hd["ap50"])}
+        )
     g = report.get("gestures") or {}
     if g:
         lines += [
-            f"- gestures: accuracy {g['accuracy']:.3f}, macro-F1 {g['macro_f1']:.3f}, hands not found: {g['missed_hands']}",
+            f"- gestures: accuracy {g['accuracy']:.3f}, macro-F1 "
+            f"{g['macro_f1']:.3f}, hands not found: {g['missed_hands']}",
             "",
             "| class | precision | recall | F1 | support |",
             "|---|---|---|---|---|",
         ]
-        lines += [f"| {k} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |" for k, v in g["per_class"].items()]
+        lines += [
+            f"| {k} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |"
+            for k, v in g["per_class"].items()
+        ]
         confusion_png(out / "confusion.png", g["confusion"], list(g["labels"][:-1]), list(g["labels"]))
     lines += ["", "| stage | mean ms | p50 ms | p90 ms |", "|---|---|---|---|"]
     lines += [f"| {k} | {v['mean']:.2f} | {v['p50']:.2f} | {v['p90']:.2f} |" for k, v in report["latency_ms"].items()]
@@ -179,7 +194,9 @@ def compare_recording(report: dict[str, Any], recorded: Path, topic: str = "/ges
     live: dict[int, list[tuple[str, list[float]]]] = {}
     for msg in read_messages(recorded, topic):
         stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
-        live[stamp] = [(g.label, [g.hand.box.x_min, g.hand.box.y_min, g.hand.box.x_max, g.hand.box.y_max]) for g in msg.gestures]
+        live[stamp] = [
+            (g.label, [g.hand.box.x_min, g.hand.box.y_min, g.hand.box.x_max, g.hand.box.y_max]) for g in msg.gestures
+        ]
     dropped, mismatched = [], []
     for f in report["per_frame"]:
         stamp = f["stamp_ns"]

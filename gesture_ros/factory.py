@@ -33,11 +33,18 @@ def backend(values: dict[str, Any], stage: str, spec: DetectorSpec | ClassifierS
         name = str(values.get(f"{stage}.model") or "") or spec.triton_model
         roots = str(values["triton.root_certificates"])
         b = create_backend(
-            "triton", name, url=values["triton.url"], protocol=values["triton.protocol"], model_version=values["triton.model_version"],
-            timeout_s=float(values["triton.timeout"]), shared_memory=bool(values["triton.shared_memory"]),
-            max_batch=int(values["classifier.max_batch"]) if stage == "classifier" else 1, ssl=bool(values["triton.ssl"]),
-            root_certificates=paths.resolve(roots).read_text() if roots else "", lazy=True,
-        )  # fmt: skip
+            "triton",
+            name,
+            url=values["triton.url"],
+            protocol=values["triton.protocol"],
+            model_version=values["triton.model_version"],
+            timeout_s=float(values["triton.timeout"]),
+            shared_memory=bool(values["triton.shared_memory"]),
+            max_batch=int(values["classifier.max_batch"]) if stage == "classifier" else 1,
+            ssl=bool(values["triton.ssl"]),
+            root_certificates=paths.resolve(roots).read_text() if roots else "",
+            lazy=True,
+        )
         return b, f"triton://{values['triton.url']}/{name}"
     path = model_path(values, f"{stage}.model", spec.file)
     return create_backend(kind, path, threads=int(values[f"{stage}.threads"])), path
@@ -45,7 +52,9 @@ def backend(values: dict[str, Any], stage: str, spec: DetectorSpec | ClassifierS
 
 def detector(values: dict[str, Any], models: ModelsConfig) -> HandDetector:
     b, where = backend(values, "detector", models.detector)
-    return HandDetector(with_file(models.detector, where), b, CLUSTERING.build(values), RECONNECT.build(values).max_wait)
+    return HandDetector(
+        with_file(models.detector, where), b, CLUSTERING.build(values), RECONNECT.build(values).max_wait
+    )
 
 
 def classifier(values: dict[str, Any], models: ModelsConfig) -> GestureClassifier:

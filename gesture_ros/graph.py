@@ -108,12 +108,18 @@ def load_graph(path: str | Path) -> Graph:
             if s not in PARAMS:
                 raise ConfigError(f"graph {p}: argument '{name}' sets unknown parameter '{s}'")
         args[name] = Argument(
-            name, str(a.get("default", "")), str(a.get("description", "")), tuple(a.get("sets", [])), tuple(a.get("enables", []))
+            name,
+            str(a.get("default", "")),
+            str(a.get("description", "")),
+            tuple(a.get("sets", [])),
+            tuple(a.get("enables", [])),
         )
     nodes = []
     for n in raw["nodes"]:
         if n.get("executable") not in EXECUTABLES:
-            raise ConfigError(f"graph {p}: unknown executable {n.get('executable')!r} (known: {', '.join(EXECUTABLES)})")
+            raise ConfigError(
+                f"graph {p}: unknown executable {n.get('executable')!r} (known: {', '.join(EXECUTABLES)})"
+            )
         params = dict(n.get("parameters") or {})
         for k in params:
             if k not in PARAMS:
@@ -133,7 +139,9 @@ def resolve(graph: Graph, values: dict[str, str]) -> list[NodeLaunch]:
     """Apply launch-argument values (strings, as ``name:=value`` gives them)."""
     unknown = set(values) - set(graph.arguments)
     if unknown:
-        raise ConfigError(f"unknown launch argument(s) {', '.join(sorted(unknown))} (known: {', '.join(graph.arguments)})")
+        raise ConfigError(
+            f"unknown launch argument(s) {', '.join(sorted(unknown))} (known: {', '.join(graph.arguments)})"
+        )
     v = {k: values.get(k, a.default) for k, a in graph.arguments.items()}
     disabled = {n for k, a in graph.arguments.items() if a.enables and v[k].lower() not in TRUE for n in a.enables}
     params_file = v.get("params_file", "")
@@ -148,7 +156,11 @@ def resolve(graph: Graph, values: dict[str, str]) -> list[NodeLaunch]:
     for n in graph.nodes:
         if n.name in disabled:
             continue
-        launches.append(NodeLaunch(n.name, n.executable, EXECUTABLES[n.executable], n.required, files, {**n.parameters, **overrides}))
+        launches.append(
+            NodeLaunch(
+                n.name, n.executable, EXECUTABLES[n.executable], n.required, files, {**n.parameters, **overrides}
+            )
+        )
     return launches
 
 

@@ -38,10 +38,14 @@ def launch_description(graph_file: str) -> Any:
     profile = str(paths.share_dir() / "config" / "fastdds_shm.xml")
     return LaunchDescription(
         [
-            *(DeclareLaunchArgument(a.name, default_value=a.default, description=a.description) for a in graph.arguments.values()),
+            *(
+                DeclareLaunchArgument(a.name, default_value=a.default, description=a.description)
+                for a in graph.arguments.values()
+            ),
             # the shipped shared-memory profile, unless the user chose one
             SetEnvironmentVariable(
-                "FASTDDS_DEFAULT_PROFILES_FILE", EnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", default_value=profile)
+                "FASTDDS_DEFAULT_PROFILES_FILE",
+                EnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", default_value=profile),
             ),
             # the nodes' params and models files may name files beside the graph (deploy bundles)
             *(SetEnvironmentVariable(k, v) for k, v in graph.environment.items()),

@@ -48,7 +48,11 @@ def evaluate_detector(
     for sc in sorted(set(scenes)):
         o = [x for x, k in zip(outs, scenes, strict=True) if k == sc]
         g = [x for x, k in zip(gts, scenes, strict=True) if k == sc]
-        per_scene[sc] = {"ap50": average_precision(o, g, 0.5)["ap"], "ap70": average_precision(o, g, 0.7)["ap"], "images": len(o)}
+        per_scene[sc] = {
+            "ap50": average_precision(o, g, 0.5)["ap"],
+            "ap70": average_precision(o, g, 0.7)["ap"],
+            "images": len(o),
+        }
     res: dict[str, Any] = {
         "ap50": pr50["ap"],
         "ap70": pr70["ap"],
@@ -60,7 +64,11 @@ def evaluate_detector(
     }
     if plot is not None:
         pr_curve_png(
-            plot, {"IoU 0.5": (pr50["precision"], pr50["recall"], pr50["ap"]), "IoU 0.7": (pr70["precision"], pr70["recall"], pr70["ap"])}
+            plot,
+            {
+                "IoU 0.5": (pr50["precision"], pr50["recall"], pr50["ap"]),
+                "IoU 0.7": (pr70["precision"], pr70["recall"], pr70["ap"]),
+            },
         )
         res["pr_curve_png"] = str(plot)
     return res
@@ -87,7 +95,8 @@ def evaluate_classifier(
     res = classification_metrics(y_true, y_pred, spec.labels)
     res["samples"] = len(samples)
     res["per_scene_accuracy"] = {
-        k: float(np.mean([t == p for t, p, x in zip(y_true, y_pred, scenes, strict=True) if x == k])) for k in sorted(set(scenes))
+        k: float(np.mean([t == p for t, p, x in zip(y_true, y_pred, scenes, strict=True) if x == k]))
+        for k in sorted(set(scenes))
     }
     res["model"] = str(onnx_path)
     if plot is not None:

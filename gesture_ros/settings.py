@@ -79,7 +79,9 @@ PARAMS: dict[str, Param] = {
         Param("detections_topic", "hands/detections", "DetectionArray output of the detector"),
         Param("rois_topic", "hands/rois", "DetectionArray with expanded ROIs (roi_node output, classifier input)"),
         Param("gestures_topic", "gestures", "GestureArray output"),
-        Param("events_topic", "gestures/events", "GestureEvent output: one message when a tracked hand's gesture changes"),
+        Param(
+            "events_topic", "gestures/events", "GestureEvent output: one message when a tracked hand's gesture changes"
+        ),
         Param("overlay_topic", "gestures/overlay", "Annotated image output of the overlay node"),
         Param(
             "models_file",
@@ -91,7 +93,12 @@ PARAMS: dict[str, Param] = {
         Param("detector.backend", "onnxruntime", "Inference backend of the hand detector", choices=backend_names()),
         Param("detector.model", "", "Detector model file (ONNX or TensorRT engine); empty: the file in models_file"),
         Param("detector.threads", 0, "Intra-op threads of ONNX Runtime (0: library default)", min=0, max=64),
-        Param("detector.clustering", _D.method, "Clustering of grid boxes: deepstream_dbscan, tao_dbscan or nms", choices=CLUSTER_METHODS),
+        Param(
+            "detector.clustering",
+            _D.method,
+            "Clustering of grid boxes: deepstream_dbscan, tao_dbscan or nms",
+            choices=CLUSTER_METHODS,
+        ),
         Param(
             "detector.coverage_threshold",
             _D.coverage_threshold,
@@ -100,21 +107,47 @@ PARAMS: dict[str, Param] = {
             max=1.0,
         ),
         Param("detector.eps", _D.eps, "DBSCAN neighbourhood in 1 - IoU", min=0.0, max=1.0),
-        Param("detector.min_boxes", _D.min_boxes, "DeepStream DBSCAN: boxes (with itself) a core box needs", min=1, max=1000),
-        Param("detector.min_samples", _D.min_samples, "TAO DBSCAN: summed coverage a core box needs", min=0.0, max=1000.0),
         Param(
-            "detector.confidence_threshold", _D.confidence_threshold, "TAO DBSCAN: aggregated coverage a cluster needs", min=0.0, max=1000.0
+            "detector.min_boxes",
+            _D.min_boxes,
+            "DeepStream DBSCAN: boxes (with itself) a core box needs",
+            min=1,
+            max=1000,
         ),
-        Param("detector.min_height", _D.min_height, "TAO DBSCAN: minimum box height in network pixels", min=0.0, max=10000.0),
+        Param(
+            "detector.min_samples", _D.min_samples, "TAO DBSCAN: summed coverage a core box needs", min=0.0, max=1000.0
+        ),
+        Param(
+            "detector.confidence_threshold",
+            _D.confidence_threshold,
+            "TAO DBSCAN: aggregated coverage a cluster needs",
+            min=0.0,
+            max=1000.0,
+        ),
+        Param(
+            "detector.min_height",
+            _D.min_height,
+            "TAO DBSCAN: minimum box height in network pixels",
+            min=0.0,
+            max=10000.0,
+        ),
         Param("detector.nms_iou", _D.nms_iou, "NMS: IoU above which the weaker box is suppressed", min=0.0, max=1.0),
         Param("detector.top_k", _D.top_k, "Keep at most this many hands per frame (0: all)", min=0, max=1000),
         # ROI
         Param("roi.ratio", _R.ratio, "ROI side = longer box side x ratio + 2 x margin_px", min=0.1, max=10.0),
         Param("roi.margin_px", _R.margin_px, "Pixels added to every side of the ROI", min=0.0, max=4096.0),
-        Param("roi.min_size", _R.min_size, "ROIs smaller than this (pixels, after clipping) are not classified", min=0.0, max=4096.0),
+        Param(
+            "roi.min_size",
+            _R.min_size,
+            "ROIs smaller than this (pixels, after clipping) are not classified",
+            min=0.0,
+            max=4096.0,
+        ),
         Param("roi.square", _R.square, "Square ROIs (GestureNet's crops are square)"),
         # classifier
-        Param("classifier.backend", "onnxruntime", "Inference backend of the gesture classifier", choices=backend_names()),
+        Param(
+            "classifier.backend", "onnxruntime", "Inference backend of the gesture classifier", choices=backend_names()
+        ),
         Param("classifier.model", "", "Classifier model file; empty: the file in models_file"),
         Param("classifier.threads", 0, "Intra-op threads of ONNX Runtime (0: library default)", min=0, max=64),
         Param("classifier.max_batch", 8, "Hands classified per backend call", min=1, max=64),
@@ -123,10 +156,18 @@ PARAMS: dict[str, Param] = {
         Param("triton.protocol", "grpc", "Triton client protocol", choices=("grpc", "http")),
         Param("triton.model_version", "", "Model version on the server (empty: the server's policy)"),
         Param("triton.timeout", 1.0, "Per-request timeout (s); a late answer counts as a fault", min=0.01, max=60.0),
-        Param("triton.shared_memory", False, "Send the input tensor through system shared memory (server on this host)"),
+        Param(
+            "triton.shared_memory", False, "Send the input tensor through system shared memory (server on this host)"
+        ),
         Param("triton.ssl", False, "TLS to the server (gRPC: root_certificates; HTTP: the system CA store)"),
         Param("triton.root_certificates", "", "PEM file of the CA that signed the server's certificate (gRPC + ssl)"),
-        Param("triton.reconnect_max", _L.max_wait, "Longest wait (s) between reconnection attempts after a fault", min=0.1, max=600.0),
+        Param(
+            "triton.reconnect_max",
+            _L.max_wait,
+            "Longest wait (s) between reconnection attempts after a fault",
+            min=0.1,
+            max=600.0,
+        ),
         Param("classifier.enabled", True, "Fused node: classify gestures (False: detections only)"),
         Param(
             "sync.queue_size",
@@ -137,11 +178,33 @@ PARAMS: dict[str, Param] = {
         ),
         # tracking and events
         Param("tracking.enabled", _T.enabled, "Give hands track ids across frames and publish gesture events"),
-        Param("tracking.iou_threshold", _T.iou_threshold, "IoU a detection needs with a track to continue it", min=0.0, max=1.0),
-        Param("tracking.max_missed", _T.max_missed, "Frames a track survives without a matching detection", min=0, max=1000),
-        Param("events.debounce_frames", _T.debounce_frames, "Agreeing frames before a gesture change is published", min=1, max=1000),
+        Param(
+            "tracking.iou_threshold",
+            _T.iou_threshold,
+            "IoU a detection needs with a track to continue it",
+            min=0.0,
+            max=1.0,
+        ),
+        Param(
+            "tracking.max_missed",
+            _T.max_missed,
+            "Frames a track survives without a matching detection",
+            min=0,
+            max=1000,
+        ),
+        Param(
+            "events.debounce_frames",
+            _T.debounce_frames,
+            "Agreeing frames before a gesture change is published",
+            min=1,
+            max=1000,
+        ),
         # camera
-        Param("camera.source", "0", "V4L2 index, video file, image folder, rtsp:// URL or GStreamer pipeline (contains '!')"),
+        Param(
+            "camera.source",
+            "0",
+            "V4L2 index, video file, image folder, rtsp:// URL or GStreamer pipeline (contains '!')",
+        ),
         Param("camera.frame_id", "camera", "frame_id of published images"),
         Param(
             "camera.rate",
@@ -153,7 +216,13 @@ PARAMS: dict[str, Param] = {
         Param("camera.loop", False, "Restart a video file or folder at its end instead of exiting"),
         Param("camera.width", 0, "Requested capture width (0: device default)", min=0, max=16384),
         Param("camera.height", 0, "Requested capture height (0: device default)", min=0, max=16384),
-        Param("camera.reconnect_period", 1.0, "Seconds between attempts to reopen a device that dropped", min=0.05, max=3600.0),
+        Param(
+            "camera.reconnect_period",
+            1.0,
+            "Seconds between attempts to reopen a device that dropped",
+            min=0.05,
+            max=3600.0,
+        ),
         Param(
             "camera.start_delay",
             0.0,
@@ -234,7 +303,9 @@ class Group(Generic[T]):
 
     def build(self, values: Mapping[str, Any]) -> T:
         """The typed value of these parameter values."""
-        kw = {f: float(values[p]) if isinstance(PARAMS[p].default, float) else values[p] for p, f in self.fields.items()}
+        kw = {
+            f: float(values[p]) if isinstance(PARAMS[p].default, float) else values[p] for p, f in self.fields.items()
+        }
         return self.make(**kw)
 
 
@@ -254,7 +325,9 @@ CLUSTERING: Group[ClusterConfig] = Group(
     },
 )
 ROI: Group[RoiConfig] = Group(
-    "roi", RoiConfig, {"roi.ratio": "ratio", "roi.margin_px": "margin_px", "roi.min_size": "min_size", "roi.square": "square"}
+    "roi",
+    RoiConfig,
+    {"roi.ratio": "ratio", "roi.margin_px": "margin_px", "roi.min_size": "min_size", "roi.square": "square"},
 )
 TRACKING: Group[TrackingConfig] = Group(
     "tracking",
@@ -281,7 +354,9 @@ def group_of(name: str) -> Group[Any] | None:
 TRITON_PARAMS = tuple(n for n in PARAMS if n.startswith("triton."))
 DETECTOR_PARAMS = tuple(n for n in PARAMS if n.startswith("detector.")) + TRITON_PARAMS
 ROI_PARAMS = tuple(n for n in PARAMS if n.startswith("roi."))
-CLASSIFIER_PARAMS = tuple(n for n in PARAMS if n.startswith("classifier.") and n != "classifier.enabled") + TRITON_PARAMS
+CLASSIFIER_PARAMS = (
+    tuple(n for n in PARAMS if n.startswith("classifier.") and n != "classifier.enabled") + TRITON_PARAMS
+)
 TRACKING_PARAMS = tuple(n for n in PARAMS if n.startswith(("tracking.", "events.")))
 CAMERA_PARAMS = tuple(n for n in PARAMS if n.startswith("camera."))
 OVERLAY_PARAMS = tuple(n for n in PARAMS if n.startswith("overlay."))

@@ -46,7 +46,8 @@ def locate(venv: str | Path = DEFAULT_VENV) -> TritonInstall:
     probe = (
         "import json, sys, sysconfig, pathlib, pytriton;"
         "p = pathlib.Path(pytriton.__file__).parent;"
-        "print(json.dumps({'pkg': str(p / 'tritonserver'), 'site': str(p.parent), 'libdir': sysconfig.get_config_var('LIBDIR'),"
+        "print(json.dumps({'pkg': str(p / 'tritonserver'), 'site': str(p.parent),"
+        "'libdir': sysconfig.get_config_var('LIBDIR'),"
         "'ver': f'{sys.version_info[0]}.{sys.version_info[1]}'}))"
     )
     info = json.loads(subprocess.run([str(py), "-c", probe], capture_output=True, text=True, check=True).stdout)
@@ -111,9 +112,16 @@ class TritonServer:
 
 
 def start(
-    repo: str | Path, venv: str | Path = DEFAULT_VENV, *, http_port: int = 0, grpc_port: int = 0, metrics_port: int = 0,
-    log_path: str | Path | None = None, timeout: float = 60.0, extra_args: tuple[str, ...] = (),
-) -> TritonServer:  # fmt: skip
+    repo: str | Path,
+    venv: str | Path = DEFAULT_VENV,
+    *,
+    http_port: int = 0,
+    grpc_port: int = 0,
+    metrics_port: int = 0,
+    log_path: str | Path | None = None,
+    timeout: float = 60.0,
+    extra_args: tuple[str, ...] = (),
+) -> TritonServer:
     """Start ``tritonserver`` on ``repo`` (ports 0: free ones) and wait until it is ready."""
     inst = locate(venv)
     repo = Path(repo).resolve()
@@ -136,10 +144,18 @@ def start(
     }
     env.pop("PYTHONPATH", None)  # the server's Python must not see this venv's numpy 2
     cmd = [
-        str(inst.binary), f"--model-repository={repo}", f"--backend-directory={backends}",
-        "--http-address=127.0.0.1", f"--http-port={ports[0]}", "--grpc-address=127.0.0.1", f"--grpc-port={ports[1]}",
-        "--metrics-address=127.0.0.1", f"--metrics-port={ports[2]}", "--log-verbose=0", *extra_args,
-    ]  # fmt: skip
+        str(inst.binary),
+        f"--model-repository={repo}",
+        f"--backend-directory={backends}",
+        "--http-address=127.0.0.1",
+        f"--http-port={ports[0]}",
+        "--grpc-address=127.0.0.1",
+        f"--grpc-port={ports[1]}",
+        "--metrics-address=127.0.0.1",
+        f"--metrics-port={ports[2]}",
+        "--log-verbose=0",
+        *extra_args,
+    ]
     with log.open("wb") as f:
         proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     server = TritonServer(repo, ports[0], ports[1], ports[2], proc, log, work)
@@ -157,14 +173,20 @@ def start(
     raise ServiceError(f"tritonserver not ready after {timeout:.0f} s:\n{tail}")
 
 
-def serve(repo: str | Path, venv: str | Path = DEFAULT_VENV, *, http_port: int = 0, grpc_port: int = 0, metrics_port: int = 0) -> int:
+def serve(
+    repo: str | Path, venv: str | Path = DEFAULT_VENV, *, http_port: int = 0, grpc_port: int = 0, metrics_port: int = 0
+) -> int:
     """Run ``tritonserver`` on ``repo`` until SIGINT/SIGTERM (``gesture-ros triton-server``).
 
     Returns 0 after a signal; a server that exits by itself raises :class:`ServiceError` with
     the end of its log.
     """
     server = start(repo, venv, http_port=http_port, grpc_port=grpc_port, metrics_port=metrics_port)
-    print(f"tritonserver (pid {server.process.pid}) on {repo}: gRPC {server.grpc_url}, HTTP {server.http_url}; Ctrl-C stops it", flush=True)
+    print(
+        f"tritonserver (pid {server.process.pid}) on {repo}: gRPC "
+        f"{server.grpc_url}, HTTP {server.http_url}; Ctrl-C stops it",
+        flush=True,
+    )
     stop = False
 
     def on_signal(*_: object) -> None:

@@ -98,7 +98,9 @@ def tensorrt_module() -> types.ModuleType:
             for name in self.engine.inputs:
                 shape = self.shapes[name]
                 n = int(np.prod(shape))
-                feeds[name] = np.ctypeslib.as_array((ctypes.c_float * n).from_address(self.addresses[name])).reshape(shape).copy()
+                feeds[name] = (
+                    np.ctypeslib.as_array((ctypes.c_float * n).from_address(self.addresses[name])).reshape(shape).copy()
+                )
             outs = self.engine.session.run(self.engine.outputs, feeds)
             for name, arr in zip(self.engine.outputs, outs, strict=True):
                 a = np.ascontiguousarray(arr, np.float32)
@@ -220,7 +222,11 @@ def tensorrt_module() -> types.ModuleType:
 
         def build_serialized_network(self, network: Network, config: BuilderConfig) -> bytes | None:
             cal = config.int8_calibrator
-            Builder.last = {"network": network, "config": config, "cache": cal.read_calibration_cache() if cal else None}
+            Builder.last = {
+                "network": network,
+                "config": config,
+                "cache": cal.read_calibration_cache() if cal else None,
+            }
             max_batch = max(hi[0] for p in config.profiles for _, _, hi in p.shapes.values())
             return MAGIC + f"{network.onnx}\n{max_batch}".encode()
 

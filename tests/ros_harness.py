@@ -85,7 +85,9 @@ class Harness:
 
     def subscribe(self, msg_type: Any, topic: str, best_effort: bool = False) -> list[Any]:
         box: list[Any] = self.received.setdefault(topic, [])
-        qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT if best_effort else ReliabilityPolicy.RELIABLE)
+        qos = QoSProfile(
+            depth=100, reliability=ReliabilityPolicy.BEST_EFFORT if best_effort else ReliabilityPolicy.RELIABLE
+        )
 
         def record(msg: Any) -> None:
             h = getattr(msg, "header", None)

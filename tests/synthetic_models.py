@@ -22,7 +22,13 @@ from gesture_ros.core.model_spec import ClassifierSpec, DetectorSpec
 
 
 def detector_model(
-    spec: DetectorSpec, path: Path, *, gain: float = 20.0, box_px: float = 48.0, batch: str | int = "N", nan_boxes: bool = False
+    spec: DetectorSpec,
+    path: Path,
+    *,
+    gain: float = 20.0,
+    box_px: float = 48.0,
+    batch: str | int = "N",
+    nan_boxes: bool = False,
 ) -> Path:
     """``nan_boxes``: every bbox output is NaN (a broken engine or an fp16 overflow)."""
     c, h, w = 3, spec.input.height, spec.input.width
@@ -77,7 +83,11 @@ def classifier_model(spec: ClassifierSpec, path: Path, *, batch: str | int = "N"
     graph = helper.make_graph(
         nodes,
         "synthetic_gesturenet",
-        [helper.make_tensor_value_info(spec.input.name, TensorProto.FLOAT, [batch, 3, spec.input.height, spec.input.width])],
+        [
+            helper.make_tensor_value_info(
+                spec.input.name, TensorProto.FLOAT, [batch, 3, spec.input.height, spec.input.width]
+            )
+        ],
         [helper.make_tensor_value_info(spec.output, TensorProto.FLOAT, [batch, k])],
         inits,
     )

@@ -58,7 +58,11 @@ def test_bag_from_another_distro_is_read_with_its_own_definitions(tmp_path: Path
     from rosbags.typesys import Stores, get_typestore
 
     ts = get_typestore(Stores.ROS2_HUMBLE)
-    Img, Hdr, Tm = ts.types["sensor_msgs/msg/Image"], ts.types["std_msgs/msg/Header"], ts.types["builtin_interfaces/msg/Time"]
+    Img, Hdr, Tm = (
+        ts.types["sensor_msgs/msg/Image"],
+        ts.types["std_msgs/msg/Header"],
+        ts.types["builtin_interfaces/msg/Time"],
+    )
     out = tmp_path / "humble_bag"
     with Writer(out, version=8, storage_plugin=Writer.__init__.__kwdefaults__["storage_plugin"]) as w:
         conn = w.add_connection("/humble/image", "sensor_msgs/msg/Image", typestore=ts)
@@ -89,7 +93,11 @@ def test_damaged_bags_are_one_clear_error(tmp_path: Path, frames: Path) -> None:
     with pytest.raises(BagError, match="no image topic among /other"):
         list(read_images(out, ["/other"]))
     cli = subprocess.run(
-        [sys.executable, "-m", "gesture_ros.cli", "replay", str(truncated)], cwd=ROOT, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "gesture_ros.cli", "replay", str(truncated)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert cli.returncode == 2 and "Traceback" not in cli.stderr and cli.stderr.count("\n") == 1, cli.stderr
 
@@ -127,11 +135,23 @@ def test_replay_start_offset_and_rate(tmp_path: Path, frames: Path) -> None:
     make_bag(str(frames), out, rate=2.0)  # frames at 0, 0.5, 1.0 s
     seen: list[tuple[int, float]] = []
     t0 = time.monotonic()
-    n = replay(out, rate=2.0, start_offset=0.5, clock=False, on_published=lambda m: seen.append((m.timestamp_ns, time.monotonic() - t0)))
+    n = replay(
+        out,
+        rate=2.0,
+        start_offset=0.5,
+        clock=False,
+        on_published=lambda m: seen.append((m.timestamp_ns, time.monotonic() - t0)),
+    )
     assert n == 2 and [s for s, _ in seen] == [DEFAULT_START_NS + 500_000_000, DEFAULT_START_NS + 1_000_000_000]
     fast_gap = seen[1][1] - seen[0][1]
     seen.clear()
-    replay(out, rate=0.5, start_offset=0.5, clock=False, on_published=lambda m: seen.append((m.timestamp_ns, time.monotonic())))
+    replay(
+        out,
+        rate=0.5,
+        start_offset=0.5,
+        clock=False,
+        on_published=lambda m: seen.append((m.timestamp_ns, time.monotonic())),
+    )
     slow_gap = seen[1][1] - seen[0][1]
     # 0.5 s of bag time: 0.25 s at rate 2, 1.0 s at rate 0.5 (lower bounds only: sleeps never end early)
     assert fast_gap >= 0.2 and slow_gap >= 0.9

@@ -34,7 +34,9 @@ def test_bench_writes_ratios_table_and_chart(tmp_path: Path, shared_data: Path) 
     assert e["fused"]["lost"] == 0 and e["fused"]["latency_p50_ms"] > 0
     assert 0 < e["fused"]["startup_s"] < 60
     assert set(e["core"]["stages_ms_p50"]) == {"convert", "pre", "infer", "post", "classify"}
-    assert {"convert", "pre", "infer", "post", "classify", "publish"} <= set(e["fused"]["stages_ms_p50"]["gesture_pipeline"])
+    assert {"convert", "pre", "infer", "post", "classify", "publish"} <= set(
+        e["fused"]["stages_ms_p50"]["gesture_pipeline"]
+    )
     assert len(e["fused"]["rss"]["curve"]) >= 2 and e["fused"]["peak_rss_mb"]["gesture_pipeline"] > 50
     # both systems' hand AP on the validation scenes of the shipped detector
     assert res["hand_ap"]["images"] > 10

@@ -55,7 +55,10 @@ def test_image_folder_source_publishes_every_frame_then_exits(tmp_path: Path) ->
         assert h.spin_until(lambda: proc.poll() is not None and len(images) >= 5, 40), log.read_text()
         assert proc.returncode == 0
         assert [int(m.data[0]) for m in images] == [0, 40, 80, 120, 160]
-        assert all(m.header.frame_id == "test_optical" and m.encoding == "bgr8" and (m.width, m.height) == (64, 48) for m in images)
+        assert all(
+            m.header.frame_id == "test_optical" and m.encoding == "bgr8" and (m.width, m.height) == (64, 48)
+            for m in images
+        )
         assert h.spin_until(lambda: len(infos) >= 5, 2)
         assert [i.header for i in infos] == [m.header for m in images]
         assert "end of image folder" in log.read_text()
@@ -79,13 +82,15 @@ def test_missing_or_undecodable_video_is_one_clear_error_and_the_node_stays_up(t
     h = Harness()
     diags = h.subscribe(DiagnosticArray, "/diagnostics")
     try:
-        assert h.spin_until(lambda: any(s.name.endswith("camera") and s.level == bytes([2]) for d in diags for s in d.status), 30), (
-            log.read_text()
-        )
+        assert h.spin_until(
+            lambda: any(s.name.endswith("camera") and s.level == bytes([2]) for d in diags for s in d.status), 30
+        ), log.read_text()
         h.spin_until(lambda: False, 1.0)
         assert proc.poll() is None, log.read_text()
         text = log.read_text()
-        expected = "camera source not found" if kind == "missing" else "corrupt, truncated or a codec OpenCV cannot decode"
+        expected = (
+            "camera source not found" if kind == "missing" else "corrupt, truncated or a codec OpenCV cannot decode"
+        )
         assert text.count(expected) == 1 and "Traceback" not in text, text
     finally:
         proc.terminate()
@@ -118,7 +123,9 @@ def test_bringup_runs_the_demo_graph_to_the_end(tmp_path: Path, synthetic) -> No
     ]  # fmt: skip
     tmp = tmp_path / "tmp"  # where the bring-up writes its per-node parameter files
     tmp.mkdir()
-    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180, env={**os.environ, "TMPDIR": str(tmp)})
+    out = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=180, env={**os.environ, "TMPDIR": str(tmp)}
+    )
     text = out.stdout + out.stderr
     assert out.returncode == 0, text
     assert list(tmp.glob("gesture_ros_*")) == []  # removed when the graph ends (issue 22, defect 6)
@@ -197,7 +204,17 @@ def test_camera_unplugged_mid_stream_says_so_reconnects_and_resumes(
             return np.zeros((48, 64, 3), np.uint8) if device.reads <= device.good else None
 
     monkeypatch.setattr(camera_node, "open_source", lambda s, w=0, h=0: FakeCapture(s, w, h))
-    rclpy.init(args=["--ros-args", "-p", "camera.source:=0", "-p", "camera.reconnect_period:=0.05", "-p", "camera.start_delay:=0.0"])
+    rclpy.init(
+        args=[
+            "--ros-args",
+            "-p",
+            "camera.source:=0",
+            "-p",
+            "camera.reconnect_period:=0.05",
+            "-p",
+            "camera.start_delay:=0.0",
+        ]
+    )
     node = camera_node.CameraNode()
     try:
         states = []

@@ -8,6 +8,8 @@ from ros_harness import ROOT
 
 @pytest.mark.slow
 def test_colcon_build_of_both_packages() -> None:
-    out = subprocess.run(["bash", str(ROOT / "scripts" / "colcon_check.sh")], capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "colcon_check.sh")], capture_output=True, text=True, timeout=600
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "colcon install OK" in out.stdout

@@ -36,8 +36,14 @@ def test_param_checks_name_the_problem() -> None:
 
 def test_models_file_is_the_one_description(models) -> None:
     assert models.detector.input.name == "input_1"
-    assert models.detector.coverage_output == "output_cov/Sigmoid" and models.detector.bbox_output == "output_bbox/BiasAdd"
-    assert (models.classifier.input.height, models.classifier.input.width, models.classifier.output) == (160, 160, "activation_18")
+    assert (
+        models.detector.coverage_output == "output_cov/Sigmoid" and models.detector.bbox_output == "output_bbox/BiasAdd"
+    )
+    assert (models.classifier.input.height, models.classifier.input.width, models.classifier.output) == (
+        160,
+        160,
+        "activation_18",
+    )
     assert models.classifier.labels == ("thumbs_up", "fist", "stop", "ok", "two", "random")
     assert models.classifier.input.normalisation.mean == (128.0,) * 3
 
@@ -146,8 +152,13 @@ def _fake_launch_modules(monkeypatch: pytest.MonkeyPatch, values: dict[str, str]
 
     mods = {
         "launch": {"LaunchDescription": factory("LaunchDescription")},
-        "launch.actions": {k: factory(k) for k in ("DeclareLaunchArgument", "OpaqueFunction", "SetEnvironmentVariable")},
-        "launch.substitutions": {"LaunchConfiguration": LaunchConfiguration, "EnvironmentVariable": factory("EnvironmentVariable")},
+        "launch.actions": {
+            k: factory(k) for k in ("DeclareLaunchArgument", "OpaqueFunction", "SetEnvironmentVariable")
+        },
+        "launch.substitutions": {
+            "LaunchConfiguration": LaunchConfiguration,
+            "EnvironmentVariable": factory("EnvironmentVariable"),
+        },
         "launch_ros": {},
         "launch_ros.actions": {"Node": factory("Node")},
     }

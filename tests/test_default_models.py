@@ -43,7 +43,9 @@ def test_shipped_models_match_their_description(models) -> None:
 
 
 def test_detector_on_validation_scenes(models, values, shared_data) -> None:
-    det = HandDetector(models.detector, create_backend("onnxruntime", paths.resolve(models.detector.file)), CLUSTERING.build(values))
+    det = HandDetector(
+        models.detector, create_backend("onnxruntime", paths.resolve(models.detector.file)), CLUSTERING.build(values)
+    )
     val = set(METRICS["detector"]["val_scenes"])
     samples = [s for s in load_detection_set(shared_data / "hands_detect") if s.scene in val]
     assert len(samples) >= 20
@@ -68,8 +70,12 @@ def test_shipped_detector_checkpoint_holds_the_shipped_onnx(models, values, shar
     model = initial_model(DetectorTrainConfig(init_from=str(path)), len(models.detector.labels), logs.append).eval()
     assert any("retraining the pruned model" in m for m in logs)
     assert sum(p.numel() for p in model.parameters()) == METRICS["detector"]["parameters"]
-    det = HandDetector(models.detector, create_backend("onnxruntime", paths.resolve(models.detector.file)), CLUSTERING.build(values))
-    frame = next(s for s in load_detection_set(shared_data / "hands_detect") if s.scene in METRICS["detector"]["val_scenes"])
+    det = HandDetector(
+        models.detector, create_backend("onnxruntime", paths.resolve(models.detector.file)), CLUSTERING.build(values)
+    )
+    frame = next(
+        s for s in load_detection_set(shared_data / "hands_detect") if s.scene in METRICS["detector"]["val_scenes"]
+    )
     det.pre.fill(0, cv2.imread(str(frame.image)), "bgr")
     x = det.pre.batch(1)
     onnx_out = det.backend.infer({models.detector.input.name: x})
@@ -97,7 +103,9 @@ def test_classifier_on_validation_crops(models, values, shared_data) -> None:
         y_pred.append(r.class_id)
     m = classification_metrics(y_true, y_pred, models.classifier.labels)
     assert m["accuracy"] >= 0.6, m
-    assert m["macro_f1"] == pytest.approx(METRICS["classifier"]["val"]["macro_f1"], abs=0.02)  # the number training recorded
+    assert m["macro_f1"] == pytest.approx(
+        METRICS["classifier"]["val"]["macro_f1"], abs=0.02
+    )  # the number training recorded
 
 
 @pytest.mark.parametrize(
@@ -117,7 +125,9 @@ def test_a_bad_roi_from_the_wire_leaves_that_hand_unclassified(models, roi: list
     cap = cv2.VideoCapture(str(paths.share_dir() / "samples" / "hands_demo.mp4"))
     ok, image = cap.read()
     assert ok and image.shape[:2] == (480, 640)
-    good = Hand(np.array([370, 295, 446, 402], np.float32), 0.99, 0, "hand", np.array([340, 280, 480, 420], np.float32), True)
+    good = Hand(
+        np.array([370, 295, 446, 402], np.float32), 0.99, 0, "hand", np.array([340, 280, 480, 420], np.float32), True
+    )
     bad = Hand(np.array([0, 0, 10, 10], np.float32), 0.9, 0, "hand", np.array(roi, np.float32), True)
     problems = prepare_received_hands([good, bad], 640, 480, (640, 480), RoiConfig(min_size=32.0))
     assert len(problems) == 1 and why in problems[0]

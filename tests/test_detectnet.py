@@ -69,7 +69,9 @@ A, B, C = [0, 0, 10, 10], [1, 0, 11, 10], [50, 50, 60, 60]
 
 
 def _cands(boxes: list[list[float]], scores: list[float], cls: list[int] | None = None) -> Candidates:
-    return Candidates(np.array(boxes, np.float32), np.array(scores, np.float32), np.array(cls or [0] * len(scores), np.int32))
+    return Candidates(
+        np.array(boxes, np.float32), np.array(scores, np.float32), np.array(cls or [0] * len(scores), np.int32)
+    )
 
 
 def test_deepstream_dbscan_weighted_mean_box_and_max_confidence() -> None:

@@ -36,7 +36,11 @@ def test_sample_bag_evaluation_is_deterministic_and_complete(tmp_path: Path) -> 
 
 
 def test_scoring_on_hand_made_frames() -> None:
-    truth = {1: [("fist", [0, 0, 10, 10]), ("stop", [50, 50, 60, 60])], 2: [("two", [0, 0, 10, 10])], 3: [("ok", [0, 0, 10, 10])]}
+    truth = {
+        1: [("fist", [0, 0, 10, 10]), ("stop", [50, 50, 60, 60])],
+        2: [("two", [0, 0, 10, 10])],
+        3: [("ok", [0, 0, 10, 10])],
+    }
     frames = [
         {"stamp_ns": 1, "hands": [{"box": [0, 0, 10, 10], "score": 0.9, "gesture": "fist"}, {"box": [51, 50, 61, 60], "score": 0.8, "gesture": "two"}]},
         {"stamp_ns": 2, "hands": [{"box": [0, 0, 10, 10], "score": 0.7, "gesture": "two"}, {"box": [80, 80, 90, 90], "score": 0.6, "gesture": "ok"}]},

@@ -60,9 +60,13 @@ def _run(graph_file: str, tmp_path: Path, synthetic, reference, n_subscribers: i
         dets = h.subscribe(DetectionArray, "hands/detections")
         h.subscribe(DetectionArray, "hands/rois")
         overlays = h.subscribe(Image, "gestures/overlay", best_effort=True)
-        assert h.spin_until(lambda: pub.get_subscription_count() >= n_subscribers and h.matched("gestures"), 30), g.log()
+        assert h.spin_until(lambda: pub.get_subscription_count() >= n_subscribers and h.matched("gestures"), 30), (
+            g.log()
+        )
         warm = scene("red", 0, 0)
-        h.handshake(lambda k: pub.publish(encode(warm, "bgr8", WARMUP_NS + k)), gestures, *([overlays] if overlay else []))
+        h.handshake(
+            lambda k: pub.publish(encode(warm, "bgr8", WARMUP_NS + k)), gestures, *([overlays] if overlay else [])
+        )
         sent = []
         for i, (msg, img) in enumerate(frames):
             pub.publish(msg)
@@ -86,7 +90,9 @@ def _assert_matches_reference(sent, gestures, reference) -> None:
         assert [g.label for g in out.gestures] == [hand.gesture.label for hand in ref.hands]
         for g, hand in zip(out.gestures, ref.hands, strict=True):
             assert g.header == msg.header and g.hand.header == msg.header
-            np.testing.assert_allclose([g.hand.box.x_min, g.hand.box.y_min, g.hand.box.x_max, g.hand.box.y_max], hand.box, atol=1e-3)
+            np.testing.assert_allclose(
+                [g.hand.box.x_min, g.hand.box.y_min, g.hand.box.x_max, g.hand.box.y_max], hand.box, atol=1e-3
+            )
             np.testing.assert_allclose(g.scores, hand.gesture.scores, atol=1e-5)
             assert g.available and g.hand.roi_valid and len(g.scores) == 6
 
@@ -115,7 +121,9 @@ def test_separate_graph_over_dds(tmp_path: Path, synthetic, reference) -> None:
     for i, colour in enumerate(["blue", "green", "red"]):
         img = scene(colour, 30 + 60 * i, 80)
         frames.append((encode(img, "rgb8", t0 + i * 50_000_000), img))
-    h, g, sent, gestures, dets = _run("config/graph_separate.yaml", tmp_path, synthetic, reference, 3, frames, overlay=True)
+    h, g, sent, gestures, dets = _run(
+        "config/graph_separate.yaml", tmp_path, synthetic, reference, 3, frames, overlay=True
+    )
     try:
         rois = h.received["hands/rois"]
         _assert_matches_reference(sent, gestures, reference)

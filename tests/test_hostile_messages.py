@@ -48,7 +48,9 @@ def test_hostile_detections_into_the_roi_node(tmp_path: Path) -> None:
     diags = h.subscribe(DiagnosticArray, "/diagnostics")
 
     def send(stamp: int, dets: list[Detection]) -> None:
-        pub.publish(DetectionArray(header=header(stamp, "test_cam"), image_width=640, image_height=480, detections=dets))
+        pub.publish(
+            DetectionArray(header=header(stamp, "test_cam"), image_width=640, image_height=480, detections=dets)
+        )
 
     try:
         h.handshake(lambda k: send(WARMUP_NS + k, [_detection(WARMUP_NS + k, GOOD, 0.9)]), out)
@@ -58,7 +60,14 @@ def test_hostile_detections_into_the_roi_node(tmp_path: Path) -> None:
         assert h.spin_until(lambda: len(out) >= 2, 20), log.read_text()[-3000:]
         first = out[0].detections
         assert len(first) == len(HOSTILE)  # every hand published
-        assert [d.roi_valid for d in first] == [False, True, False, False, False, True]  # a bad score alone keeps the box usable
+        assert [d.roi_valid for d in first] == [
+            False,
+            True,
+            False,
+            False,
+            False,
+            True,
+        ]  # a bad score alone keeps the box usable
         for d in first:
             values = [d.box.x_min, d.box.y_min, d.box.x_max, d.box.y_max, d.roi.x_min, d.roi.y_max, d.score]
             assert all(math.isfinite(v) for v in values) and 0.0 <= d.score <= 1.0 and abs(d.box.x_max) <= 2 * 640
@@ -90,8 +99,17 @@ def test_hostile_gestures_into_the_overlay_node(tmp_path: Path) -> None:
     out = h.subscribe(Image, "/hy/overlay", best_effort=True)
     diags = h.subscribe(DiagnosticArray, "/diagnostics")
 
-    def gesture(stamp: int, box: list[float], score: float, roi: list[float] | None = None, confidence: float = 0.8) -> Gesture:
-        g = Gesture(hand=_detection(stamp, box, score, roi), label="stop", class_id=1, confidence=confidence, track_id=3, available=True)
+    def gesture(
+        stamp: int, box: list[float], score: float, roi: list[float] | None = None, confidence: float = 0.8
+    ) -> Gesture:
+        g = Gesture(
+            hand=_detection(stamp, box, score, roi),
+            label="stop",
+            class_id=1,
+            confidence=confidence,
+            track_id=3,
+            available=True,
+        )
         g.header = header(stamp, "test_cam")
         return g
 

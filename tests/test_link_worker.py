@@ -89,7 +89,9 @@ def test_link_stays_down_while_the_reconnected_model_fails_its_check() -> None:
 
     def verify() -> None:
         if not checks.pop(0):
-            raise ValueError("input 'input_1' has shape [3, 224, 224] in the model but [3, 160, 160] in the description")
+            raise ValueError(
+                "input 'input_1' has shape [3, 224, 224] in the model but [3, 160, 160] in the description"
+            )
 
     link = Link(Server([]), verify=verify, min_wait=0.25, max_wait=1.0, clock=lambda: now[0])
     link.fault("connection refused")

@@ -51,9 +51,13 @@ def test_roi_node_parameters_at_startup_and_runtime(tmp_path: Path) -> None:
 
         bad = call(_double("roi.ratio", -1.0))
         assert not bad[0].successful and "roi.ratio" in bad[0].reason
-        wrong_type = call(Parameter(name="roi.square", value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="yes")))
+        wrong_type = call(
+            Parameter(name="roi.square", value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="yes"))
+        )
         assert not wrong_type[0].successful
-        read_only = call(Parameter(name="rois_topic", value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="/x")))
+        read_only = call(
+            Parameter(name="rois_topic", value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="/x"))
+        )
         assert not read_only[0].successful
         assert call(_double("roi.ratio", 2.0))[0].successful
 
@@ -64,7 +68,12 @@ def test_roi_node_parameters_at_startup_and_runtime(tmp_path: Path) -> None:
         def msg(k: int) -> DetectionArray:
             m = DetectionArray(header=header(WARMUP_NS + k, "cam"), image_width=640, image_height=480)
             m.detections = [
-                Detection(header=m.header, label="hand", score=0.9, box=Box(x_min=100.0, y_min=100.0, x_max=140.0, y_max=120.0))
+                Detection(
+                    header=m.header,
+                    label="hand",
+                    score=0.9,
+                    box=Box(x_min=100.0, y_min=100.0, x_max=140.0, y_max=120.0),
+                )
             ]
             return m
 
@@ -85,11 +94,15 @@ def test_roi_node_parameters_at_startup_and_runtime(tmp_path: Path) -> None:
 def test_missing_model_is_one_error_and_the_node_stays_up(tmp_path: Path) -> None:
     log = tmp_path / "det.log"
     missing = tmp_path / "no_such_model.onnx"
-    proc = _node("hand_detector_node", "det_missing", ["-p", f"detector.model:={missing}", "-p", "diagnostics_period:=0.2"], log)
+    proc = _node(
+        "hand_detector_node", "det_missing", ["-p", f"detector.model:={missing}", "-p", "diagnostics_period:=0.2"], log
+    )
     h = Harness()
     diags = h.subscribe(DiagnosticArray, "/diagnostics")
     try:
-        assert h.spin_until(lambda: any(s.name.endswith("det_missing") for d in diags for s in d.status), 30), log.read_text()
+        assert h.spin_until(lambda: any(s.name.endswith("det_missing") for d in diags for s in d.status), 30), (
+            log.read_text()
+        )
         st = next(s for d in diags for s in d.status if s.name.endswith("det_missing"))
         assert st.level == bytes([2]) and "not found" in st.message
         time.sleep(0.5)
@@ -110,7 +123,10 @@ def test_unknown_backend_in_params_is_rejected_with_the_choices(tmp_path: Path) 
         while time.monotonic() < deadline and "detector.backend must be" not in log.read_text():
             time.sleep(0.1)
         text = log.read_text()
-        assert "detector.backend must be one of onnxruntime, tensorrt, triton, got 'openvino'; using the default 'onnxruntime'" in text
+        assert (
+            "detector.backend must be one of onnxruntime, tensorrt, triton, got 'openvino'; using the default 'onnxruntime'"
+            in text
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -210,9 +226,17 @@ def _classifier_harness(name: str, ns: str, log: Path) -> tuple[subprocess.Popen
     ok, frame = cv2.VideoCapture(str(ROOT / "samples" / "hands_demo.mp4")).read()
     assert ok and frame.shape[:2] == (480, 640)
     topics = [f"{t}:=/{ns}/{t.split('_')[0]}" for t in ("image_topic", "rois_topic", "gestures_topic", "events_topic")]
-    proc = _node("gesture_classifier_node", name, [a for t in topics for a in ("-p", t)] + ["-p", "diagnostics_period:=0.3"], log)
+    proc = _node(
+        "gesture_classifier_node", name, [a for t in topics for a in ("-p", t)] + ["-p", "diagnostics_period:=0.3"], log
+    )
     h = Harness()
-    return proc, h, h.node.create_publisher(Image, f"/{ns}/image", 10), h.publisher(DetectionArray, f"/{ns}/rois"), frame
+    return (
+        proc,
+        h,
+        h.node.create_publisher(Image, f"/{ns}/image", 10),
+        h.publisher(DetectionArray, f"/{ns}/rois"),
+        frame,
+    )
 
 
 def test_hostile_detection_arrays_do_not_stop_the_classifier_node(tmp_path: Path) -> None:
@@ -249,7 +273,12 @@ def test_hostile_detection_arrays_do_not_stop_the_classifier_node(tmp_path: Path
         assert h.spin_until(lambda: counted() >= 5, 10)
         assert proc.poll() is None
         text = log.read_text()
-        for why in ("outside the 640x480 frame", "is not finite", "corners are swapped", "detections for a 1280x720 image"):
+        for why in (
+            "outside the 640x480 frame",
+            "is not finite",
+            "corners are swapped",
+            "detections for a 1280x720 image",
+        ):
             assert why in text, text[-3000:]
         assert "Traceback" not in text
     finally:
@@ -288,7 +317,9 @@ def test_tracking_and_event_parameters_apply_at_runtime(tmp_path: Path) -> None:
 
     def one(stamp: int) -> GestureArray:
         send(stamp)
-        assert h.spin_until(lambda: any(g.header.stamp == header(stamp, "x").stamp for g in out), 20), log.read_text()[-2000:]
+        assert h.spin_until(lambda: any(g.header.stamp == header(stamp, "x").stamp for g in out), 20), log.read_text()[
+            -2000:
+        ]
         return next(g for g in out if g.header.stamp == header(stamp, "x").stamp)
 
     try:
@@ -301,7 +332,9 @@ def test_tracking_and_event_parameters_apply_at_runtime(tmp_path: Path) -> None:
              _double("tracking.iou_threshold", 0.5))  # fmt: skip
         stamp = 2 * WARMUP_NS + 2
         assert one(stamp).gestures[0].track_id >= 0
-        assert h.spin_until(lambda: any(e.header.stamp == header(stamp, "x").stamp for e in events), 10), "no event after 1 frame"
+        assert h.spin_until(lambda: any(e.header.stamp == header(stamp, "x").stamp for e in events), 10), (
+            "no event after 1 frame"
+        )
         # an ONNX Runtime classifier has no Triton link: its reconnect wait would change nothing, so it is read-only here
         fut = client.call_async(SetParameters.Request(parameters=[_double("triton.reconnect_max", 2.0)]))
         assert h.spin_until(fut.done, 10) and "read-only" in fut.result().results[0].reason

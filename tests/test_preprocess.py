@@ -8,7 +8,9 @@ from gesture_ros.core.model_spec import Normalisation, TensorInput
 from gesture_ros.core.preprocess import Preprocessor
 
 
-def _spec(h: int, w: int, color: str = "rgb", pad: str = "right_bottom", mean: float = 0.0, scale: float = 1 / 255) -> TensorInput:
+def _spec(
+    h: int, w: int, color: str = "rgb", pad: str = "right_bottom", mean: float = 0.0, scale: float = 1 / 255
+) -> TensorInput:
     return TensorInput("input_1", 3, h, w, color, Normalisation((mean,) * 3, (scale,) * 3), pad)  # type: ignore[arg-type]
 
 
@@ -99,7 +101,10 @@ def test_linear_resize_from_the_model_description() -> None:
 def test_mono_region_resized_like_the_three_channel_expansion() -> None:
     rng = np.random.default_rng(6)
     mono = rng.integers(0, 256, size=(90, 120, 1), dtype=np.uint8)
-    a, b = Preprocessor(_spec(40, 40, mean=128.0, scale=1 / 256)), Preprocessor(_spec(40, 40, mean=128.0, scale=1 / 256))
+    a, b = (
+        Preprocessor(_spec(40, 40, mean=128.0, scale=1 / 256)),
+        Preprocessor(_spec(40, 40, mean=128.0, scale=1 / 256)),
+    )
     a.fill(0, mono, "mono", region=(10, 20, 90, 80))
     b.fill(0, np.ascontiguousarray(np.repeat(mono, 3, axis=2)), "rgb", region=(10, 20, 90, 80))
     np.testing.assert_array_equal(a.tensor, b.tensor)

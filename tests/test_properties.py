@@ -21,8 +21,12 @@ ENCODING = st.sampled_from([*ENCODINGS, "16UC1", "32FC1", "mono16", "bgr16", "rg
 
 
 @FAST
-@given(encoding=ENCODING, h=st.integers(-2, 40), w=st.integers(-2, 40), pad=st.integers(-8, 8), extra=st.integers(-5, 5))
-def test_image_view_is_a_correct_view_or_one_image_format_error(encoding: str, h: int, w: int, pad: int, extra: int) -> None:
+@given(
+    encoding=ENCODING, h=st.integers(-2, 40), w=st.integers(-2, 40), pad=st.integers(-8, 8), extra=st.integers(-5, 5)
+)
+def test_image_view_is_a_correct_view_or_one_image_format_error(
+    encoding: str, h: int, w: int, pad: int, extra: int
+) -> None:
     channels = ENCODINGS.get(encoding, (3, "bgr"))[0]
     step = max(0, w * channels + pad)
     data = bytes(range(256)) * ((max(0, step * h + extra) // 256) + 1)
@@ -49,14 +53,18 @@ finite_or_not = st.floats(allow_nan=True, allow_infinity=True, width=32)
     method=st.sampled_from(CLUSTER_METHODS),
     threshold=st.floats(0.0, 1.0),
 )
-def test_decode_and_cluster_keep_boxes_inside_the_input_and_scores_in_0_1(grid, data, method: str, threshold: float) -> None:
+def test_decode_and_cluster_keep_boxes_inside_the_input_and_scores_in_0_1(
+    grid, data, method: str, threshold: float
+) -> None:
     n, gh, gw = grid
     cov = data.draw(hnp.arrays(np.float32, (n, gh, gw), elements=st.one_of(st.floats(0, 1, width=32), finite_or_not)))
     bbox = data.draw(hnp.arrays(np.float32, (4 * n, gh, gw), elements=finite_or_not))
     w_in, h_in = gw * 16, gh * 16
     cands = decode(cov, bbox, threshold=threshold, stride=16, input_size=(w_in, h_in))
     assert np.isfinite(cands.boxes).all() and np.isfinite(cands.scores).all()
-    dets = cluster(cands, ClusterConfig(method=method, coverage_threshold=threshold, min_samples=0.0, confidence_threshold=0.0))
+    dets = cluster(
+        cands, ClusterConfig(method=method, coverage_threshold=threshold, min_samples=0.0, confidence_threshold=0.0)
+    )
     assert dets.boxes.shape == (len(dets), 4) and dets.scores.shape == (len(dets),)
     assert np.isfinite(dets.boxes).all()
     assert (dets.boxes[:, 0::2] >= 0).all() and (dets.boxes[:, 0::2] <= w_in + 1e-3).all()
@@ -67,14 +75,18 @@ def test_decode_and_cluster_keep_boxes_inside_the_input_and_scores_in_0_1(grid, 
 
 @FAST
 @given(
-    boxes=hnp.arrays(np.float64, st.tuples(st.integers(0, 6), st.just(4)), elements=st.floats(-1e6, 1e6) | finite_or_not),
+    boxes=hnp.arrays(
+        np.float64, st.tuples(st.integers(0, 6), st.just(4)), elements=st.floats(-1e6, 1e6) | finite_or_not
+    ),
     frame=st.tuples(st.integers(1, 4000), st.integers(1, 4000)),
     ratio=st.floats(0.1, 4.0),
     margin=st.floats(0.0, 200.0),
     min_size=st.floats(0.0, 100.0),
     square=st.booleans(),
 )
-def test_rois_valid_ones_are_inside_the_frame_and_big_enough(boxes, frame, ratio, margin, min_size, square: bool) -> None:
+def test_rois_valid_ones_are_inside_the_frame_and_big_enough(
+    boxes, frame, ratio, margin, min_size, square: bool
+) -> None:
     w, h = frame
     rois, valid = expand_rois(boxes, w, h, RoiConfig(ratio, margin, min_size, square))
     assert rois.shape == (boxes.shape[0], 4) and valid.shape == (boxes.shape[0],)
@@ -96,7 +108,9 @@ def test_rois_valid_ones_are_inside_the_frame_and_big_enough(boxes, frame, ratio
     order=st.sampled_from(["bgr", "rgb", "mono"]),
     net_boxes=hnp.arrays(np.float32, (3, 4), elements=st.floats(-1e4, 1e4, width=32)),
 )
-def test_preprocess_fills_the_slot_and_maps_any_box_back_inside_the_source(src, net, pad, resize, order, net_boxes) -> None:
+def test_preprocess_fills_the_slot_and_maps_any_box_back_inside_the_source(
+    src, net, pad, resize, order, net_boxes
+) -> None:
     sw, sh = src
     nh, nw = net
     spec = TensorInput("input_1", 3, nh, nw, "rgb", Normalisation((0.0,) * 3, (1 / 255,) * 3), pad, resize)  # type: ignore[arg-type]
@@ -106,13 +120,20 @@ def test_preprocess_fills_the_slot_and_maps_any_box_back_inside_the_source(src, 
     t = pre.tensor[0]
     assert np.isfinite(t).all() and t.min() >= 0 and t.max() <= 1.0 + 1e-6
     back = lb.to_source(net_boxes)
-    assert (back[:, 0::2] >= 0).all() and (back[:, 0::2] <= sw).all() and (back[:, 1::2] >= 0).all() and (back[:, 1::2] <= sh).all()
+    assert (
+        (back[:, 0::2] >= 0).all()
+        and (back[:, 0::2] <= sw).all()
+        and (back[:, 1::2] >= 0).all()
+        and (back[:, 1::2] <= sh).all()
+    )
 
 
 @pytest.mark.parametrize("shape", [(4320, 7680, 3), (1, 1, 3), (1, 7680, 3)])
 def test_extreme_frame_sizes_preprocess_without_error(shape: tuple[int, int, int]) -> None:
     """An 8K frame and one-pixel frames go through the same path (no special cases, no copy)."""
-    spec = TensorInput("input_1", 3, 288, 512, "rgb", Normalisation((0.0,) * 3, (1 / 255,) * 3), "right_bottom", "linear")
+    spec = TensorInput(
+        "input_1", 3, 288, 512, "rgb", Normalisation((0.0,) * 3, (1 / 255,) * 3), "right_bottom", "linear"
+    )
     pre = Preprocessor(spec)
     lb = pre.fill(0, np.full(shape, 128, np.uint8), "bgr")
     assert lb.src_w == shape[1] and lb.src_h == shape[0]

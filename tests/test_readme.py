@@ -39,7 +39,21 @@ VENV_BIN = ROOT / ".venv" / "bin"
 TOOLS = ("gesture-ros", "gesture-train")
 SHELL = {"cd", "source", "kill", "export", "ls", "wait", "git", "pip"}
 PRODUCED = ("runs/", "out/", "engines/", "bundle/", "build/", "model_repo", "install/")
-PATH_SUFFIXES = (".yaml", ".yml", ".onnx", ".pt", ".mp4", ".engine", ".etlt", ".cache", ".json", ".csv", ".xml", ".py", ".tflite")
+PATH_SUFFIXES = (
+    ".yaml",
+    ".yml",
+    ".onnx",
+    ".pt",
+    ".mp4",
+    ".engine",
+    ".etlt",
+    ".cache",
+    ".json",
+    ".csv",
+    ".xml",
+    ".py",
+    ".tflite",
+)
 #: (tool, sub-command) pairs that run for real: each takes seconds
 SHORT = {("gesture-ros", "args"), ("gesture-ros", "make-bag"), ("gesture-ros", "eval"), ("gesture-train", "dataset-report"),
          ("gesture-train", "triton-repo"), ("gesture-train", "engines")}  # fmt: skip
@@ -244,7 +258,9 @@ def test_python_examples_compile_and_import() -> None:
     for code in python_blocks(README.read_text()):
         compile(code, "README.md", "exec")
         for mod in re.findall(r"^\s*(?:from|import)\s+([\w.]+)", code, re.M):
-            assert importlib.util.find_spec(mod) is not None, f"README's python example imports {mod}, which does not exist"
+            assert importlib.util.find_spec(mod) is not None, (
+                f"README's python example imports {mod}, which does not exist"
+            )
 
 
 if __name__ == "__main__":  # list what the test sees

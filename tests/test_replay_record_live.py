@@ -76,7 +76,9 @@ def test_compare_reports_dropped_frames(tmp_path: Path) -> None:
     from gesture_ros.bags import message_typestore
 
     ts = message_typestore()
-    GA, H, T = (ts.types[n] for n in ("gesture_ros_msgs/msg/GestureArray", "std_msgs/msg/Header", "builtin_interfaces/msg/Time"))
+    GA, H, T = (
+        ts.types[n] for n in ("gesture_ros_msgs/msg/GestureArray", "std_msgs/msg/Header", "builtin_interfaces/msg/Time")
+    )
     out = tmp_path / "partial"
     with Writer(out, version=9) as w:
         conn = w.add_connection("/gestures", "gesture_ros_msgs/msg/GestureArray", typestore=ts)
@@ -119,7 +121,9 @@ def test_recorder_killed_mid_run_leaves_a_readable_bag(tmp_path: Path) -> None:
         h.close()
     assert rec.returncode == 0, out_text
     meta = yaml.safe_load((out / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
-    stamps = [m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec for m in read_messages(out, "/kill_test/gestures")]
+    stamps = [
+        m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec for m in read_messages(out, "/kill_test/gestures")
+    ]
     assert meta["message_count"] == len(stamps) >= 20
     assert stamps == sorted(stamps) and stamps[0] >= 1_000_000_000
     assert f"/kill_test/gestures: {len(stamps)}" in out_text

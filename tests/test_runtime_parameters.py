@@ -146,7 +146,9 @@ def test_every_writable_parameter_reaches_the_core(nodes: dict[str, Any], client
             checked += 1
     # every writable parameter of the table was changed in at least one node
     assert checked == sum(len([p for p in g.params if g.name in APPLIED[n]]) for n in nodes for g in GROUPS.values())
-    assert {p for n in nodes for p in nodes[n].values if nodes[n].params.writable(p)} == {p for g in GROUPS.values() for p in g.params}
+    assert {p for n in nodes for p in nodes[n].values if nodes[n].params.writable(p)} == {
+        p for g in GROUPS.values() for p in g.params
+    }
 
 
 def test_what_a_node_does_not_apply_is_read_only(nodes: dict[str, Any], client: Harness) -> None:
@@ -175,7 +177,9 @@ def test_each_group_changes_what_the_pipeline_does(nodes: dict[str, Any], client
     assert len(before.hands) >= 1
     assert _set(client, "gesture_pipeline", "detector.coverage_threshold", 1.0).successful  # clustering
     assert run().hands == []
-    assert _set(client, "gesture_pipeline", "detector.coverage_threshold", defaults["detector.coverage_threshold"]).successful
+    assert _set(
+        client, "gesture_pipeline", "detector.coverage_threshold", defaults["detector.coverage_threshold"]
+    ).successful
     ratio = float(defaults["roi.ratio"])
     assert _set(client, "gesture_pipeline", "roi.ratio", ratio * 0.5).successful  # ROI
     small = run().hands

@@ -41,7 +41,10 @@ def test_one_minute_at_30_hz_no_crash_no_growth_bounded_latency_drops_counted(tm
 
 
 def _windows(totals: list[float]) -> list[dict[str, object]]:
-    return [{"t_s": 5.0 * (i + 1), "rss_mb": {"a": t / 2, "b": t / 2}, "latency_p50_ms": 50.0, "dead": []} for i, t in enumerate(totals)]
+    return [
+        {"t_s": 5.0 * (i + 1), "rss_mb": {"a": t / 2, "b": t / 2}, "latency_p50_ms": 50.0, "dead": []}
+        for i, t in enumerate(totals)
+    ]
 
 
 def test_verdict_tells_a_leak_from_a_warm_up_step() -> None:
@@ -51,7 +54,11 @@ def test_verdict_tells_a_leak_from_a_warm_up_step() -> None:
     assert verdict(step, 5.0) == [] and step["rss_growth_mb"] == 0.0 and step["rss_growth_from_s"] == 35.0
     # a step inside the second half, then flat for its last quarter (seen at 35-45 s of a CI run)
     late = {"windows": _windows([480, 481, 481, 481, 481, 481, 481.5, 485, 487, 487, 487.01]), "gestures": 10}
-    assert verdict(late, 5.0) == [] and late["rss_growth_mb"] == pytest.approx(6.01) and late["rss_growth_last_quarter_mb"] < 0.1
+    assert (
+        verdict(late, 5.0) == []
+        and late["rss_growth_mb"] == pytest.approx(6.01)
+        and late["rss_growth_last_quarter_mb"] < 0.1
+    )
     leak = {"windows": _windows([480 + 2.0 * i for i in range(12)]), "gestures": 10}  # 2 MB every window
     problems = verdict(leak, 5.0)
     assert len(problems) == 1 and "second half" in problems[0] and leak["rss_growth_mb"] == 10.0

@@ -63,7 +63,9 @@ def test_init_from_copies_matching_tensors_only(detector_run) -> None:
 
 
 def test_classifier_step_and_publish(tmp_path: Path, models, shared_data: Path, detector_run) -> None:
-    cfg = ClassifierTrainConfig(data=str(shared_data), out=str(tmp_path / "cls"), width=0.25, epochs=1, batch=8, limit_per_class=4)
+    cfg = ClassifierTrainConfig(
+        data=str(shared_data), out=str(tmp_path / "cls"), width=0.25, epochs=1, batch=8, limit_per_class=4
+    )
     metrics = train_classifier(cfg, models.classifier, RoiConfig(), log=lambda _: None)
     model = onnx.load(str(tmp_path / "cls" / "gesture_classifier.onnx"))
     assert [o.name for o in model.graph.output] == ["activation_18"]
@@ -71,7 +73,9 @@ def test_classifier_step_and_publish(tmp_path: Path, models, shared_data: Path, 
     assert metrics["val"]["samples"] > 0 and 0.0 <= metrics["val"]["accuracy"] <= 1.0
     assert len(metrics["val"]["confusion"]) == 6
     published = publish(detector_run[0], tmp_path / "cls", tmp_path / "models")
-    assert (tmp_path / "models" / "hand_detector.onnx").read_bytes() == (detector_run[0] / "hand_detector.onnx").read_bytes()
+    assert (tmp_path / "models" / "hand_detector.onnx").read_bytes() == (
+        detector_run[0] / "hand_detector.onnx"
+    ).read_bytes()
     assert published["classifier"]["file"] == "gesture_classifier.onnx" and len(published["detector"]["sha256"]) == 64
     assert "history" not in published["detector"]
     # the detector's checkpoint ships too (for --init-from), recorded with its hash
@@ -101,8 +105,15 @@ def test_classifier_starts_from_a_detector_trunk(tmp_path: Path, models, shared_
     leaky.mkdir()
     shutil.copyfile(det_pt, leaky / "detector.pt")
     det_cfg = yaml.safe_load((detector_run[0] / "config.yaml").read_text())
-    (leaky / "config.yaml").write_text(yaml.safe_dump({**det_cfg, "extra_data": [str(shared_data)], "limit": 0, "scenes": []}))
-    full = {**cfg.__dict__, "limit_per_class": 0, "val_scenes": ["25", "55", "96", "16"], "init_from": str(leaky / "detector.pt")}
+    (leaky / "config.yaml").write_text(
+        yaml.safe_dump({**det_cfg, "extra_data": [str(shared_data)], "limit": 0, "scenes": []})
+    )
+    full = {
+        **cfg.__dict__,
+        "limit_per_class": 0,
+        "val_scenes": ["25", "55", "96", "16"],
+        "init_from": str(leaky / "detector.pt"),
+    }
     with pytest.raises(ValueError, match=r"was trained on \d+ of the classifier's validation images"):
         train_classifier(ClassifierTrainConfig(**full), models.classifier, RoiConfig(), log=lambda _: None)
     with_val = {
@@ -152,7 +163,9 @@ def test_ema_run_exports_the_average_and_resumes_exactly(models, shared_data: Pa
     # 24 frames of one video to train on, 24 of the next as validation
     kw = dict(data=str(shared_data / "hands_detect"), width=0.125, epochs=2, batch=4, scenes=[EGO, EGO_VAL], limit=24, val_scenes=[EGO_VAL],
               checkpoint_every=1, ema=0.9, progress=False)  # fmt: skip
-    metrics = train_detector(DetectorTrainConfig(out=str(tmp_path / "a"), **kw), models.detector, ClusterConfig(), log=lambda _: None)
+    metrics = train_detector(
+        DetectorTrainConfig(out=str(tmp_path / "a"), **kw), models.detector, ClusterConfig(), log=lambda _: None
+    )
     assert "val_last_step" in metrics and 0.0 <= metrics["val_last_step"]["ap50"] <= 1.0
     ckpt = torch.load(tmp_path / "a" / "checkpoints" / "epoch_002.pt", weights_only=True)
     exported = torch.load(tmp_path / "a" / "detector.pt", weights_only=True)["state_dict"]
@@ -160,7 +173,12 @@ def test_ema_run_exports_the_average_and_resumes_exactly(models, shared_data: Pa
     assert not torch.equal(exported["cov.weight"], ckpt["state_dict"]["cov.weight"])
     (tmp_path / "b" / "checkpoints").mkdir(parents=True)
     shutil.copyfile(tmp_path / "a" / "checkpoints" / "epoch_001.pt", tmp_path / "b" / "checkpoints" / "last.pt")
-    train_detector(DetectorTrainConfig(out=str(tmp_path / "b"), resume="auto", **kw), models.detector, ClusterConfig(), log=lambda _: None)
+    train_detector(
+        DetectorTrainConfig(out=str(tmp_path / "b"), resume="auto", **kw),
+        models.detector,
+        ClusterConfig(),
+        log=lambda _: None,
+    )
     resumed = torch.load(tmp_path / "b" / "detector.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(exported[k], resumed[k]) for k in exported)
 
@@ -214,15 +232,26 @@ def test_evaluate_commands_write_json_and_plots(tmp_path: Path, shared_data: Pat
     (data / "labels").mkdir()
     for img in sorted((shared_data / "hands_detect" / "images").glob("subhih__*.jpg"))[:6]:
         shutil.copyfile(img, data / "images" / img.name)
-        shutil.copyfile(shared_data / "hands_detect" / "labels" / (img.stem + ".txt"), data / "labels" / (img.stem + ".txt"))
+        shutil.copyfile(
+            shared_data / "hands_detect" / "labels" / (img.stem + ".txt"), data / "labels" / (img.stem + ".txt")
+        )
     assert train_cli(["evaluate-detector", "--data", str(data), "--json", str(tmp_path / "det.json")]) == 0
     res = json.loads((tmp_path / "det.json").read_text())
-    assert 0.0 <= res["ap70"] <= res["ap50"] <= 1.0 and res["images"] == 6 and res["model"].endswith("models/hand_detector.onnx")
+    assert (
+        0.0 <= res["ap70"] <= res["ap50"] <= 1.0
+        and res["images"] == 6
+        and res["model"].endswith("models/hand_detector.onnx")
+    )
     assert sum(v["images"] for v in res["per_scene"].values()) == 6
     assert res["ap50"] > 0.5  # the shipped detector finds these hands (SubhiH AP50 ~0.8-1.0 per scene)
     assert (tmp_path / "det.png").is_file()
     untrained = detector_run[0] / "hand_detector.onnx"
-    assert train_cli(["evaluate-detector", "--model", str(untrained), "--data", str(data), "--json", str(tmp_path / "u.json")]) == 0
+    assert (
+        train_cli(
+            ["evaluate-detector", "--model", str(untrained), "--data", str(data), "--json", str(tmp_path / "u.json")]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "u.json").read_text())["ap50"] < res["ap50"]
     gest = tmp_path / "gest"
     for cls in ("fist", "stop"):

@@ -34,7 +34,9 @@ def _painted_samples(shared_data: Path, tmp_path: Path, n: int = 6) -> list[DetS
 
 
 def test_mosaic_boxes_cover_their_hands(shared_data: Path, tmp_path: Path, models) -> None:
-    data = DetectorData(_painted_samples(shared_data, tmp_path), models.detector, models.detector.labels, 1024, mosaic=1.0)
+    data = DetectorData(
+        _painted_samples(shared_data, tmp_path), models.detector, models.detector.labels, 1024, mosaic=1.0
+    )
     rng = np.random.default_rng(0)
     painted = labelled = 0
     for i in range(12):

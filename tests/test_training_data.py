@@ -75,14 +75,18 @@ def test_egohands_polygons_become_min_max_boxes(egohands_root: Path, tmp_path: P
     assert {s.scene for s in samples} == {"CARDS_A", "PUZZLE_B"}
     rows = list(csv.DictReader((tmp_path / "kitti" / "manifest.csv").open()))
     assert {r["scene"] for r in rows} == {"CARDS_A", "PUZZLE_B"} and {r["width"] for r in rows} == {"320"}
-    assert report["images"] == 4 and report["boxes"] == 4 and report["per_scene"]["CARDS_A"] == {"images": 2, "boxes": 3}
+    assert (
+        report["images"] == 4 and report["boxes"] == 4 and report["per_scene"]["CARDS_A"] == {"images": 2, "boxes": 3}
+    )
     assert cv2.imread(str(tmp_path / "kitti" / "box_sizes.png")) is not None
     # the split is by video: no video has frames on both sides
     val = split_by_scene([s.scene for s in samples])
     assert len(val) == 1 and {s.scene for s in samples if s.scene not in val}.isdisjoint(val)
     assert split_by_scene([s.scene for s in samples], {"PUZZLE_B"}) == {"PUZZLE_B"}
     # a misspelt validation scene would leave its frames in training: one clear error instead
-    with pytest.raises(ValueError, match=r"validation scene\(s\) PUZZLE_C not in the data \(its scenes: CARDS_A, PUZZLE_B\)"):
+    with pytest.raises(
+        ValueError, match=r"validation scene\(s\) PUZZLE_C not in the data \(its scenes: CARDS_A, PUZZLE_B\)"
+    ):
         split_by_scene([s.scene for s in samples], {"PUZZLE_B", "PUZZLE_C"})
 
 
@@ -116,7 +120,9 @@ def test_voc_to_kitti_with_class_map_and_scene_pattern(tmp_path: Path, shared_da
         (src / "Annotations" / name.replace(".jpg", ".xml")).write_text(VOC.format(name=name, objects=body))
     report = convert_voc(src, tmp_path / "kitti", {"hand": "hand", "Hand_left": "hand"}, scene_pattern=r"^([a-z]+)_")
     samples = {s.image.name: s for s in load_detection_set(tmp_path / "kitti")}
-    np.testing.assert_allclose(samples["voc__kitchen_001.jpg"].boxes, [[10, 20, 60, 90]])  # face dropped, 1-based -> 0-based
+    np.testing.assert_allclose(
+        samples["voc__kitchen_001.jpg"].boxes, [[10, 20, 60, 90]]
+    )  # face dropped, 1-based -> 0-based
     assert samples["voc__kitchen_001.jpg"].labels == ("hand",)
     np.testing.assert_allclose(samples["voc__kitchen_002.jpg"].boxes, [[0, 0, 320, 170]])
     assert samples["voc__office_001.jpg"].labels == ("hand",)
@@ -124,7 +130,9 @@ def test_voc_to_kitti_with_class_map_and_scene_pattern(tmp_path: Path, shared_da
     assert report["classes"] == {"hand": 3}
 
 
-def test_report_and_cli_on_the_shared_kitti_set(tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_and_cli_on_the_shared_kitti_set(
+    tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import shutil
 
     root = tmp_path / "hd"
@@ -133,7 +141,9 @@ def test_report_and_cli_on_the_shared_kitti_set(tmp_path: Path, shared_data: Pat
     report = json.loads((root / "dataset_report.json").read_text())
     manifest = list(csv.DictReader((shared_data / "hands_detect" / "manifest.csv").open()))
     assert report["images"] == len(manifest) and report["boxes"] == sum(int(r["n_boxes"]) for r in manifest)
-    assert report["per_scene"]["PUZZLE_LIVINGROOM_T_B"]["images"] == sum(r["scene"] == "PUZZLE_LIVINGROOM_T_B" for r in manifest)
+    assert report["per_scene"]["PUZZLE_LIVINGROOM_T_B"]["images"] == sum(
+        r["scene"] == "PUZZLE_LIVINGROOM_T_B" for r in manifest
+    )
     assert sum(report["box_height_histogram"].values()) == report["boxes"]
     assert train_cli(["dataset-report", str(tmp_path / "missing")]) == 2
     assert "no images/ folder" in capsys.readouterr().err
@@ -153,7 +163,9 @@ def test_full_frame_gesture_images_as_extra_detection_data(shared_data: Path) ->
     cfg = DetectorTrainConfig(data=str(shared_data / "hands_detect"), extra_data=[str(shared_data)],
                               val_scenes=["PUZZLE_LIVINGROOM_T_B", "session_25", "session_55", "session_96"])  # fmt: skip
     train, val, val_scenes = split_detection_set(cfg)
-    base, base_val, _ = split_detection_set(DetectorTrainConfig(data=str(shared_data / "hands_detect"), val_scenes=cfg.val_scenes))
+    base, base_val, _ = split_detection_set(
+        DetectorTrainConfig(data=str(shared_data / "hands_detect"), val_scenes=cfg.val_scenes)
+    )
     assert not {s.scene for s in train} & val_scenes  # validation sessions never leak in through the extra data
     assert len(train) == len(base) + sum(s.scene not in val_scenes for s in extra)
     assert [s.image for s in val] == [s.image for s in base_val]  # validation is the detection set's own scenes only
@@ -173,15 +185,17 @@ def test_repeat_weights_a_dataset_by_file_name_prefix(shared_data: Path) -> None
     subhih = [i for i in others if samples[i].image.name.startswith("subhih__")]
     assert subhih and not counts[subhih].any()  # 0 leaves a dataset out of the epoch
     assert len(order) == 3 * len(ego) + len(others) - len(subhih)
-    assert np.array_equal(np.bincount(repeat_order(samples, {"subhih__": 2}), minlength=len(samples))[ego], np.ones(len(ego)))
+    assert np.array_equal(
+        np.bincount(repeat_order(samples, {"subhih__": 2}), minlength=len(samples))[ego], np.ones(len(ego))
+    )
     with pytest.raises(ValueError, match=">= 0"):
         repeat_order(samples, {"egohands__": -1})
 
 
 # the mapping the default classifier trains with (../shared/data/README.md's, written once there)
-SUBHIH_LABELS = yaml.safe_load((Path(__file__).resolve().parents[1] / "gesture_ros" / "training" / "default_classifier.yaml").read_text())[
-    "source_labels"
-]
+SUBHIH_LABELS = yaml.safe_load(
+    (Path(__file__).resolve().parents[1] / "gesture_ros" / "training" / "default_classifier.yaml").read_text()
+)["source_labels"]
 
 
 def test_detection_boxes_with_source_gestures_become_classifier_crops(shared_data: Path, tmp_path: Path) -> None:
@@ -198,7 +212,9 @@ def test_detection_boxes_with_source_gestures_become_classifier_crops(shared_dat
     # two hands with different gestures: each box gets its own label, in label-file order
     row = next(r for r in rows if r["source_labels"] == "5-hand|0-hand")
     mine = [c for c in crops if c.image.name == Path(row["image"]).name]
-    assert [c.label for c in mine] == ["stop", "fist"] and {c.scene for c in mine} == {row["scene"].removeprefix("session_")}
+    assert [c.label for c in mine] == ["stop", "fist"] and {c.scene for c in mine} == {
+        row["scene"].removeprefix("session_")
+    }
     # a label count that does not match the boxes leaves the image out; unmapped labels are skipped
     copy = tmp_path / "det"
     shutil.copytree(root / "labels", copy / "labels")
@@ -219,7 +235,12 @@ def test_experiment_yaml_base_chain(tmp_path: Path) -> None:
     (tmp_path / "stage1.yaml").write_text("data: d\nval_scenes: [a, b]\nepochs: 80\nmosaic: 0.5\n")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "stage2.yaml").write_text("base: ../stage1.yaml\nepochs: 10\nmosaic: 0.0\n")
-    assert read_config_yaml(tmp_path / "sub" / "stage2.yaml") == {"data": "d", "val_scenes": ["a", "b"], "epochs": 10, "mosaic": 0.0}
+    assert read_config_yaml(tmp_path / "sub" / "stage2.yaml") == {
+        "data": "d",
+        "val_scenes": ["a", "b"],
+        "epochs": 10,
+        "mosaic": 0.0,
+    }
     (tmp_path / "loop.yaml").write_text("base: loop.yaml\nepochs: 1\n")
     with pytest.raises(ConfigError, match="loops back"):
         read_config_yaml(tmp_path / "loop.yaml")
@@ -235,7 +256,12 @@ def test_experiment_yaml_base_chain(tmp_path: Path) -> None:
         assert (stage.val_scenes, stage.data) == (stage1.val_scenes, stage1.data), name
         assert stage.init_from and stage.out != stage1.out
     finetune = DetectorTrainConfig(**read_config_yaml(recipe / "finetune_detector.yaml"))
-    assert (finetune.extra_data, finetune.mosaic, finetune.blur, finetune.ema) == ([], 0.0, 0.0, 0.0)  # real frames only
+    assert (finetune.extra_data, finetune.mosaic, finetune.blur, finetune.ema) == (
+        [],
+        0.0,
+        0.0,
+        0.0,
+    )  # real frames only
 
 
 def test_subsets_are_chosen_by_scene_not_by_listing_position() -> None:

@@ -22,14 +22,32 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_triton_repository_flavours(tmp_path: Path, models, capsys: pytest.CaptureFixture[str]) -> None:
     repo = tmp_path / "repo"
     assert (
-        train_cli(["triton-repo", "--out", str(repo), "--max-batch", "8", "--detector", str(ROOT / "models" / "hand_detector.onnx")]) == 0
+        train_cli(
+            [
+                "triton-repo",
+                "--out",
+                str(repo),
+                "--max-batch",
+                "8",
+                "--detector",
+                str(ROOT / "models" / "hand_detector.onnx"),
+            ]
+        )
+        == 0
     )
     capsys.readouterr()
     cfg = (repo / "gesture_classifier" / "config.pbtxt").read_text()
     assert 'backend: "python"' in cfg and "max_batch_size: 8" in cfg
-    assert 'name: "input_1"' in cfg and "dims: [ 3, 160, 160 ]" in cfg and 'name: "activation_18"' in cfg and "dims: [ 6 ]" in cfg
+    assert (
+        'name: "input_1"' in cfg
+        and "dims: [ 3, 160, 160 ]" in cfg
+        and 'name: "activation_18"' in cfg
+        and "dims: [ 6 ]" in cfg
+    )
     assert "dynamic_batching {\n  preferred_batch_size: [ 4, 8 ]\n  max_queue_delay_microseconds: 500\n}" in cfg
-    assert (repo / "gesture_classifier" / "1" / "model.onnx").read_bytes() == (ROOT / "models" / "gesture_classifier.onnx").read_bytes()
+    assert (repo / "gesture_classifier" / "1" / "model.onnx").read_bytes() == (
+        ROOT / "models" / "gesture_classifier.onnx"
+    ).read_bytes()
     py_compile.compile(str(repo / "gesture_classifier" / "1" / "model.py"), doraise=True)
     det = (repo / "hand_detector" / "config.pbtxt").read_text()
     assert 'name: "output_cov/Sigmoid"' in det and "dims: [ 1, 18, 32 ]" in det and "dims: [ 4, 18, 32 ]" in det
@@ -38,11 +56,18 @@ def test_triton_repository_flavours(tmp_path: Path, models, capsys: pytest.Captu
     assert 'platform: "onnxruntime_onnx"' in (tmp_path / "ort" / "gesture_classifier" / "config.pbtxt").read_text()
     assert not (tmp_path / "ort" / "gesture_classifier" / "1" / "model.py").exists()
     # a plan needs an engine; an ONNX is refused with one line
-    assert train_cli(["triton-repo", "--out", str(tmp_path / "trt"), "--flavour", "tensorrt_plan"]) == 3  # a model problem
+    assert (
+        train_cli(["triton-repo", "--out", str(tmp_path / "trt"), "--flavour", "tensorrt_plan"]) == 3
+    )  # a model problem
     assert "tensorrt_plan needs an engine file" in capsys.readouterr().err
     engine = tmp_path / "gesture.engine"
     engine.write_bytes(b"engine bytes")
-    assert train_cli(["triton-repo", "--out", str(tmp_path / "trt"), "--flavour", "tensorrt_plan", "--classifier", str(engine)]) == 0
+    assert (
+        train_cli(
+            ["triton-repo", "--out", str(tmp_path / "trt"), "--flavour", "tensorrt_plan", "--classifier", str(engine)]
+        )
+        == 0
+    )
     plan = (tmp_path / "trt" / "gesture_classifier" / "config.pbtxt").read_text()
     assert 'platform: "tensorrt_plan"' in plan and "kind: KIND_GPU" in plan
     assert (tmp_path / "trt" / "gesture_classifier" / "1" / "model.plan").read_bytes() == b"engine bytes"
@@ -62,7 +87,10 @@ def test_jetson_bundle_with_engines_for_ros2_launch(tmp_path: Path, monkeypatch:
     params = yaml.safe_load((out / "gesture_ros.yaml").read_text())["/**"]["ros__parameters"]
     assert params["detector"]["backend"] == "tensorrt" and params["classifier"]["backend"] == "tensorrt"
     assert params["detector"]["coverage_threshold"] == 0.5 and params["roi"]["ratio"] == 1.8
-    assert params["image_topic"] == "/front_camera/image_raw" and params["models_file"] == "${GESTURE_ROS_GRAPH_DIR}/models.yaml"
+    assert (
+        params["image_topic"] == "/front_camera/image_raw"
+        and params["models_file"] == "${GESTURE_ROS_GRAPH_DIR}/models.yaml"
+    )
     described = yaml.safe_load((out / "models.yaml").read_text())
     assert described["detector"]["file"] == "${GESTURE_ROS_GRAPH_DIR}/models/hand_detector_int8.engine"
     assert described["classifier"]["input"]["shape"] == [3, 160, 160]  # copied from config/models.yaml, not retyped
@@ -76,7 +104,11 @@ def test_jetson_bundle_with_engines_for_ros2_launch(tmp_path: Path, monkeypatch:
     # loading the bundle's graph left this process's environment alone (it set the variable before,
     # issue 22); the launch description hands the bundle's folder to its nodes instead
     assert "GESTURE_ROS_GRAPH_DIR" not in os.environ
-    env_actions = {a.args[0]: a.args[1] for a in ld.args[0] if a.kind == "SetEnvironmentVariable" and a.args[0] == "GESTURE_ROS_GRAPH_DIR"}
+    env_actions = {
+        a.args[0]: a.args[1]
+        for a in ld.args[0]
+        if a.kind == "SetEnvironmentVariable" and a.args[0] == "GESTURE_ROS_GRAPH_DIR"
+    }
     assert env_actions == {"GESTURE_ROS_GRAPH_DIR": str(out.resolve())}
     values.update(declared)  # what ros2 launch substitutes when no argument is given
     built = next(a for a in ld.args[0] if a.kind == "OpaqueFunction").kwargs["function"](None)
@@ -85,9 +117,16 @@ def test_jetson_bundle_with_engines_for_ros2_launch(tmp_path: Path, monkeypatch:
     assert Path(params_file) == out / "gesture_ros.yaml"  # ${GESTURE_ROS_GRAPH_DIR} is the bundle wherever it lies
 
 
-def test_bundle_refuses_a_model_that_does_not_match_models_yaml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bundle_refuses_a_model_that_does_not_match_models_yaml(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # the classifier (160x160 input) given as the detector: a model problem, exit code 3
-    assert train_cli(["deploy", "--out", str(tmp_path / "b"), "--detector", str(ROOT / "models" / "gesture_classifier.onnx")]) == 3
+    assert (
+        train_cli(
+            ["deploy", "--out", str(tmp_path / "b"), "--detector", str(ROOT / "models" / "gesture_classifier.onnx")]
+        )
+        == 3
+    )
     err = capsys.readouterr().err
     assert "does not match config/models.yaml" in err and "288, 512" in err and err.count("\n") == 1
     assert train_cli(["deploy", "--out", str(tmp_path / "c"), "--set", "roi.ratio=-1"]) == 2  # a bad parameter
@@ -116,7 +155,10 @@ def test_bundle_classifying_through_a_triton_server(tmp_path: Path, capsys: pyte
     out = tmp_path / "bundle"
     repo = tmp_path / "repo"
     assert train_cli(["triton-repo", "--out", str(repo)]) == 0
-    assert train_cli(["deploy", "--out", str(out), "--triton-url", "gpu-server.local:8001", "--triton-repo", str(repo)]) == 0
+    assert (
+        train_cli(["deploy", "--out", str(out), "--triton-url", "gpu-server.local:8001", "--triton-repo", str(repo)])
+        == 0
+    )
     res = json.loads(capsys.readouterr().out.split("\n}\n", 1)[1])
     assert res["classifier"]["backend"] == "triton" and res["classifier"]["triton_url"] == "gpu-server.local:8001"
     params = yaml.safe_load((out / "gesture_ros.yaml").read_text())["/**"]["ros__parameters"]

@@ -61,7 +61,9 @@ def test_engines_command_without_tensorrt_writes_the_script(tmp_path: Path, caps
     assert res["tensorrt"] is False and res["built"] == [] and "TensorRT is not installed here" in out.err
     script = (tmp_path / "eng" / "build_engines.sh").read_text().splitlines()
     assert script[3] == "KEY=${KEY:-nvidia_tlt}  # the model's NGC key"
-    assert script[4].startswith("trtexec --onnx=") and "models/hand_detector.onnx" in script[4] and "--fp16" in script[4]
+    assert (
+        script[4].startswith("trtexec --onnx=") and "models/hand_detector.onnx" in script[4] and "--fp16" in script[4]
+    )
     assert script[5].startswith("tao-converter -k $KEY -t fp16 -p input_1,1x3x160x160,1x3x160x160,2x3x160x160 -e ")
     assert not list((tmp_path / "eng").glob("*.engine"))
 
@@ -75,9 +77,15 @@ def test_builder_path_against_fake_tensorrt(tmp_path: Path, synthetic, models, f
     (tmp_path / "cal.cache").write_text("TRT-100300-EntropyCalibration2\ninput_1: 3c010204\n")
     jobs = [
         EngineJob(
-            Path(synthetic["detector"]), tmp_path / "det.engine", "int8", default_profile(models.detector, 1), tmp_path / "cal.cache"
+            Path(synthetic["detector"]),
+            tmp_path / "det.engine",
+            "int8",
+            default_profile(models.detector, 1),
+            tmp_path / "cal.cache",
         ),
-        EngineJob(Path(synthetic["classifier"]), tmp_path / "cls.engine", "fp16", default_profile(models.classifier, 4)),
+        EngineJob(
+            Path(synthetic["classifier"]), tmp_path / "cls.engine", "fp16", default_profile(models.classifier, 4)
+        ),
     ]
     res = make_engines(jobs, tmp_path / "build_engines.sh")
     assert res["tensorrt"] is True and res["built"] == [str(tmp_path / "det.engine"), str(tmp_path / "cls.engine")]
@@ -99,7 +107,9 @@ def test_int8_build_hands_the_cache_to_tensorrt(tmp_path: Path, synthetic, model
 
     cache = tmp_path / "cal.cache"
     cache.write_text("TRT-100300-EntropyCalibration2\ninput_1: 3c010204\n")
-    build_engine(Path(synthetic["detector"]), tmp_path / "d.engine", "int8", [default_profile(models.detector, 1)], cache)
+    build_engine(
+        Path(synthetic["detector"]), tmp_path / "d.engine", "int8", [default_profile(models.detector, 1)], cache
+    )
     last = sys.modules["tensorrt"].Builder.last
     assert {f.name for f in last["config"].flags} == {"FP16", "INT8"} and last["cache"] == cache.read_bytes()
     (tmp_path / "broken.onnx").write_bytes(b"not onnx")

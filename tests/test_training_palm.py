@@ -96,7 +96,9 @@ def test_input_sides_off_the_grid_are_one_clear_error(palm_tflite: Path) -> None
         trunk(torch.rand(1, 3, 100, 160))
 
 
-def test_palm_detector_trains_exports_and_restarts(palm_tflite: Path, models, shared_data: Path, tmp_path: Path) -> None:
+def test_palm_detector_trains_exports_and_restarts(
+    palm_tflite: Path, models, shared_data: Path, tmp_path: Path
+) -> None:
     """One tiny real run: the early stages stay as pretrained, the trunk learns at the scaled
     rate, the ONNX matches torch and the runtime takes it, and the .pt restarts a run."""
     from gesture_ros.backends import create_backend
@@ -126,7 +128,9 @@ def test_palm_detector_trains_exports_and_restarts(palm_tflite: Path, models, sh
     assert any("retraining the model from" in m for m in logs) and any("frozen" in m for m in logs)
     # QAT: the neck folds into the heads, every conv gets Q/DQ, the runtime takes the ONNX, and
     # at a vanishing rate the fake-int8 model stays close to the float one it started from
-    qat = DetectorTrainConfig(**{**again.__dict__, "out": str(tmp_path / "qat"), "qat": True, "lr": 1e-9, "calibration_images": 4})
+    qat = DetectorTrainConfig(
+        **{**again.__dict__, "out": str(tmp_path / "qat"), "qat": True, "lr": 1e-9, "calibration_images": 4}
+    )
     logs.clear()
     train_detector(qat, models.detector, ClusterConfig(), log=logs.append)
     assert any("convs quantised" in m for m in logs)
@@ -145,7 +149,9 @@ def test_palm_detector_trains_exports_and_restarts(palm_tflite: Path, models, sh
 
     graph = onnx.load(str(tmp_path / "qat/hand_detector.onnx")).graph
     consts = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    got = sorted(float(consts[n.input[1]]) for n in graph.node if n.op_type == "QuantizeLinear" and consts[n.input[1]].ndim == 0)
+    got = sorted(
+        float(consts[n.input[1]]) for n in graph.node if n.op_type == "QuantizeLinear" and consts[n.input[1]].ndim == 0
+    )
     qstate = torch.load(tmp_path / "qat/detector.pt", weights_only=True)["state_dict"]
     want = sorted(float(v) for k, v in qstate.items() if k.endswith("input_scale"))
     assert len(want) == ops.count("Conv") and got == want
@@ -164,7 +170,9 @@ def test_palm_detector_trains_exports_and_restarts(palm_tflite: Path, models, sh
     assert cm["onnx_vs_torch_max_abs_diff"] < 1e-4
     assert any("initialised" in m for m in logs) and any("stages frozen" in m for m in logs)
     cls = torch.load(tmp_path / "cls/classifier.pt", weights_only=True)
-    assert torch.equal(cls["state_dict"][f"backbone.{last_conv}"], state[f"backbone.{last_conv}"])  # lr 0: the detector's trunk
+    assert torch.equal(
+        cls["state_dict"][f"backbone.{last_conv}"], state[f"backbone.{last_conv}"]
+    )  # lr 0: the detector's trunk
     net = build_model("classifier", cls["config"], cls["state_dict"]).eval()
     pixels = torch.randint(0, 256, (1, 3, 160, 160)).float()
     norm = models.classifier.input.normalisation
@@ -254,5 +262,7 @@ def test_pruning_dead_channels_changes_nothing_else(palm_tflite: Path) -> None:
         for p in (pruned, aligned):
             for a, b in zip(model(x), p.eval()(x), strict=True):
                 assert torch.allclose(a, b, atol=1e-5), (a - b).abs().max()
-    rebuilt = build_model("detector", pruned.config, pruned.state_dict())  # the saved config describes the smaller graph
+    rebuilt = build_model(
+        "detector", pruned.config, pruned.state_dict()
+    )  # the saved config describes the smaller graph
     assert sum(p.numel() for p in rebuilt.parameters()) == sum(p.numel() for p in pruned.parameters())

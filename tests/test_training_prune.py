@@ -36,7 +36,11 @@ def _silence(m: DetectNetV2, layer_bn: str, channels: list[int]) -> None:
 def test_pruning_channels_that_carry_nothing_keeps_outputs_exact() -> None:
     m = _model()
     members = [la for la in model_layers(m) if la.out_group == "stage3"]
-    assert [la.name for la in members] == ["backbone.layers.2.down.0", "backbone.layers.2.conv2", "backbone.layers.3.conv2"]
+    assert [la.name for la in members] == [
+        "backbone.layers.2.down.0",
+        "backbone.layers.2.conv2",
+        "backbone.layers.3.conv2",
+    ]
     for la in members:  # channels 3 and 7 of the stage-3 residual stream: zero in every member
         _silence(m, la.bn, [3, 7])
     _silence(m, "backbone.layers.4.bn1", [0, 1, 2])  # an inner channel group
@@ -92,7 +96,9 @@ def test_prune_step_then_retrain_the_pruned_graph(tmp_path: Path, models, shared
     assert metrics["parameters"] == report["params_after"]
     retrained = torch.load(tmp_path / "retrain" / "detector.pt", weights_only=True)
     assert retrained["pruned"] is True
-    assert {k: v.shape for k, v in retrained["state_dict"].items()} == {k: v.shape for k, v in saved["state_dict"].items()}
+    assert {k: v.shape for k, v in retrained["state_dict"].items()} == {
+        k: v.shape for k, v in saved["state_dict"].items()
+    }
     onnx_path = tmp_path / "retrain" / "hand_detector.onnx"
     det = HandDetector(models.detector, create_backend("onnxruntime", onnx_path), ClusterConfig())
     assert det.detect(np.zeros((120, 160, 3), np.uint8), "bgr").boxes.shape[1] == 4

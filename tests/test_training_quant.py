@@ -27,7 +27,10 @@ def tiny_set(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Pat
     (root / "images").mkdir()
     (root / "labels").mkdir()
     src = shared_data / "hands_detect"
-    picks = sorted((src / "images").glob("egohands__CARDS_OFFICE_S_B_*.jpg"))[:4] + sorted((src / "images").glob("subhih__25_pic*.jpg"))[:3]
+    picks = (
+        sorted((src / "images").glob("egohands__CARDS_OFFICE_S_B_*.jpg"))[:4]
+        + sorted((src / "images").glob("subhih__25_pic*.jpg"))[:3]
+    )
     for img in picks:
         shutil.copyfile(img, root / "images" / img.name)
         shutil.copyfile(src / "labels" / (img.stem + ".txt"), root / "labels" / (img.stem + ".txt"))
@@ -37,7 +40,9 @@ def tiny_set(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Pat
 @pytest.fixture(scope="module")
 def float_run(tmp_path_factory: pytest.TempPathFactory, tiny_set: Path, models) -> Path:
     out = tmp_path_factory.mktemp("float")
-    cfg = DetectorTrainConfig(data=str(tiny_set), out=str(out), width=0.125, epochs=2, batch=2, val_scenes=["25"], progress=False)
+    cfg = DetectorTrainConfig(
+        data=str(tiny_set), out=str(out), width=0.125, epochs=2, batch=2, val_scenes=["25"], progress=False
+    )
     train_detector(cfg, models.detector, ClusterConfig(), log=lambda _: None)
     return out
 
@@ -99,7 +104,9 @@ def test_qat_step_exports_qdq_onnx_the_runtime_runs(tmp_path: Path, tiny_set: Pa
     import onnxruntime as ort
 
     f = ort.InferenceSession(str(tmp_path / "float.onnx"), providers=["CPUExecutionProvider"]).run(None, {"input_1": x})
-    q = ort.InferenceSession(str(tmp_path / "hand_detector.onnx"), providers=["CPUExecutionProvider"]).run(None, {"input_1": x})
+    q = ort.InferenceSession(str(tmp_path / "hand_detector.onnx"), providers=["CPUExecutionProvider"]).run(
+        None, {"input_1": x}
+    )
     assert np.abs(f[0] - q[0]).max() < 0.2
     HandDetector(models.detector, create_backend("onnxruntime", tmp_path / "hand_detector.onnx"), ClusterConfig())
     saved = torch.load(tmp_path / "detector.pt", weights_only=True)
@@ -107,7 +114,9 @@ def test_qat_step_exports_qdq_onnx_the_runtime_runs(tmp_path: Path, tiny_set: Pa
 
 
 def test_trt_version_numbers() -> None:
-    assert trt_version_int("10.3.0") == 100300 and trt_version_int("8.6.1") == 8601 and trt_version_int("10.13") == 101300
+    assert (
+        trt_version_int("10.3.0") == 100300 and trt_version_int("8.6.1") == 8601 and trt_version_int("10.13") == 101300
+    )
 
 
 def test_entropy_threshold_cuts_outliers_and_keeps_a_flat_range() -> None:
@@ -127,7 +136,9 @@ def test_calibration_cache_in_tensorrt_text_format(tmp_path: Path, tiny_set: Pat
 
     onnx_path = float_run / "hand_detector.onnx"
     # the same images as the entropy run below (which excludes scene 25), so the ranges compare
-    res = run_calibration(onnx_path, models.detector, tiny_set, tmp_path / "max.cache", images=4, method="max", exclude_scenes=("25",))
+    res = run_calibration(
+        onnx_path, models.detector, tiny_set, tmp_path / "max.cache", images=4, method="max", exclude_scenes=("25",)
+    )
     header, scales = read_cache(tmp_path / "max.cache")
     assert header == "TRT-100300-MinMaxCalibration" and res["images"] == 4
     assert (tmp_path / "max.cache").read_text().splitlines()[1] == "input_1: " + struct.pack(">f", 1 / 127).hex()

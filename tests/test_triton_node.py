@@ -32,7 +32,9 @@ def test_kill_and_restart_the_server_mid_stream(tmp_path: Path, shared_data: Pat
     repo = tmp_path / "repo"
     assert train_cli(["triton-repo", "--out", str(repo)]) == 0
     ports = {"http_port": free_port(), "grpc_port": free_port(), "metrics_port": free_port()}
-    frame = cv2.resize(cv2.imread(str(sorted((shared_data / "gestures" / "stop").glob("subhih__*.jpg"))[0])), (640, 480))
+    frame = cv2.resize(
+        cv2.imread(str(sorted((shared_data / "gestures" / "stop").glob("subhih__*.jpg"))[0])), (640, 480)
+    )
     # what the in-process pipeline (ONNX Runtime) says for this frame
     local = pipeline(parameter_values(), load_models(ROOT / "config" / "models.yaml")).process(frame, "bgr")
     want = [h.gesture.label for h in local.hands if h.gesture is not None]
@@ -70,7 +72,9 @@ def test_kill_and_restart_the_server_mid_stream(tmp_path: Path, shared_data: Pat
         h.handshake(send, gestures, timeout=60)
         assert stream(5, lambda: len(gestures) >= 3), log.read_text()
         assert all(len(m.gestures) == len(want) and not any(x.available for x in m.gestures) for m in gestures)
-        assert h.spin_until(lambda: any(s.name.endswith("tri_pipeline") and s.level == bytes([2]) for d in diags for s in d.status), 5)
+        assert h.spin_until(
+            lambda: any(s.name.endswith("tri_pipeline") and s.level == bytes([2]) for d in diags for s in d.status), 5
+        )
 
         server = start(repo, VENV, **ports)
         n_g = len(gestures)
@@ -82,11 +86,15 @@ def test_kill_and_restart_the_server_mid_stream(tmp_path: Path, shared_data: Pat
 
         server.stop()  # killed mid-stream
         n_det, n_g = len(dets), len(gestures)
-        assert stream(15, lambda: any(not x.available for m in gestures[n_g:] for x in m.gestures) and len(dets) > n_det + 5)
+        assert stream(
+            15, lambda: any(not x.available for m in gestures[n_g:] for x in m.gestures) and len(dets) > n_det + 5
+        )
         assert proc.poll() is None
         down = [m for m in gestures[n_g:] if m.gestures and not any(x.available for x in m.gestures)]
         assert down and all(len(m.gestures) == len(want) for m in down)  # the hands are still there
-        assert h.spin_until(lambda: any(s.name.endswith("tri_pipeline") and s.level == bytes([2]) for d in diags for s in d.status), 5)
+        assert h.spin_until(
+            lambda: any(s.name.endswith("tri_pipeline") and s.level == bytes([2]) for d in diags for s in d.status), 5
+        )
         st = [s for d in diags for s in d.status if s.name.endswith("tri_pipeline")][-1]
         assert "classifier backend down" in st.message
 
@@ -98,7 +106,9 @@ def test_kill_and_restart_the_server_mid_stream(tmp_path: Path, shared_data: Pat
         assert proc.poll() is None
         text = log.read_text()
         assert text.count("reconnected") >= 2 and "Traceback" not in text
-        assert h.spin_until(lambda: any(s.name.endswith("tri_pipeline") and s.level == bytes([0]) for d in diags for s in d.status), 5)
+        assert h.spin_until(
+            lambda: any(s.name.endswith("tri_pipeline") and s.level == bytes([0]) for d in diags for s in d.status), 5
+        )
     finally:
         if server is not None:
             server.stop()

@@ -29,15 +29,22 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         pytest.fail("no .venv-triton: run `bash scripts/setup_triton.sh` (make test does)")
     repo = tmp_path_factory.mktemp("repo")
     det = str(ROOT / "models" / "hand_detector.onnx")
-    assert train_cli(["triton-repo", "--out", str(repo), "--flavour", "python", "--max-batch", "8", "--detector", det]) == 0
+    assert (
+        train_cli(["triton-repo", "--out", str(repo), "--flavour", "python", "--max-batch", "8", "--detector", det])
+        == 0
+    )
     with start(repo, venv) as s:
         yield s
     assert s.process.poll() is not None  # stopped by its own PID
 
 
 def _infer(url: str, x: np.ndarray, name: str = "input_1") -> np.ndarray:
-    body = json.dumps({"inputs": [{"name": name, "shape": list(x.shape), "datatype": "FP32", "data": x.ravel().tolist()}]}).encode()
-    req = urllib.request.Request(f"http://{url}/v2/models/gesture_classifier/infer", body, {"Content-Type": "application/json"})
+    body = json.dumps(
+        {"inputs": [{"name": name, "shape": list(x.shape), "datatype": "FP32", "data": x.ravel().tolist()}]}
+    ).encode()
+    req = urllib.request.Request(
+        f"http://{url}/v2/models/gesture_classifier/infer", body, {"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=30) as r:
         out = json.loads(r.read())["outputs"][0]
     return np.asarray(out["data"], np.float32).reshape(out["shape"])
@@ -71,7 +78,9 @@ def test_triton_backend_equals_onnxruntime(server, models, shared_data: Path, pr
 
     spec = models.classifier
     url = server.grpc_url if protocol == "grpc" else server.http_url
-    remote = GestureClassifier(spec, create_backend("triton", spec.triton_model, url=url, protocol=protocol, shared_memory=shm))
+    remote = GestureClassifier(
+        spec, create_backend("triton", spec.triton_model, url=url, protocol=protocol, shared_memory=shm)
+    )
     local = GestureClassifier(spec, create_backend("onnxruntime", ROOT / spec.file))
     img = cv2.imread(str(sorted((shared_data / "gestures" / "two").glob("subhih__*.jpg"))[0]))
     h, w = img.shape[:2]
@@ -102,7 +111,10 @@ def test_startup_checks_are_one_clear_error(server, models, tmp_path: Path) -> N
     cfg.write_text(cfg.read_text().replace("dims: [ 3, 160, 160 ]", "dims: [ 3, 224, 224 ]"))
     with start(repo, ROOT / ".venv-triton") as other:
         backend = create_backend("triton", spec.triton_model, url=other.grpc_url)
-        with pytest.raises(ModelError, match=r"input 'input_1' has shape \[3, 224, 224\] .* but \[3, 160, 160\] in the model description"):
+        with pytest.raises(
+            ModelError,
+            match=r"input 'input_1' has shape \[3, 224, 224\] .* but \[3, 160, 160\] in the model description",
+        ):
             GestureClassifier(spec, backend)
         backend.close()
 
@@ -134,7 +146,9 @@ def test_model_unloaded_then_loaded_again(models, tmp_path: Path) -> None:
     args = ("--model-control-mode=explicit", f"--load-model={spec.triton_model}")
     frame = np.full((120, 120, 3), 128, np.uint8)
     with start(repo, ROOT / ".venv-triton", extra_args=args) as s:
-        cls = GestureClassifier(spec, create_backend("triton", spec.triton_model, url=s.grpc_url, lazy=True), reconnect_max=0.5)
+        cls = GestureClassifier(
+            spec, create_backend("triton", spec.triton_model, url=s.grpc_url, lazy=True), reconnect_max=0.5
+        )
         hands = _hands(frame)
         assert classify_hands(cls, frame, "bgr", hands) is None and hands[0].gesture is not None
         assert _post(s.http_url, f"/v2/repository/models/{spec.triton_model}/unload") == 200
@@ -197,7 +211,9 @@ def test_detector_through_triton_equals_onnxruntime(server, models, shared_data:
     from gesture_ros.core.pipeline import HandDetector
 
     spec = models.detector
-    remote = HandDetector(spec, create_backend("triton", spec.triton_model, url=server.grpc_url, max_batch=1), ClusterConfig())
+    remote = HandDetector(
+        spec, create_backend("triton", spec.triton_model, url=server.grpc_url, max_batch=1), ClusterConfig()
+    )
     local = HandDetector(spec, create_backend("onnxruntime", ROOT / spec.file), ClusterConfig())
     found = 0
     for img_path in sorted((shared_data / "hands_detect" / "images").glob("*.jpg"))[::70]:
@@ -240,7 +256,9 @@ def test_reconnecting_keeps_one_shared_memory_region_on_the_server(server, model
         client.close()
 
 
-def test_a_triton_detector_starts_before_its_server_and_survives_a_restart(models, shared_data: Path, tmp_path: Path) -> None:
+def test_a_triton_detector_starts_before_its_server_and_survives_a_restart(
+    models, shared_data: Path, tmp_path: Path
+) -> None:
     """Issue 22, defect 4: a detector served by Triton had no link. Built before its server was up
     it failed at start-up for good (the node stayed ERROR); now it reports each frame as
     unavailable, connects once the server is up, and reconnects after a restart (its shared
@@ -262,7 +280,9 @@ def test_a_triton_detector_starts_before_its_server_and_survives_a_restart(model
     values.update({"detector.backend": "triton", "triton.url": f"127.0.0.1:{ports['grpc_port']}", "triton.timeout": 0.5,
                    "triton.reconnect_max": 0.5, "triton.shared_memory": True})  # fmt: skip
     img = cv2.imread(str(sorted((shared_data / "hands_detect" / "images").glob("*.jpg"))[0]))
-    want = HandDetector(spec, create_backend("onnxruntime", ROOT / spec.file), CLUSTERING.build(values)).detect(img, "bgr")
+    want = HandDetector(spec, create_backend("onnxruntime", ROOT / spec.file), CLUSTERING.build(values)).detect(
+        img, "bgr"
+    )
     assert len(want) > 0
 
     det = factory.detector(values, models)  # no server yet: before the fix, a ModelError here

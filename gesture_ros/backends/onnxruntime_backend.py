@@ -17,9 +17,13 @@ def _shape(raw: list[object]) -> tuple[int, ...]:
 
 
 class OnnxRuntimeBackend(Backend):
+    """ONNX Runtime session of one model (CPU by default; ``providers`` picks others)."""
+
     name = "onnxruntime"
 
-    def __init__(self, model_file: str | Path, threads: int = 0, providers: list[str] | None = None, spinning: bool = False) -> None:
+    def __init__(
+        self, model_file: str | Path, threads: int = 0, providers: list[str] | None = None, spinning: bool = False
+    ) -> None:
         """``spinning``: let idle pool threads busy-wait for the next run. Off by default: a
         pipeline runs two sessions back to back (detector, classifier), and one session's spinning
         threads take the cores the other needs (measured here: detector + classifier 53 ms per
@@ -37,7 +41,9 @@ class OnnxRuntimeBackend(Backend):
         opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
         opts.add_session_config_entry("session.inter_op.allow_spinning", "1" if spinning else "0")
         try:
-            self._session = ort.InferenceSession(str(path), sess_options=opts, providers=providers or ["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(
+                str(path), sess_options=opts, providers=providers or ["CPUExecutionProvider"]
+            )
         except Exception as exc:
             raise ModelError(f"cannot load ONNX model {path}: {str(exc).splitlines()[0][:300]}") from None
         self._inputs = [TensorInfo(i.name, _shape(i.shape)) for i in self._session.get_inputs()]
@@ -45,6 +51,7 @@ class OnnxRuntimeBackend(Backend):
         self._output_names = [o.name for o in self._outputs]
 
     def infer(self, feeds: dict[str, npt.NDArray[np.float32]]) -> dict[str, npt.NDArray[np.float32]]:
+        """Run one batch; a runtime failure is a :class:`ModelError` with ONNX Runtime's first line."""
         try:
             results = self._session.run(self._output_names, {k: np.ascontiguousarray(v) for k, v in feeds.items()})
         except Exception as exc:

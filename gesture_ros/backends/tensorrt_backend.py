@@ -39,6 +39,9 @@ def _check(result: Any) -> Any:
 
 
 class TensorRTBackend(Backend):
+    """A TensorRT engine with its device buffers bound once (tao_deploy's inferencer); imported
+    lazily, never run here (no GPU)."""
+
     name = "tensorrt"
 
     def __init__(self, model_file: str | Path, max_batch: int = 8, **_: Any) -> None:
@@ -53,7 +56,9 @@ class TensorRTBackend(Backend):
         runtime = trt.Runtime(self._logger)
         engine = runtime.deserialize_cuda_engine(path.read_bytes())
         if engine is None:
-            raise ModelError(f"cannot deserialize TensorRT engine {path}: corrupt, or built for another GPU / TensorRT version")
+            raise ModelError(
+                f"cannot deserialize TensorRT engine {path}: corrupt, or built for another GPU / TensorRT version"
+            )
         self._engine = engine
         self._context = engine.create_execution_context()
         self._stream = _check(self._cudart.cudaStreamCreate())
@@ -79,13 +84,16 @@ class TensorRTBackend(Backend):
         return ptr
 
     def infer(self, feeds: dict[str, npt.NDArray[np.float32]]) -> dict[str, npt.NDArray[np.float32]]:
+        """Copy the inputs to the device, execute, copy the outputs back (one stream, synchronised)."""
         cudart = self._cudart
         h2d = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
         d2h = cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
         for info in self._inputs:
             arr = np.ascontiguousarray(feeds[info.name], dtype=self._dtypes[info.name])
             if not self._context.set_input_shape(info.name, arr.shape):
-                raise ModelError(f"TensorRT rejected input shape {arr.shape} for '{info.name}' (outside the engine's profile)")
+                raise ModelError(
+                    f"TensorRT rejected input shape {arr.shape} for '{info.name}' (outside the engine's profile)"
+                )
             ptr = self._buffer(info.name, arr.nbytes)
             _check(cudart.cudaMemcpyAsync(ptr, arr.ctypes.data, arr.nbytes, h2d, self._stream))
             self._context.set_tensor_address(info.name, ptr)
@@ -104,6 +112,7 @@ class TensorRTBackend(Backend):
         return {k: v.astype(np.float32, copy=False) for k, v in host.items()}
 
     def close(self) -> None:
+        """Free the device buffers and the stream."""
         for ptr, _ in self._device.values():
             self._cudart.cudaFree(ptr)
         self._device.clear()

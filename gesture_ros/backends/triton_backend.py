@@ -41,13 +41,25 @@ def _client_module(protocol: str) -> Any:
 
 
 class TritonBackend(Backend):
+    """A model served by a Triton Inference Server (gRPC or HTTP, optional shared memory); its
+    failures are :class:`BackendUnavailableError`, so a node keeps running and reconnects."""
+
     name = "triton"
 
     def __init__(
-        self, model_name: str, url: str = "127.0.0.1:8001", *, protocol: str = "grpc", model_version: str = "",
-        timeout_s: float = 1.0, shared_memory: bool = False, max_batch: int = 8, ssl: bool = False,
-        root_certificates: str = "", lazy: bool = False,
-    ) -> None:  # fmt: skip
+        self,
+        model_name: str,
+        url: str = "127.0.0.1:8001",
+        *,
+        protocol: str = "grpc",
+        model_version: str = "",
+        timeout_s: float = 1.0,
+        shared_memory: bool = False,
+        max_batch: int = 8,
+        ssl: bool = False,
+        root_certificates: str = "",
+        lazy: bool = False,
+    ) -> None:
         """``lazy``: a server that is not up yet is not an error; :attr:`connected` stays False
         and :meth:`reconnect` connects later (a node can start before its server)."""
         self.model_name = model_name
@@ -79,6 +91,7 @@ class TritonBackend(Backend):
 
     @property
     def connected(self) -> bool:
+        """Whether the model's metadata has been read from the server (False until it answers)."""
         return bool(self._inputs)
 
     # --- connection and start-up checks ---------------------------------------------------------
@@ -113,13 +126,16 @@ class TritonBackend(Backend):
                 f"triton {self.url}: model '{self.model_name}' is not ready (not in the repository, or failed to load)"
             )
         kwargs = {"as_json": True} if self.protocol == "grpc" else {}
-        meta = self._call("model metadata", self.client.get_model_metadata, self.model_name, self.model_version, **kwargs)
+        meta = self._call(
+            "model metadata", self.client.get_model_metadata, self.model_name, self.model_version, **kwargs
+        )
         cfg = self._call("model config", self.client.get_model_config, self.model_name, self.model_version, **kwargs)
         cfg = cfg.get("config", cfg)
         server_max = int(cfg.get("max_batch_size", 0) or 0)
         if server_max and server_max < self.max_batch:
             raise ModelError(
-                f"triton model '{self.model_name}': max_batch_size {server_max} in its config.pbtxt but the node sends up to "
+                f"triton model '{self.model_name}': max_batch_size "
+                f"{server_max} in its config.pbtxt but the node sends up to "
                 f"{self.max_batch} hands per request (classifier.max_batch)"
             )
 
@@ -128,7 +144,8 @@ class TritonBackend(Backend):
             for t in items:
                 if t["datatype"] != "FP32":
                     raise ModelError(
-                        f"triton model '{self.model_name}': tensor '{t['name']}' is {t['datatype']}, the node sends/reads FP32"
+                        f"triton model '{self.model_name}': tensor '{t['name']}' "
+                        f"is {t['datatype']}, the node sends/reads FP32"
                     )
                 out.append(TensorInfo(t["name"], tuple(int(d) for d in t["shape"])))
             return out
@@ -160,7 +177,9 @@ class TritonBackend(Backend):
         self._shm_name = f"gesture_ros_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         self._shm = shm.create_shared_memory_region(self._shm_name, "/" + self._shm_name, self._shm_bytes)
         key = "/" + self._shm_name
-        self._call("register shared memory", self.client.register_system_shared_memory, self._shm_name, key, self._shm_bytes)
+        self._call(
+            "register shared memory", self.client.register_system_shared_memory, self._shm_name, key, self._shm_bytes
+        )
 
     def _release_shm(self, unregister: bool = True) -> None:
         if self._shm is None:
@@ -176,6 +195,7 @@ class TritonBackend(Backend):
     # --- InferenceBackend -------------------------------------------------------------------------
 
     def infer(self, feeds: dict[str, npt.NDArray[np.float32]]) -> dict[str, npt.NDArray[np.float32]]:
+        """One request; a transport or server error is :class:`BackendUnavailableError`."""
         with self._lock:
             if not self._inputs:
                 raise BackendUnavailableError(f"triton {self.url}: not connected")
@@ -200,10 +220,13 @@ class TritonBackend(Backend):
         n = next(iter(feeds.values())).shape[0]
         for name, arr in out.items():
             if arr is None or arr.shape[0] != n:
-                raise BackendUnavailableError(f"triton {self.url}: output '{name}' missing or of the wrong batch size in the response")
+                raise BackendUnavailableError(
+                    f"triton {self.url}: output '{name}' missing or of the wrong batch size in the response"
+                )
         return out
 
     def close(self) -> None:
+        """Unregister and free the shared-memory region, close the connection (never raises)."""
         with self._lock:
             self._release_shm()
             with contextlib.suppress(Exception):  # closing a dead connection must not raise

@@ -89,7 +89,13 @@ class Driver:
         now = time.time_ns()
         msg = Image()
         msg.header = Header(stamp=Time(sec=now // 1_000_000_000, nanosec=now % 1_000_000_000), frame_id="bench_camera")
-        msg.height, msg.width, msg.encoding, msg.is_bigendian, msg.step = frame.height, frame.width, "bgr8", 0, frame.width * 3
+        msg.height, msg.width, msg.encoding, msg.is_bigendian, msg.step = (
+            frame.height,
+            frame.width,
+            "bgr8",
+            0,
+            frame.width * 3,
+        )
         msg.data = frame.data
         self.pub.publish(msg)
         return now
@@ -124,7 +130,8 @@ def start_graph(kind: str, overrides: dict[str, str] | None = None) -> dict[str,
     run_dir = Path(tempfile.mkdtemp(prefix=f"gesture_ros_bench_{kind}_"))
     env = {**node_env(), **graph.environment}
     return {
-        n.name: subprocess.Popen(node_command(n, run_dir), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT) for n in launches
+        n.name: subprocess.Popen(node_command(n, run_dir), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        for n in launches
     }
 
 
@@ -177,7 +184,9 @@ def run_graph(
                 for name, values in driver.diagnostics.items():
                     node = name.split(": ", 1)[-1]
                     if node in procs:  # not a late status of the previous graph
-                        run.stages_ms[node] = {k[:-7]: float(v) for k, v in values.items() if k.endswith("_ms_p50") and v != "nan"}
+                        run.stages_ms[node] = {
+                            k[:-7]: float(v) for k, v in values.items() if k.endswith("_ms_p50") and v != "nan"
+                        }
             if saturate > 0:
                 fps, hz, n = _open_loop(driver, frames, saturate * run.closed_fps[-1])
                 run.saturated_fps.append(fps)

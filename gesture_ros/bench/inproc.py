@@ -71,7 +71,13 @@ def core_pass(pipe: GesturePipeline, frames: list[Frame], stages: dict[str, list
 
 
 def add_stages(stages: dict[str, list[float]], t: Timings, convert_ms: float) -> None:
-    for k, v in (("convert", convert_ms), ("pre", t.pre), ("infer", t.infer), ("post", t.post), ("classify", t.classify)):
+    for k, v in (
+        ("convert", convert_ms),
+        ("pre", t.pre),
+        ("infer", t.infer),
+        ("post", t.post),
+        ("classify", t.classify),
+    ):
         stages.setdefault(k, []).append(v)
 
 

@@ -54,7 +54,9 @@ def main() -> int:
         report["fps"][name] = {"frames": len(rgb), "ms_per_frame": rounds}
         del frames, rgb
     gc.collect()
-    with hands.Hands(static_image_mode=True, max_num_hands=spec["max_hands_ap"], model_complexity=1, min_detection_confidence=0.1) as model:
+    with hands.Hands(
+        static_image_mode=True, max_num_hands=spec["max_hands_ap"], model_complexity=1, min_detection_confidence=0.1
+    ) as model:
         for path in spec["ap_images"]:
             img = cv2.imread(path, cv2.IMREAD_COLOR)
             if img is None:

@@ -33,11 +33,15 @@ def run_mediapipe(venv: Path, spec: dict[str, Any], samples: list[DetSample], ti
     """Run the worker; returns its report plus ``ap50``/``ap70`` on ``samples``."""
     python = venv / "bin" / "python"
     if not python.is_file():
-        raise FileNotFoundError(f"no MediaPipe venv at {venv}: run `make setup-mediapipe` (bash scripts/setup_mediapipe.sh)")
+        raise FileNotFoundError(
+            f"no MediaPipe venv at {venv}: run `make setup-mediapipe` (bash scripts/setup_mediapipe.sh)"
+        )
     with tempfile.TemporaryDirectory(prefix="gesture_ros_bench_mp_") as tmp:
         spec_file, out_file = Path(tmp) / "spec.json", Path(tmp) / "out.json"
         spec_file.write_text(json.dumps({**spec, "ap_images": [str(s.image) for s in samples]}))
-        proc = subprocess.run([str(python), str(WORKER), str(spec_file), str(out_file)], capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            [str(python), str(WORKER), str(spec_file), str(out_file)], capture_output=True, text=True, timeout=timeout
+        )
         if proc.returncode != 0:
             tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
             raise RuntimeError(f"MediaPipe worker failed ({proc.returncode}): {tail}")

@@ -15,7 +15,13 @@ ROWS = (
     ("separate", "separate nodes / DDS"),
     ("mediapipe", "MediaPipe Hands"),
 )
-_COLOURS = {"raw": (90, 90, 90), "core": (200, 80, 0), "fused": (0, 140, 255), "separate": (60, 160, 60), "mediapipe": (180, 0, 180)}
+_COLOURS = {
+    "raw": (90, 90, 90),
+    "core": (200, 80, 0),
+    "fused": (0, 140, 255),
+    "separate": (60, 160, 60),
+    "mediapipe": (180, 0, 180),
+}
 
 
 def _f(v: Any, fmt: str = "{:.2f}") -> str:
@@ -35,7 +41,8 @@ def print_table(result: dict[str, Any]) -> None:
             # measured ratios (core, graphs: against raw passes of the same rounds), else plain fps / raw fps
             vs_raw = e["ratios"].get(f"{key}_vs_raw", r["fps"] / raw_fps)
             print(
-                f"{label:24}{_f(r['fps'], '{:.1f}'):>8}{_f(vs_raw):>8}{_f(r.get(p + 'p50_ms')):>9}{_f(r.get(p + 'p90_ms')):>9}"
+                f"{label:24}{_f(r['fps'], '{:.1f}'):>8}{_f(vs_raw):>8}"
+                f"{_f(r.get(p + 'p50_ms')):>9}{_f(r.get(p + 'p90_ms')):>9}"
                 f"{_f(r.get(p + 'p99_ms')):>9}{_f(r.get('added_latency_p50_ms')):>11}{_f(r.get('startup_s')):>9}"
             )
         print("stages p50 ms, core: " + ", ".join(f"{k} {v:.2f}" for k, v in e["core"]["stages_ms_p50"].items()))
@@ -47,7 +54,9 @@ def print_table(result: dict[str, Any]) -> None:
         ours, theirs = _f(ap["ours"].get("ap50"), "{:.3f}"), _f(result["mediapipe"]["ap50"], "{:.3f}")
         print(f"\nhand AP50 on {ap['images']} validation images: ours {ours}, MediaPipe {theirs}")
     print(
-        "ratios: " + ", ".join(f"{k} {_f(v)}" for k, v in result["ratios"].items() if k != "size") + f" (at {result['ratios'].get('size')})"
+        "ratios: "
+        + ", ".join(f"{k} {_f(v)}" for k, v in result["ratios"].items() if k != "size")
+        + f" (at {result['ratios'].get('size')})"
     )
 
 
@@ -60,7 +69,10 @@ def chart_png(path: Path, result: dict[str, Any], size: tuple[int, int] = (900, 
     cv2.rectangle(img, (x0, y0), (x1, y1), (0, 0, 0), 1)
     cv2.putText(img, "frames/s", (4, 20), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     groups = list(result["sizes"].items())
-    top = max((e[k]["fps"] for _, e in groups for k, _ in ROWS if k in e and np.isfinite(e[k]["fps"])), default=1.0) * 1.15
+    top = (
+        max((e[k]["fps"] for _, e in groups for k, _ in ROWS if k in e and np.isfinite(e[k]["fps"])), default=1.0)
+        * 1.15
+    )
     gw = (x1 - x0) / max(1, len(groups))
     for g, (name, e) in enumerate(groups):
         keys = [k for k, _ in ROWS if k in e]
@@ -74,7 +86,9 @@ def chart_png(path: Path, result: dict[str, Any], size: tuple[int, int] = (900, 
         cv2.putText(img, name, (int(x0 + g * gw + gw / 2 - 30), y1 + 18), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     for i, (k, label) in enumerate(ROWS):
         cv2.rectangle(img, (x0 + 5 + 100 * (i % 5), h - 30), (x0 + 15 + 100 * (i % 5), h - 20), _COLOURS[k], -1)
-        cv2.putText(img, label.split(" /")[0][:14], (x0 + 18 + 100 * (i % 5), h - 21), font, 0.33, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(
+            img, label.split(" /")[0][:14], (x0 + 18 + 100 * (i % 5), h - 21), font, 0.33, (0, 0, 0), 1, cv2.LINE_AA
+        )
     rx0, ry0, rx1, ry1 = 620, 30, w - 20, h - 60
     cv2.rectangle(img, (rx0, ry0), (rx1, ry1), (0, 0, 0), 1)
     first = groups[0][1] if groups else {}
@@ -83,14 +97,21 @@ def chart_png(path: Path, result: dict[str, Any], size: tuple[int, int] = (900, 
         xs = np.array([c[0] for c in rss["curve"]], float)
         ys = np.array([c[1] for c in rss["curve"]], float)
         lo, hi = float(ys.min()) - 5, float(ys.max()) + 5
-        pts = np.stack([rx0 + (xs - xs.min()) / max(1.0, np.ptp(xs)) * (rx1 - rx0), ry1 - (ys - lo) / (hi - lo) * (ry1 - ry0)], 1).astype(
-            np.int32
-        )
+        pts = np.stack(
+            [rx0 + (xs - xs.min()) / max(1.0, np.ptp(xs)) * (rx1 - rx0), ry1 - (ys - lo) / (hi - lo) * (ry1 - ry0)], 1
+        ).astype(np.int32)
         cv2.polylines(img, [pts], False, _COLOURS["fused"], 2, cv2.LINE_AA)
         cv2.putText(img, f"{lo:.0f}", (rx0 - 34, ry1), font, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
         cv2.putText(img, f"{hi:.0f}", (rx0 - 34, ry0 + 10), font, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
         cv2.putText(
-            img, f"{int(xs.max())} frames, growth {rss['growth_mb']:+.1f} MB", (rx0 + 5, ry1 + 18), font, 0.4, (0, 0, 0), 1, cv2.LINE_AA
+            img,
+            f"{int(xs.max())} frames, growth {rss['growth_mb']:+.1f} MB",
+            (rx0 + 5, ry1 + 18),
+            font,
+            0.4,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
         )
     cv2.putText(img, "graph RSS (MiB) over frames", (rx0, 20), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     path.parent.mkdir(parents=True, exist_ok=True)

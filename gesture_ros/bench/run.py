@@ -63,7 +63,10 @@ def graph_entry(run: Any) -> dict[str, Any]:
         "open_loop": {"camera_hz": run.saturate_hz, "published": run.saturated_published, "fps": run.saturated_fps},
         **{f"latency_p{q}_ms": float(np.percentile(lat[ok], q)) if ok.any() else float("nan") for q in (50, 90, 99)},
         # per frame: its latency through the graph minus its raw inference time in the same round
-        **{f"added_latency_p{q}_ms": float(np.percentile((lat - raw)[ok], q)) if ok.any() else float("nan") for q in (50, 90)},
+        **{
+            f"added_latency_p{q}_ms": float(np.percentile((lat - raw)[ok], q)) if ok.any() else float("nan")
+            for q in (50, 90)
+        },
         "lost": run.lost,
         "startup_s": run.startup_s,
         "peak_rss_mb": run.peak_rss_mb,
@@ -82,21 +85,35 @@ def ros_environment() -> None:
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="gesture-ros bench", description=__doc__)
-    p.add_argument("--json", type=Path, default=Path("out/bench/bench.json"), help="results (the PNG chart goes beside it)")
+    p.add_argument(
+        "--json", type=Path, default=Path("out/bench/bench.json"), help="results (the PNG chart goes beside it)"
+    )
     p.add_argument("--video", type=Path, default=None, help="frames: a video (default: the package's sample video)")
-    p.add_argument("--images", type=Path, default=SHARED / "hands_detect" / "images", help="and images from this folder")
+    p.add_argument(
+        "--images", type=Path, default=SHARED / "hands_detect" / "images", help="and images from this folder"
+    )
     p.add_argument("--n-images", type=int, default=40)
     p.add_argument("--sizes", nargs="*", default=list(bench_frames.SIZES), choices=list(bench_frames.SIZES))
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds of raw / core")
     p.add_argument("--graphs", nargs="*", default=["fused", "separate"], choices=["fused", "separate"])
     p.add_argument(
-        "--saturate", type=float, default=1.3, help="open-loop camera rate / closed-loop rate for throughput (0: closed loop only)"
+        "--saturate",
+        type=float,
+        default=1.3,
+        help="open-loop camera rate / closed-loop rate for throughput (0: closed loop only)",
     )
-    p.add_argument("--rss-frames", type=int, default=1000, help="frames through the fused graph while its RSS is sampled")
-    p.add_argument("--core-rss-frames", type=int, default=0, help="frames through the core pipeline while RSS is sampled")
+    p.add_argument(
+        "--rss-frames", type=int, default=1000, help="frames through the fused graph while its RSS is sampled"
+    )
+    p.add_argument(
+        "--core-rss-frames", type=int, default=0, help="frames through the core pipeline while RSS is sampled"
+    )
     p.add_argument("--mediapipe-venv", type=Path, default=Path(".venv-mediapipe"), help="'' to skip MediaPipe")
     p.add_argument(
-        "--ap-data", type=Path, default=SHARED / "hands_detect", help="labelled images for hand AP50 (images/, labels/, manifest.csv)"
+        "--ap-data",
+        type=Path,
+        default=SHARED / "hands_detect",
+        help="labelled images for hand AP50 (images/, labels/, manifest.csv)",
     )
     p.add_argument("--params-file", default="config/gesture_ros.yaml")
     return p.parse_args(argv)
@@ -112,7 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     video = args.video or paths.share_dir() / "samples" / "hands_demo.mp4"
     srcs = bench_frames.sources(video, args.images, args.n_images)
     result: dict[str, Any] = {
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+        },
         "frames": {"video": str(video), "images": max(0, len(srcs) - 1)},
         "sizes": {},
         "ratios": {},
@@ -121,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.graphs:
         from .dds import Driver
 
-        driver = Driver(values["gestures_topic"] if values["gestures_topic"].startswith("/") else "/" + values["gestures_topic"])
+        driver = Driver(
+            values["gestures_topic"] if values["gestures_topic"].startswith("/") else "/" + values["gestures_topic"]
+        )
     for name in args.sizes:
         size = bench_frames.SIZES[name]
         frames = as_messages(bench_frames.load(srcs, size))
@@ -160,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     result["bench_process_peak_rss_mb"] = peak_rss_mb()  # holds every frame of every size: not the pipeline's
     mp_python = args.mediapipe_venv / "bin" / "python"
     if str(args.mediapipe_venv) not in ("", ".") and not mp_python.is_file():
-        print(f"[bench] MediaPipe skipped: no venv at {args.mediapipe_venv} (make setup-mediapipe creates it)", flush=True)
+        print(
+            f"[bench] MediaPipe skipped: no venv at {args.mediapipe_venv} (make setup-mediapipe creates it)", flush=True
+        )
     elif str(args.mediapipe_venv) not in ("", "."):
         from gesture_ros.model_eval import evaluate_detector
 
@@ -169,12 +194,21 @@ def main(argv: list[str] | None = None) -> int:
         metrics = json.loads((paths.share_dir() / "models" / "metrics.json").read_text())
         val_scenes = metrics["detector"]["config"]["val_scenes"]
         images = validation_samples(args.ap_data, val_scenes) if (args.ap_data / "images").is_dir() else []
-        spec = {"sources": srcs, "sizes": {n: bench_frames.SIZES[n] for n in args.sizes}, "rounds": args.rounds, "warmup": 5}
+        spec = {
+            "sources": srcs,
+            "sizes": {n: bench_frames.SIZES[n] for n in args.sizes},
+            "rounds": args.rounds,
+            "warmup": 5,
+        }
         mp = run_mediapipe(args.mediapipe_venv, {**spec, "max_hands_fps": 2, "max_hands_ap": 4}, images)
         result["mediapipe"] = {"version": mp["version"], "rss_mb": mp["rss_mb"], "ap50": mp["ap50"], "ap70": mp["ap70"]}
         det = pipe.detector
         ours = evaluate_detector(Path(det.spec.file), det.spec, images, det.clustering) if images else {}
-        result["hand_ap"] = {"images": len(images), "scenes": val_scenes, "ours": {k: ours[k] for k in ("ap50", "ap70") if k in ours}}
+        result["hand_ap"] = {
+            "images": len(images),
+            "scenes": val_scenes,
+            "ours": {k: ours[k] for k in ("ap50", "ap70") if k in ours},
+        }
         if not images:
             print(f"[bench] no labelled images under {args.ap_data}: hand AP50 not measured", flush=True)
         for name in args.sizes:
@@ -182,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
             result["sizes"][name]["mediapipe"] = s
             result["sizes"][name]["ratios"]["fps_vs_mediapipe"] = result["sizes"][name]["core"]["fps"] / s["fps"]
             for kind in args.graphs:
-                result["sizes"][name]["ratios"][f"{kind}_fps_vs_mediapipe"] = result["sizes"][name][kind]["fps"] / s["fps"]
+                result["sizes"][name]["ratios"][f"{kind}_fps_vs_mediapipe"] = (
+                    result["sizes"][name][kind]["fps"] / s["fps"]
+                )
     first = result["sizes"][args.sizes[0]]
     result["ratios"] = {"size": args.sizes[0], **first["ratios"]}
     result["seconds"] = time.monotonic() - t_start

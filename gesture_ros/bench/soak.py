@@ -147,7 +147,8 @@ def verdict(report: dict[str, Any], max_growth_mb: float) -> list[str]:
     report["rss_growth_last_quarter_mb"] = tail
     if growth > max_growth_mb and tail > max_growth_mb / 2:
         problems.append(
-            f"RSS grew {growth:.1f} MB over the second half of the run and {tail:.1f} MB in its last quarter (limit {max_growth_mb} MB)"
+            f"RSS grew {growth:.1f} MB over the second half of the run and "
+            f"{tail:.1f} MB in its last quarter (limit {max_growth_mb} MB)"
         )
     # What the graph delivers per window depends on the CPU it gets: one CPU-bound process started
     # beside a 60 s run took the graph from 8.7 to 5.5 CPU-s per 5 s window and its deliveries
@@ -156,8 +157,14 @@ def verdict(report: dict[str, Any], max_growth_mb: float) -> list[str]:
     # (work wasted: a busy loop, a queue re-sorted per frame), and latency must not grow more than
     # twice as much as the CPU share it lost explains (a backlog grows on its own). Windows that
     # deliver nothing are a stall whatever the CPU did.
-    problems += [f"nothing delivered in the window ending at {x['t_s']:.0f} s" for x in warm if x.get("sent", 1) - x.get("dropped", 0) <= 0]
-    first, last = _thirds([x.get("graph_cpu_s", np.nan) * 1000 / max(1, x["sent"] - x["dropped"]) for x in warm if "sent" in x])
+    problems += [
+        f"nothing delivered in the window ending at {x['t_s']:.0f} s"
+        for x in warm
+        if x.get("sent", 1) - x.get("dropped", 0) <= 0
+    ]
+    first, last = _thirds(
+        [x.get("graph_cpu_s", np.nan) * 1000 / max(1, x["sent"] - x["dropped"]) for x in warm if "sent" in x]
+    )
     report["cpu_ms_per_frame"] = [first, last]
     if last > 2 * first:
         problems.append(f"graph CPU per delivered frame grew from {first:.0f} to {last:.0f} ms")
@@ -166,7 +173,8 @@ def verdict(report: dict[str, Any], max_growth_mb: float) -> list[str]:
     lat_first, lat_last = _thirds([x["latency_p50_ms"] for x in warm])
     if lat_last > 2 * max(1.0, lost) * lat_first:
         problems.append(
-            f"latency p50 grew from {lat_first:.1f} to {lat_last:.1f} ms (the graph's CPU went from {share_first:.1f} to "
+            f"latency p50 grew from {lat_first:.1f} to {lat_last:.1f} "
+            f"ms (the graph's CPU went from {share_first:.1f} to "
             f"{share_last:.1f} CPU-s per window)"
         )
     if report["gestures"] == 0:
@@ -211,7 +219,10 @@ def chart(path: Path, report: dict[str, Any]) -> None:
         for j, (name, ys) in enumerate(series.items()):
             y = np.asarray(ys, float)
             ok = np.isfinite(y)
-            pts = np.stack([x0 + (t[ok] - t.min()) / max(1e-9, np.ptp(t)) * (x1 - x0), y1 - (y[ok] - lo) / (hi - lo) * (y1 - y0)], 1)
+            pts = np.stack(
+                [x0 + (t[ok] - t.min()) / max(1e-9, np.ptp(t)) * (x1 - x0), y1 - (y[ok] - lo) / (hi - lo) * (y1 - y0)],
+                1,
+            )
             cv2.polylines(img, [pts.astype(np.int32)], False, colours[j % len(colours)], 2, cv2.LINE_AA)
             cv2.putText(img, name, (x0 + 6, y0 + 16 + 15 * j), font, 0.4, colours[j % len(colours)], 1, cv2.LINE_AA)
         cv2.putText(img, f"{hi:.0f}", (x0 - 45, y0 + 10), font, 0.38, (0, 0, 0), 1, cv2.LINE_AA)

@@ -53,6 +53,7 @@ class Detections:
 
     @staticmethod
     def empty() -> Detections:
+        """No detections."""
         return Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32))
 
 
@@ -102,7 +103,9 @@ def decode(
         raise ModelError(f"expected cov [C,H,W] and bbox [4C,H,W], got {cov.shape} and {bbox.shape}")
     n_cls, gh, gw = cov.shape
     if bbox.shape != (4 * n_cls, gh, gw):
-        raise ModelError(f"bbox grid {bbox.shape} does not match coverage grid {cov.shape} (expected {(4 * n_cls, gh, gw)})")
+        raise ModelError(
+            f"bbox grid {bbox.shape} does not match coverage grid {cov.shape} (expected {(4 * n_cls, gh, gw)})"
+        )
     w_in, h_in = input_size if input_size is not None else (gw * stride, gh * stride)
     # a zero-coverage cell carries no evidence (and no weight to average its box with)
     c_idx, r_idx, k_idx = np.nonzero((cov >= threshold) & (cov > 0))
@@ -115,7 +118,12 @@ def decode(
     cy = (stride * r_idx + offset).astype(np.float32)
     with np.errstate(over="ignore", invalid="ignore"):  # non-finite boxes are dropped below
         boxes = np.stack(
-            [cx - bbox_scale * b[:, 0], cy - bbox_scale * b[:, 1], cx + bbox_scale * b[:, 2], cy + bbox_scale * b[:, 3]],
+            [
+                cx - bbox_scale * b[:, 0],
+                cy - bbox_scale * b[:, 1],
+                cx + bbox_scale * b[:, 2],
+                cy + bbox_scale * b[:, 3],
+            ],
             axis=1,
         )
     finite = np.isfinite(boxes).all(axis=1) & np.isfinite(scores)
@@ -125,7 +133,9 @@ def decode(
     return Candidates(boxes[keep], scores[keep], c_idx[keep].astype(np.int32))
 
 
-def _dbscan_labels(adj: npt.NDArray[np.bool_], core: npt.NDArray[np.bool_], iou: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+def _dbscan_labels(
+    adj: npt.NDArray[np.bool_], core: npt.NDArray[np.bool_], iou: npt.NDArray[np.float64]
+) -> npt.NDArray[np.int64]:
     """Cluster labels (-1 = noise) from a neighbour matrix and the core mask.
 
     Core boxes connected through core neighbours share a cluster; a border box joins the
@@ -192,7 +202,10 @@ def _cluster_one_class(
     lab = labels[valid]
     w = scores[valid].astype(np.float64)
     wsum = np.bincount(lab, weights=w, minlength=n_clusters)
-    out_boxes = np.stack([np.bincount(lab, weights=w * boxes[valid, j], minlength=n_clusters) for j in range(4)], axis=1) / wsum[:, None]
+    out_boxes = (
+        np.stack([np.bincount(lab, weights=w * boxes[valid, j], minlength=n_clusters) for j in range(4)], axis=1)
+        / wsum[:, None]
+    )
     if cfg.method == "deepstream_dbscan":
         conf = np.full(n_clusters, -np.inf)
         np.maximum.at(conf, lab, w)

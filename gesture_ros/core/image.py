@@ -44,14 +44,18 @@ def image_view(encoding: str, height: int, width: int, step: int, data: object) 
         raise ImageFormatError(f"image has no pixels: width={width} height={height}")
     row_bytes = width * channels
     if step < row_bytes:
-        raise ImageFormatError(f"image step {step} is smaller than width x channels = {width} x {channels} = {row_bytes}")
+        raise ImageFormatError(
+            f"image step {step} is smaller than width x channels = {width} x {channels} = {row_bytes}"
+        )
     try:
         buf = np.frombuffer(data, dtype=np.uint8)  # type: ignore[call-overload]
     except (TypeError, ValueError) as exc:
         raise ImageFormatError(f"image data is not a byte buffer: {exc}") from None
     expected = step * height
     if buf.size != expected:
-        raise ImageFormatError(f"image data has {buf.size} bytes, expected step x height = {step} x {height} = {expected}")
+        raise ImageFormatError(
+            f"image data has {buf.size} bytes, expected step x height = {step} x {height} = {expected}"
+        )
     view = buf.reshape(height, step)[:, :row_bytes].reshape(height, width, channels)
     return view, order
 

@@ -75,7 +75,9 @@ def check_io(
     """
     ins = {t.name: t for t in backend.inputs}
     if input_name not in ins:
-        raise ModelError(f"{model_file}: the model description names input '{input_name}' but the model has {sorted(ins)}")
+        raise ModelError(
+            f"{model_file}: the model description names input '{input_name}' but the model has {sorted(ins)}"
+        )
     batch = ins[input_name].shape[0] if ins[input_name].shape else -1
     if batch > 1:  # the nodes send one frame, or crops one at a time to a fixed-batch model
         raise ModelError(
@@ -91,7 +93,9 @@ def check_io(
     outs = {t.name: t for t in backend.outputs}
     for name, shape in outputs.items():
         if name not in outs:
-            raise ModelError(f"{model_file}: the model description names output '{name}' but the model has {sorted(outs)}")
+            raise ModelError(
+                f"{model_file}: the model description names output '{name}' but the model has {sorted(outs)}"
+            )
         got_o = outs[name].shape[1:]
         if not _dims_match(got_o, shape):
             raise ModelError(

@@ -80,10 +80,12 @@ class Link:
 
     @property
     def up(self) -> bool:
+        """Whether requests may be sent now."""
         return self._up
 
     @property
     def state(self) -> str:
+        """``ok`` or ``down, reconnecting: <last error>`` (what diagnostics show)."""
         return "ok" if self._up else f"down, reconnecting: {self.last_error}"
 
     def fault(self, message: str) -> None:

@@ -47,6 +47,7 @@ def average_precision(
 
 
 def classification_metrics(y_true: list[int], y_pred: list[int], labels: tuple[str, ...]) -> dict[str, Any]:
+    """Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix (rows: truth)."""
     k = len(labels)
     conf = np.zeros((k, k), int)
     for t, p in zip(y_true, y_pred, strict=True):
@@ -58,7 +59,12 @@ def classification_metrics(y_true: list[int], y_pred: list[int], labels: tuple[s
         prec = tp / conf[:, i].sum() if conf[:, i].sum() else 0.0
         rec = tp / conf[i].sum() if conf[i].sum() else 0.0
         f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-        per_class[name] = {"precision": float(prec), "recall": float(rec), "f1": float(f1), "support": int(conf[i].sum())}
+        per_class[name] = {
+            "precision": float(prec),
+            "recall": float(rec),
+            "f1": float(f1),
+            "support": int(conf[i].sum()),
+        }
         if conf[i].sum():
             f1s.append(f1)
     return {

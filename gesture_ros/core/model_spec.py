@@ -28,6 +28,7 @@ class Normalisation:
 
     @staticmethod
     def parse(raw: Any) -> Normalisation:
+        """From a ``models.yaml`` mapping (mean/scale); absent: the identity."""
         if raw is None:
             return Normalisation()
         if not isinstance(raw, dict):
@@ -54,7 +55,7 @@ class TensorInput:
     color: ColorOrder = "rgb"
     normalisation: Normalisation = field(default_factory=Normalisation)
     pad: PadMode = "right_bottom"
-    #: downscaling filter: area (anti-aliased, ~1.3 ms for 640x480) or linear (~0.2 ms)
+    #: downscaling filter: area (anti-aliased, slower) or linear (faster; config/models.yaml has the costs)
     resize: ResizeMode = "area"
 
 
@@ -74,6 +75,7 @@ class DetectorSpec:
 
     @property
     def grid(self) -> tuple[int, int]:
+        """Rows and columns of the output grid (input size / stride)."""
         return self.input.height // self.stride, self.input.width // self.stride
 
 
@@ -91,6 +93,8 @@ class ClassifierSpec:
 
 @dataclass(frozen=True)
 class ModelsConfig:
+    """Both model descriptions of ``config/models.yaml`` and the file they came from."""
+
     detector: DetectorSpec
     classifier: ClassifierSpec
     source: Path | None = None
@@ -154,7 +158,9 @@ def parse_models(raw: Any, source: Path | None = None) -> ModelsConfig:
     except KeyError as exc:
         raise ConfigError(f"models file is missing key {exc.args[0]!r}") from None
     if det.input.height % det.stride or det.input.width % det.stride:
-        raise ConfigError(f"detector input {det.input.height}x{det.input.width} is not a multiple of stride {det.stride}")
+        raise ConfigError(
+            f"detector input {det.input.height}x{det.input.width} is not a multiple of stride {det.stride}"
+        )
     if not det.labels or not cls.labels:
         raise ConfigError("detector and classifier need at least one label each")
     return ModelsConfig(det, cls, source)

@@ -34,13 +34,16 @@ class Timings:
     classify: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
+        """The timings as the keys reports use (``pre_ms`` ...)."""
         return {"pre_ms": self.pre, "infer_ms": self.infer, "post_ms": self.post, "classify_ms": self.classify}
 
 
 class HandDetector:
     """Pre-process -> backend -> DetectNet_v2 decode -> cluster -> map to frame pixels."""
 
-    def __init__(self, spec: DetectorSpec, backend: InferenceBackend, clustering: ClusterConfig, reconnect_max: float = 5.0) -> None:
+    def __init__(
+        self, spec: DetectorSpec, backend: InferenceBackend, clustering: ClusterConfig, reconnect_max: float = 5.0
+    ) -> None:
         self.spec = spec
         self.backend = backend
         self.clustering = clustering
@@ -105,7 +108,9 @@ class HandDetector:
 class GestureClassifier:
     """Crops ROIs from the frame into one batch and classifies them in one backend call."""
 
-    def __init__(self, spec: ClassifierSpec, backend: InferenceBackend, max_batch: int = 8, reconnect_max: float = 5.0) -> None:
+    def __init__(
+        self, spec: ClassifierSpec, backend: InferenceBackend, max_batch: int = 8, reconnect_max: float = 5.0
+    ) -> None:
         self.spec = spec
         self.backend = backend
         self.pre = Preprocessor(spec.input, max_batch=max_batch)
@@ -119,11 +124,19 @@ class GestureClassifier:
         """The model's tensors must be what the description says (at start-up, and after every
         reconnection to a server, whose model may have changed)."""
         spec = self.spec
-        check_io(self.backend, spec.file, spec.input.name, (3, spec.input.height, spec.input.width), {spec.output: (len(spec.labels),)})
+        check_io(
+            self.backend,
+            spec.file,
+            spec.input.name,
+            (3, spec.input.height, spec.input.width),
+            {spec.output: (len(spec.labels),)},
+        )
         batch_dim = next(t.shape[0] for t in self.backend.inputs if t.name == spec.input.name)
         self.fixed_batch = batch_dim if batch_dim > 0 else 0
 
     def classify(self, image: Image, order: PixelOrder, rois: npt.NDArray[np.float32]) -> list[GestureResult | None]:
+        """One result per ROI (None where the model's output was not finite), one backend call
+        (one per crop for a fixed-batch model)."""
         n = int(rois.shape[0])
         if n == 0:
             return []
@@ -132,7 +145,10 @@ class GestureClassifier:
             self.pre.fill(i, image, order, pixel_region(rois[i]))
         if self.fixed_batch:
             probs = np.concatenate(
-                [self.backend.infer({self.spec.input.name: self.pre.batch(n)[i : i + 1]})[self.spec.output] for i in range(n)]
+                [
+                    self.backend.infer({self.spec.input.name: self.pre.batch(n)[i : i + 1]})[self.spec.output]
+                    for i in range(n)
+                ]
             )
         else:
             probs = self.backend.infer({self.spec.input.name: self.pre.batch(n)})[self.spec.output]
@@ -157,13 +173,17 @@ class Hand:
 
 @dataclass
 class FrameResult:
+    """What one frame produced: its hands, the gesture changes it confirmed, the stage timings."""
+
     hands: list[Hand]
     changes: list[GestureChange] = field(default_factory=list)
     timings: Timings = field(default_factory=Timings)
     classify_error: str | None = None  # why gestures are missing (a remote backend that is down)
 
 
-def build_hands(dets: Detections, labels: tuple[str, ...], frame_w: int, frame_h: int, roi_cfg: RoiConfig | None) -> list[Hand]:
+def build_hands(
+    dets: Detections, labels: tuple[str, ...], frame_w: int, frame_h: int, roi_cfg: RoiConfig | None
+) -> list[Hand]:
     """Hands from clustered detections, with ROIs when ``roi_cfg`` is given."""
     n = len(dets)
     if roi_cfg is None:
@@ -171,7 +191,14 @@ def build_hands(dets: Detections, labels: tuple[str, ...], frame_w: int, frame_h
     else:
         rois, valid = expand_rois(dets.boxes, frame_w, frame_h, roi_cfg)
     return [
-        Hand(dets.boxes[i], float(dets.scores[i]), int(dets.class_ids[i]), labels[int(dets.class_ids[i])], rois[i], bool(valid[i]))
+        Hand(
+            dets.boxes[i],
+            float(dets.scores[i]),
+            int(dets.class_ids[i]),
+            labels[int(dets.class_ids[i])],
+            rois[i],
+            bool(valid[i]),
+        )
         for i in range(n)
     ]
 
@@ -236,6 +263,7 @@ class GesturePipeline:
         self.tracking = tracking
 
     def process(self, image: Image, order: PixelOrder) -> FrameResult:
+        """Detect, expand ROIs, classify, track: one frame through every stage."""
         timings = Timings()
         dets = self.detector.detect(image, order, timings)
         h, w = image.shape[:2]

@@ -11,7 +11,9 @@ import numpy.typing as npt
 _COLOURS = [(200, 80, 0), (0, 140, 255), (60, 160, 60), (180, 0, 180), (0, 0, 200)]
 
 
-def pr_curve_png(path: Path, curves: dict[str, tuple[list[float], list[float], float]], size: tuple[int, int] = (560, 440)) -> None:
+def pr_curve_png(
+    path: Path, curves: dict[str, tuple[list[float], list[float], float]], size: tuple[int, int] = (560, 440)
+) -> None:
     """``curves[name] = (precision, recall, ap)``; recall on x, precision on y."""
     w, h = size
     img = np.full((h, w, 3), 255, np.uint8)
@@ -28,7 +30,16 @@ def pr_curve_png(path: Path, curves: dict[str, tuple[list[float], list[float], f
         if rec:
             pts = np.array([[x0 + r * (x1 - x0), y1 - p * (y1 - y0)] for p, r in zip(prec, rec, strict=True)], np.int32)
             cv2.polylines(img, [pts], False, colour, 2, cv2.LINE_AA)
-        cv2.putText(img, f"{name}: AP {ap:.3f}", (x0 + 10, y1 - 12 - 18 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
+        cv2.putText(
+            img,
+            f"{name}: AP {ap:.3f}",
+            (x0 + 10, y1 - 12 - 18 * k),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.45,
+            colour,
+            1,
+            cv2.LINE_AA,
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), img)
 
@@ -46,21 +57,43 @@ def confusion_png(path: Path, matrix: npt.ArrayLike, rows: list[str], cols: list
             x, y = left + j * cell, top + i * cell
             cv2.rectangle(img, (x, y), (x + cell, y + cell), (255, shade, shade), -1)
             cv2.rectangle(img, (x, y), (x + cell, y + cell), (160, 160, 160), 1)
-            cv2.putText(img, str(int(m[i, j])), (x + 8, y + cell // 2 + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+            cv2.putText(
+                img,
+                str(int(m[i, j])),
+                (x + 8, y + cell // 2 + 5),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.5,
+                (0, 0, 0),
+                1,
+                cv2.LINE_AA,
+            )
     for i, name in enumerate(rows):
-        cv2.putText(img, name[:12], (4, top + i * cell + cell // 2 + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(
+            img,
+            name[:12],
+            (4, top + i * cell + cell // 2 + 5),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.45,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
     for j, name in enumerate(cols):
         org = (left + j * cell + cell // 2, top - 8)
         txt = np.full((20, 100, 3), 255, np.uint8)
         cv2.putText(txt, name[:12], (2, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
         rot = cv2.rotate(txt, cv2.ROTATE_90_COUNTERCLOCKWISE)
-        img[org[1] - 100 : org[1], org[0] - 10 : org[0] + 10] = np.minimum(img[org[1] - 100 : org[1], org[0] - 10 : org[0] + 10], rot)
+        img[org[1] - 100 : org[1], org[0] - 10 : org[0] + 10] = np.minimum(
+            img[org[1] - 100 : org[1], org[0] - 10 : org[0] + 10], rot
+        )
     cv2.putText(img, "truth \\ predicted", (4, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), img)
 
 
-def histogram_png(path: Path, labels: list[str], counts: list[int], xlabel: str, size: tuple[int, int] = (640, 360)) -> None:
+def histogram_png(
+    path: Path, labels: list[str], counts: list[int], xlabel: str, size: tuple[int, int] = (640, 360)
+) -> None:
     """Bar chart of pre-binned counts (dataset reports)."""
     w, h = size
     img = np.full((h, w, 3), 255, np.uint8)

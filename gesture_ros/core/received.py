@@ -68,7 +68,9 @@ def check_hands(hands: list[Hand], frame_w: int, frame_h: int) -> list[str]:
     return [p for h in hands for p in check_hand(h, frame_w, frame_h)[0]]
 
 
-def prepare_received_hands(hands: list[Hand], frame_w: int, frame_h: int, msg_size: tuple[int, int], roi_cfg: RoiConfig) -> list[str]:
+def prepare_received_hands(
+    hands: list[Hand], frame_w: int, frame_h: int, msg_size: tuple[int, int], roi_cfg: RoiConfig
+) -> list[str]:
     """Hands from another node's ``DetectionArray``, checked against the image they are
     classified on (:func:`check_size`, :func:`check_hands`, each ROI with
     :func:`~.roi.check_received_roi`), and given ROIs where they arrived without one

@@ -21,6 +21,8 @@ Rois = tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]
 
 @dataclass(frozen=True)
 class RoiConfig:
+    """How a detector box becomes the region the classifier sees (``roi.*`` parameters)."""
+
     #: side = longer box side x ratio + 2 x margin_px (square) or each side scaled (not square)
     ratio: float = 1.6
     #: pixels added on every side, after the ratio
@@ -52,7 +54,9 @@ def _expand(b: npt.NDArray[np.float64], frame_w: int, frame_h: int, cfg: RoiConf
     rois = np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=1)
     np.clip(rois[:, 0::2], 0, frame_w, out=rois[:, 0::2])
     np.clip(rois[:, 1::2], 0, frame_h, out=rois[:, 1::2])
-    valid = ((rois[:, 2] - rois[:, 0]) >= max(cfg.min_size, 1e-6)) & ((rois[:, 3] - rois[:, 1]) >= max(cfg.min_size, 1e-6))
+    valid = ((rois[:, 2] - rois[:, 0]) >= max(cfg.min_size, 1e-6)) & (
+        (rois[:, 3] - rois[:, 1]) >= max(cfg.min_size, 1e-6)
+    )
     valid &= np.isfinite(rois).all(axis=1)
     return rois.astype(np.float32), valid
 
@@ -65,7 +69,9 @@ def pixel_region(roi: npt.ArrayLike) -> tuple[int, int, int, int]:
     return ix1, iy1, ix2, iy2
 
 
-def check_received_roi(roi: npt.ArrayLike, frame_w: int, frame_h: int, min_size: float) -> tuple[npt.NDArray[np.float32], str | None]:
+def check_received_roi(
+    roi: npt.ArrayLike, frame_w: int, frame_h: int, min_size: float
+) -> tuple[npt.NDArray[np.float32], str | None]:
     """A ROI that came from another node (a message), made safe to crop with, or why it is not.
 
     Anything may arrive on a topic: NaN, corners swapped, a region outside the frame or of another
@@ -83,5 +89,7 @@ def check_received_roi(roi: npt.ArrayLike, frame_w: int, frame_h: int, min_size:
     np.clip(clipped[1::2], 0, frame_h, out=clipped[1::2])
     side = max(min_size, 1.0)
     if clipped[2] - clipped[0] < side or clipped[3] - clipped[1] < side:
-        return r.astype(np.float32), f"ROI {r.tolist()} lies outside the {frame_w}x{frame_h} frame (less than {side:g} px inside)"
+        return r.astype(
+            np.float32
+        ), f"ROI {r.tolist()} lies outside the {frame_w}x{frame_h} frame (less than {side:g} px inside)"
     return clipped.astype(np.float32), None

@@ -15,6 +15,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 class FrameSource(abc.ABC):
+    """Where the camera node's frames come from."""
+
     #: files and folders end; devices and streams can drop and come back
     finite: bool = False
     description: str = ""
@@ -24,13 +26,16 @@ class FrameSource(abc.ABC):
         """The next BGR frame, or None at the end of a file / when a device fails."""
 
     def rewind(self) -> bool:
+        """Start again from the first frame; False when the source cannot."""
         return False
 
-    def close(self) -> None:  # noqa: B027
-        pass
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the device or file."""
 
 
 class ImageFolderSource(FrameSource):
+    """The images of a folder in name order (unreadable ones are skipped and counted)."""
+
     finite = True
 
     def __init__(self, folder: Path) -> None:
@@ -42,6 +47,7 @@ class ImageFolderSource(FrameSource):
         self.unreadable: list[str] = []
 
     def read(self) -> Image | None:
+        """The next readable image, or None at the end."""
         while self.index < len(self.files):
             path = self.files[self.index]
             self.index += 1
@@ -52,6 +58,7 @@ class ImageFolderSource(FrameSource):
         return None
 
     def rewind(self) -> bool:
+        """Back to the first image."""
         self.index = 0
         return True
 
@@ -69,6 +76,7 @@ class CaptureSource(FrameSource):
         self.open()
 
     def open(self) -> bool:
+        """(Re)open the device, file, stream or pipeline; False when it cannot be opened."""
         if self.cap is not None:
             self.cap.release()
         src = self.source
@@ -86,17 +94,20 @@ class CaptureSource(FrameSource):
         return self.cap is not None
 
     def read(self) -> Image | None:
+        """The next frame, or None (end of a file, or a device that delivers nothing)."""
         if self.cap is None:
             return None
         ok, frame = self.cap.read()
         return frame if ok and frame is not None else None
 
     def rewind(self) -> bool:
+        """Back to the first frame of a file; devices and streams cannot."""
         if self.cap is not None and self.finite:
             return bool(self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0))
         return False
 
     def close(self) -> None:
+        """Release the capture."""
         if self.cap is not None:
             self.cap.release()
             self.cap = None

@@ -15,6 +15,9 @@ B = TypeVar("B")
 
 
 class ExactTimeSync(Generic[A, B]):
+    """Pairs two streams by identical stamps (message_filters' ExactTime), holding at most
+    ``queue_size`` unmatched items per side; items that can never match are counted as dropped."""
+
     def __init__(self, queue_size: int = 10) -> None:
         if queue_size < 1:
             raise ValueError("queue_size must be >= 1")
@@ -35,6 +38,7 @@ class ExactTimeSync(Generic[A, B]):
                     self.dropped_b += 1
 
     def add_a(self, stamp: int, item: A) -> tuple[A, B] | None:
+        """Add an item of the first stream; the pair when its partner is already here."""
         if stamp in self._b:
             b = self._b.pop(stamp)
             self._prune(stamp)
@@ -46,6 +50,7 @@ class ExactTimeSync(Generic[A, B]):
         return None
 
     def add_b(self, stamp: int, item: B) -> tuple[A, B] | None:
+        """Add an item of the second stream; the pair when its partner is already here."""
         if stamp in self._a:
             a = self._a.pop(stamp)
             self._prune(stamp)

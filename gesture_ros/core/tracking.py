@@ -75,11 +75,14 @@ class IouTracker:
         return ids, ended
 
     def reset(self) -> None:
+        """Forget every track (ids go on counting)."""
         self._tracks.clear()
 
 
 @dataclass(frozen=True)
 class GestureChange:
+    """A tracked hand's debounced gesture changed from ``previous`` ('' at first) to ``current``."""
+
     track_id: int
     previous: str
     current: str
@@ -103,6 +106,7 @@ class Debouncer:
         self._hist: dict[int, _History] = {}
 
     def update(self, track_ids: list[int], labels: list[str], ended: list[int] | None = None) -> list[GestureChange]:
+        """This frame's labels per track id; the changes that became stable. ``ended`` tracks are forgotten."""
         changes: list[GestureChange] = []
         for tid, label in zip(track_ids, labels, strict=True):
             h = self._hist.setdefault(tid, _History())

@@ -15,8 +15,14 @@ T = TypeVar("T")
 
 
 class LatestWorker(Generic[T]):
+    """A one-slot worker thread: the newest submitted item wins and replaced items are counted, so
+    a slow consumer (a remote backend) always works on the freshest input."""
+
     def __init__(
-        self, fn: Callable[[T], None], name: str = "latest-worker", on_error: Callable[[BaseException], None] | None = None
+        self,
+        fn: Callable[[T], None],
+        name: str = "latest-worker",
+        on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.fn = fn
         self.on_error = on_error
@@ -68,6 +74,7 @@ class LatestWorker(Generic[T]):
             return self._cv.wait_for(lambda: not self._has_pending and not self._busy, timeout)
 
     def close(self, timeout: float = 5.0) -> None:
+        """Stop the thread after the item in progress."""
         with self._cv:
             self._stop = True
             self._cv.notify_all()

@@ -11,6 +11,7 @@ from .errors import ConfigError
 
 
 def read_yaml(path: str | Path, what: str) -> Any:
+    """A YAML file's content; missing, unreadable or invalid is one :class:`ConfigError` naming ``what``."""
     p = Path(path)
     try:
         return yaml.safe_load(p.read_text())

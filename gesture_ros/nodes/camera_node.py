@@ -46,10 +46,14 @@ class CameraNode(GestureNode):
             self.get_logger().info(f"camera source: {self.source.description}")
             if isinstance(self.source, CaptureSource) and self.source.cap is None:
                 if self.source.finite:
-                    self._broken = f"cannot open {self.source.description}: corrupt, truncated or a codec OpenCV cannot decode"
+                    self._broken = (
+                        f"cannot open {self.source.description}: corrupt, truncated or a codec OpenCV cannot decode"
+                    )
                 else:
                     self.diag.state = (2, f"cannot open {self.source.description}")
-                    self.get_logger().error(f"cannot open {self.source.description}; retrying every {v['camera.reconnect_period']} s")
+                    self.get_logger().error(
+                        f"cannot open {self.source.description}; retrying every {v['camera.reconnect_period']} s"
+                    )
         if self._broken:
             self.diag.state = (2, self._broken)
             self.get_logger().error(f"{self._broken}; publishing nothing")

@@ -75,7 +75,10 @@ def detections_msg(header: Header, hands: list[Hand], size: tuple[int, int], wit
 
 
 def hands_from_msg(msg: DetectionArray) -> list[Hand]:
-    return [Hand(box_array(d.box), float(d.score), int(d.class_id), d.label, box_array(d.roi), bool(d.roi_valid)) for d in msg.detections]
+    return [
+        Hand(box_array(d.box), float(d.score), int(d.class_id), d.label, box_array(d.roi), bool(d.roi_valid))
+        for d in msg.detections
+    ]
 
 
 def gesture_msg(header: Header, hand: Hand) -> Gesture:

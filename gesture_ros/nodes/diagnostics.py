@@ -165,7 +165,9 @@ class Diagnostics:
         """After a classification attempt: report a remote backend that is down (detections are
         still published, gestures marked unavailable) and say when it is back."""
         if error is not None:
-            self.report("classifier_unavailable", f"gesture classification unavailable: {error}; detections still published")
+            self.report(
+                "classifier_unavailable", f"gesture classification unavailable: {error}; detections still published"
+            )
         self.link_outcome("classifier", link)
 
     def link_outcome(self, stage: str, link: Link | None) -> None:
@@ -190,7 +192,8 @@ class Diagnostics:
         key = f"nonfinite_{stage}_outputs"
         if self.stats.set_counter(key, total, at_least=True):
             self.report(
-                f"{key}_reports", f"the {stage} model produced NaN/inf outputs; they are ignored (counted in {key} on /diagnostics)"
+                f"{key}_reports",
+                f"the {stage} model produced NaN/inf outputs; they are ignored (counted in {key} on /diagnostics)",
             )
 
     def publish(self) -> None:

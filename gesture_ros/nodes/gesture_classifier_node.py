@@ -52,7 +52,9 @@ class GestureClassifierNode(GestureNode):
         self.params.on_change(ROI, self._set_roi)
         self.params.on_change(TRACKING, self.tracking.configure)
         if self.remote("classifier")(self.values):
-            self.params.on_change(RECONNECT, lambda wait: self.set_link_waits(wait, self.classifier.link if self.classifier else None))
+            self.params.on_change(
+                RECONNECT, lambda wait: self.set_link_waits(wait, self.classifier.link if self.classifier else None)
+            )
         self.runner = StageRunner(self.diag, "classifier", self.latency_ms)
         self.images = self.image_input()
         remote = self.values["classifier.backend"] == "triton"
@@ -71,7 +73,9 @@ class GestureClassifierNode(GestureNode):
             image, order = frame
             h, w = image.shape[:2]
             for problem in prepare_received_hands(hands, w, h, (dets.image_width, dets.image_height), self.roi):
-                self.diag.report("bad_detections", f"{self.values['rois_topic']}: {problem}; that hand is published unclassified")
+                self.diag.report(
+                    "bad_detections", f"{self.values['rois_topic']}: {problem}; that hand is published unclassified"
+                )
             with self.diag.stats.timed("classify"):
                 # a failed inference is reported and the hands are published unclassified
                 error = self.runner.run(lambda: classify_hands(cls, image, order, hands))

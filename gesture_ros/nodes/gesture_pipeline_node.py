@@ -53,7 +53,12 @@ class GesturePipelineNode(GestureNode):
                 *TRACKING_PARAMS,
                 *OVERLAY_PARAMS,
             ),
-            applies=lambda v: (CLUSTERING, ROI, TRACKING, *((RECONNECT,) if self.remote("detector", "classifier")(v) else ())),
+            applies=lambda v: (
+                CLUSTERING,
+                ROI,
+                TRACKING,
+                *((RECONNECT,) if self.remote("detector", "classifier")(v) else ()),
+            ),
         )
         v = self.values
         self.det_pub = self.create_publisher(DetectionArray, v["detections_topic"], RESULT_QOS)
@@ -72,7 +77,9 @@ class GesturePipelineNode(GestureNode):
             self.params.on_change(RECONNECT, lambda wait: self.set_link_waits(wait, *self._links()))
         self.runner = StageRunner(self.diag, "detector", self.latency_ms)
         self.images = self.image_input()
-        self.images.subscribe(self.dispatcher(self._process, "triton" in (v["detector.backend"], v["classifier.backend"])))
+        self.images.subscribe(
+            self.dispatcher(self._process, "triton" in (v["detector.backend"], v["classifier.backend"]))
+        )
 
     def _links(self) -> list[Any]:
         p = self.pipeline

@@ -32,7 +32,9 @@ class HandDetectorNode(GestureNode):
             self.diag.fail(exc)
         self.params.on_change(CLUSTERING, self._set_clustering)
         if self.remote("detector")(self.values):
-            self.params.on_change(RECONNECT, lambda wait: self.set_link_waits(wait, self.detector.link if self.detector else None))
+            self.params.on_change(
+                RECONNECT, lambda wait: self.set_link_waits(wait, self.detector.link if self.detector else None)
+            )
         self.runner = StageRunner(self.diag, "detector", self.latency_ms)
         self.images = self.image_input()
         self.images.subscribe(self.dispatcher(self._on_image, self.values["detector.backend"] == "triton"))

@@ -92,5 +92,7 @@ class ImageInput:
             deliver(sync.add_a(stamp_key(msg.header.stamp), msg))
 
         self.subscribe(on_image)
-        self.node.create_subscription(msg_type, topic, lambda m: deliver(sync.add_b(stamp_key(m.header.stamp), m)), RESULT_QOS)
+        self.node.create_subscription(
+            msg_type, topic, lambda m: deliver(sync.add_b(stamp_key(m.header.stamp), m)), RESULT_QOS
+        )
         return sync

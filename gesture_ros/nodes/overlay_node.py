@@ -23,9 +23,22 @@ def hands_from_gestures(msg: GestureArray) -> list[Hand]:
     hands = []
     for g in msg.gestures:
         d = g.hand
-        res = GestureResult(int(g.class_id), g.label, float(g.confidence), np.asarray(g.scores, np.float32)) if g.available else None
+        res = (
+            GestureResult(int(g.class_id), g.label, float(g.confidence), np.asarray(g.scores, np.float32))
+            if g.available
+            else None
+        )
         hands.append(
-            Hand(box_array(d.box), float(d.score), int(d.class_id), d.label, box_array(d.roi), bool(d.roi_valid), res, int(g.track_id))
+            Hand(
+                box_array(d.box),
+                float(d.score),
+                int(d.class_id),
+                d.label,
+                box_array(d.roi),
+                bool(d.roi_valid),
+                res,
+                int(g.track_id),
+            )
         )
     return hands
 
@@ -33,7 +46,8 @@ def hands_from_gestures(msg: GestureArray) -> list[Hand]:
 class OverlayNode(GestureNode):
     def __init__(self) -> None:
         super().__init__(
-            "overlay", ("image_topic", "image_transport", "gestures_topic", "overlay_topic", "sync.queue_size", *OVERLAY_PARAMS)
+            "overlay",
+            ("image_topic", "image_transport", "gestures_topic", "overlay_topic", "sync.queue_size", *OVERLAY_PARAMS),
         )
         v = self.values
         self.overlay = OverlayOutput(self)

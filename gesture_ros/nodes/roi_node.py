@@ -30,7 +30,9 @@ class RoiNode(GestureNode):
         if msg.detections:
             w, h = int(msg.image_width), int(msg.image_height)
             if w == 0 or h == 0:
-                self.diag.report("rejected_detections", "rejected DetectionArray without image_width/image_height: cannot clip ROIs")
+                self.diag.report(
+                    "rejected_detections", "rejected DetectionArray without image_width/image_height: cannot clip ROIs"
+                )
                 return
             with self.diag.stats.timed("roi"):
                 hands = hands_from_msg(msg)
@@ -38,7 +40,9 @@ class RoiNode(GestureNode):
                 for i, hand in enumerate(hands):
                     problems, box_ok = check_hand(hand, w, h)
                     for p in problems:
-                        self.diag.report("bad_detections", f"{self.values['detections_topic']}: {p}; that hand gets no ROI")
+                        self.diag.report(
+                            "bad_detections", f"{self.values['detections_topic']}: {p}; that hand gets no ROI"
+                        )
                     if box_ok:
                         usable.append(i)
                 rois = np.zeros((len(hands), 4), np.float32)

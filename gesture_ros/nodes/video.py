@@ -57,7 +57,9 @@ class OverlayOutput:
         v = node.values
         self.node = node
         self.pub = node.create_publisher(ImageMsg, v["overlay_topic"], IMAGE_QOS) if v["overlay.publish"] else None
-        self.video = VideoSink(v["overlay.video_path"], float(v["overlay.video_fps"]), node) if v["overlay.video_path"] else None
+        self.video = (
+            VideoSink(v["overlay.video_path"], float(v["overlay.video_fps"]), node) if v["overlay.video_path"] else None
+        )
 
     @property
     def wanted(self) -> bool:

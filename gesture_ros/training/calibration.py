@@ -75,7 +75,9 @@ def tensor_ranges(
     model = onnx.shape_inference.infer_shapes(onnx.load(str(onnx_path)))
     known = {v.name for v in model.graph.output}
     floats = {
-        v.name for v in list(model.graph.value_info) + list(model.graph.output) if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+        v.name
+        for v in list(model.graph.value_info) + list(model.graph.output)
+        if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     }
     names = [o for n in model.graph.node for o in n.output if o in floats]
     for v in model.graph.value_info:
@@ -111,7 +113,9 @@ def tensor_ranges(
     return ranges
 
 
-def write_cache(path: Path, ranges: dict[str, float], trt_version: str = "10.3.0", algorithm: str = "EntropyCalibration2") -> None:
+def write_cache(
+    path: Path, ranges: dict[str, float], trt_version: str = "10.3.0", algorithm: str = "EntropyCalibration2"
+) -> None:
     lines = [f"TRT-{trt_version_int(trt_version)}-{algorithm}"]
     for name, amax in ranges.items():
         scale = max(amax, 1e-12) / 127.0
@@ -143,9 +147,16 @@ def calibration_batches(spec: Any, images: list[Path]) -> Iterator[npt.NDArray[n
 
 
 def run_calibration(
-    onnx_path: Path, spec: Any, data: Path, out: Path, *, images: int = 64, method: str = "entropy",
-    trt_version: str = "10.3.0", exclude_scenes: tuple[str, ...] = (),
-) -> dict[str, Any]:  # fmt: skip
+    onnx_path: Path,
+    spec: Any,
+    data: Path,
+    out: Path,
+    *,
+    images: int = 64,
+    method: str = "entropy",
+    trt_version: str = "10.3.0",
+    exclude_scenes: tuple[str, ...] = (),
+) -> dict[str, Any]:
     """Write the cache for ``onnx_path`` from ``images`` images of ``data`` spread over its scenes."""
     from ..datasets import load_detection_set
 
@@ -156,4 +167,10 @@ def run_calibration(
     chosen = [samples[i].image for i in sorted(set(pick.tolist()))]
     ranges = tensor_ranges(onnx_path, calibration_batches(spec, chosen), spec.input.name, method)
     write_cache(out, ranges, trt_version, "EntropyCalibration2" if method == "entropy" else "MinMaxCalibration")
-    return {"cache": str(out), "tensors": len(ranges), "images": len(chosen), "method": method, "trt_version": trt_version}
+    return {
+        "cache": str(out),
+        "tensors": len(ranges),
+        "images": len(chosen),
+        "method": method,
+        "trt_version": trt_version,
+    }

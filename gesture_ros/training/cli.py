@@ -121,15 +121,29 @@ def _engines(args: argparse.Namespace, models: ModelsConfig, values: dict[str, A
     cls = Path(args.classifier) if args.classifier else paths.resolve(models.classifier.file)
     det_profile = parse_profile(args.detector_profile) if args.detector_profile else default_profile(models.detector, 1)
     cls_max = int(values["classifier.max_batch"])
-    cls_profile = parse_profile(args.classifier_profile) if args.classifier_profile else default_profile(models.classifier, cls_max)
+    cls_profile = (
+        parse_profile(args.classifier_profile)
+        if args.classifier_profile
+        else default_profile(models.classifier, cls_max)
+    )
     jobs = [
-        EngineJob(det, out / f"hand_detector_{args.detector_precision}.engine", args.detector_precision, det_profile,
-                  Path(args.calib) if args.calib else None, (models.detector.coverage_output, models.detector.bbox_output)),
-        EngineJob(cls, out / f"gesture_classifier_{args.classifier_precision}.engine", args.classifier_precision, cls_profile),
-    ]  # fmt: skip
+        EngineJob(
+            det,
+            out / f"hand_detector_{args.detector_precision}.engine",
+            args.detector_precision,
+            det_profile,
+            Path(args.calib) if args.calib else None,
+            (models.detector.coverage_output, models.detector.bbox_output),
+        ),
+        EngineJob(
+            cls, out / f"gesture_classifier_{args.classifier_precision}.engine", args.classifier_precision, cls_profile
+        ),
+    ]
     res = make_engines(jobs, out / "build_engines.sh", key=args.key)
     if not res["tensorrt"]:
-        print("TensorRT is not installed here: run these on the target (also in " + res["script"] + "):", file=sys.stderr)
+        print(
+            "TensorRT is not installed here: run these on the target (also in " + res["script"] + "):", file=sys.stderr
+        )
         for line in res["commands"]:
             print("  " + line, file=sys.stderr)
     return res
@@ -142,7 +156,12 @@ def _train_arguments(cls_name: str, what: str) -> Callable[[argparse.ArgumentPar
         from .train_classifier import ClassifierTrainConfig
         from .train_detector import DetectorTrainConfig
 
-        configs = {"detector": DetectorTrainConfig, "classifier": ClassifierTrainConfig, "deploy": DeployConfig, "prune": PruneConfig}
+        configs = {
+            "detector": DetectorTrainConfig,
+            "classifier": ClassifierTrainConfig,
+            "deploy": DeployConfig,
+            "prune": PruneConfig,
+        }
         _add_config_flags(sp, configs[cls_name])
         sp.add_argument("--params", default="config/gesture_ros.yaml", help=f"node parameters ({what})")
 
@@ -176,7 +195,9 @@ def _run_detector(args: argparse.Namespace) -> int:
 def _run_classifier(args: argparse.Namespace) -> int:
     from .train_classifier import ClassifierTrainConfig, train_classifier
 
-    train_classifier(_config(ClassifierTrainConfig, args), _models().classifier, ROI.build(parameter_values(args.params)))
+    train_classifier(
+        _config(ClassifierTrainConfig, args), _models().classifier, ROI.build(parameter_values(args.params))
+    )
     return 0
 
 
@@ -196,8 +217,16 @@ def _run_calibrate(args: argparse.Namespace) -> int:
 
     models = _models()
     model = Path(args.model) if args.model else paths.resolve(models.detector.file)
-    res = run_calibration(model, models.detector, Path(args.data), Path(args.out), images=args.images, method=args.method,
-                          trt_version=args.trt_version, exclude_scenes=tuple(args.exclude_scenes))  # fmt: skip
+    res = run_calibration(
+        model,
+        models.detector,
+        Path(args.data),
+        Path(args.out),
+        images=args.images,
+        method=args.method,
+        trt_version=args.trt_version,
+        exclude_scenes=tuple(args.exclude_scenes),
+    )
     _write_json(None, res)
     return 0
 
@@ -209,7 +238,10 @@ def _engines_arguments(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--classifier-precision", choices=("fp32", "fp16", "int8"), default="fp16")
     sp.add_argument("--calib", help="INT8 calibration cache for the detector (not for a QAT Q/DQ model)")
     sp.add_argument("--detector-profile", help="name,MIN,OPT,MAX (default: batch 1 at the models.yaml input size)")
-    sp.add_argument("--classifier-profile", help="e.g. input_1,1x3x160x160,4x3x160x160,8x3x160x160 (default: up to classifier.max_batch)")
+    sp.add_argument(
+        "--classifier-profile",
+        help="e.g. input_1,1x3x160x160,4x3x160x160,8x3x160x160 (default: up to classifier.max_batch)",
+    )
     sp.add_argument("--key", default="nvidia_tlt", help="NGC model key for .etlt files")
     sp.add_argument("--out", default="engines", help="directory for the engines and build_engines.sh")
     sp.add_argument("--params", default="config/gesture_ros.yaml", help="node parameters (classifier.max_batch)")
@@ -235,7 +267,9 @@ def _triton_repo_arguments(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--detector", help="also serve this detector file")
     sp.add_argument("--detector-name", default="hand_detector")
     sp.add_argument("--max-batch", type=int, default=8)
-    sp.add_argument("--queue-delay-us", type=int, default=500, help="dynamic batching: how long to wait for more requests")
+    sp.add_argument(
+        "--queue-delay-us", type=int, default=500, help="dynamic batching: how long to wait for more requests"
+    )
     sp.add_argument("--instances", type=int, default=1)
     sp.add_argument("--threads", type=int, default=1, help="python flavour: ONNX Runtime threads per instance")
     sp.add_argument("--params", default="config/gesture_ros.yaml")
@@ -249,8 +283,17 @@ def _run_triton_repo(args: argparse.Namespace) -> int:
     cls = Path(args.classifier) if args.classifier else paths.resolve(models.classifier.file)
     written = [write_model(Path(args.out), args.name, cls, args.flavour, models.classifier, args.max_batch, **kw)]
     if args.detector:
-        written.append(write_model(Path(args.out), args.detector_name, Path(args.detector), args.flavour, models.detector, 1,
-                                   **{**kw, "dynamic_batching": False}))  # fmt: skip
+        written.append(
+            write_model(
+                Path(args.out),
+                args.detector_name,
+                Path(args.detector),
+                args.flavour,
+                models.detector,
+                1,
+                **{**kw, "dynamic_batching": False},
+            )
+        )
     _write_json(None, {"repository": args.out, "models": [str(w) for w in written], "flavour": args.flavour})
     return 0
 
@@ -260,7 +303,11 @@ def _run_prune(args: argparse.Namespace) -> int:
 
     cfg = _config(PruneConfig, args)
     models = _models()
-    run_prune(cfg, models.detector if cfg.kind == "detector" else models.classifier, CLUSTERING.build(parameter_values(args.params)))
+    run_prune(
+        cfg,
+        models.detector if cfg.kind == "detector" else models.classifier,
+        CLUSTERING.build(parameter_values(args.params)),
+    )
     return 0
 
 
@@ -287,7 +334,9 @@ def _run_convert_egohands(args: argparse.Namespace) -> int:
 def _convert_voc_arguments(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("src", help="folder with Annotations/ and JPEGImages/ (or the XML files and images together)")
     sp.add_argument("out")
-    sp.add_argument("--class-map", nargs="*", default=None, metavar="SRC=DST", help="keep and rename these classes only")
+    sp.add_argument(
+        "--class-map", nargs="*", default=None, metavar="SRC=DST", help="keep and rename these classes only"
+    )
     sp.add_argument("--scene-pattern", default="", help="regex; its first group of the file name is the scene")
 
 
@@ -326,29 +375,81 @@ def _run_publish(args: argparse.Namespace) -> int:
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("detector", "train the detector (torchrun for several GPUs)", _train_arguments("detector", "clustering"),
-            _distributed(_run_detector)),
-    Command("classifier", "train the classifier (torchrun for several GPUs)", _train_arguments("classifier", "ROI"),
-            _distributed(_run_classifier)),
-    Command("qat", "quantisation-aware retraining of a trained detector -> Q/DQ ONNX", _train_arguments("detector", "clustering"),
-            _distributed(_run_detector)),
-    Command("calibrate", "INT8 calibration cache (TensorRT text format) for a float detector ONNX", _calibrate_arguments, _run_calibrate),
-    Command("engines", "TensorRT engines (Python API) or the exact trtexec / tao-converter commands", _engines_arguments, _run_engines),
-    Command("deploy", "bundle models + models.yaml + node parameters + graph + launch file for a robot",
-            _train_arguments("deploy", "to start from"), _run_deploy),
-    Command("triton-repo", "Triton model repository (python / onnxruntime_onnx / tensorrt_plan flavour)", _triton_repo_arguments,
-            _run_triton_repo),
-    Command("prune", "structured L1 channel pruning (TAO -pth, union across residual adds)", _train_arguments("prune", "clustering"),
-            _distributed(_run_prune)),
-    Command("evaluate-detector", "hand AP50/AP70 + PR curve of an ONNX model, through the runtime", _evaluate_arguments, _evaluate),
-    Command("evaluate-classifier", "accuracy / macro-F1 / confusion of an ONNX model, through the runtime", _evaluate_arguments, _evaluate),
-    Command("convert-egohands", "EgoHands _LABELLED_SAMPLES (polygons.mat) -> KITTI + report", _convert_egohands_arguments,
-            _run_convert_egohands),
+    Command(
+        "detector",
+        "train the detector (torchrun for several GPUs)",
+        _train_arguments("detector", "clustering"),
+        _distributed(_run_detector),
+    ),
+    Command(
+        "classifier",
+        "train the classifier (torchrun for several GPUs)",
+        _train_arguments("classifier", "ROI"),
+        _distributed(_run_classifier),
+    ),
+    Command(
+        "qat",
+        "quantisation-aware retraining of a trained detector -> Q/DQ ONNX",
+        _train_arguments("detector", "clustering"),
+        _distributed(_run_detector),
+    ),
+    Command(
+        "calibrate",
+        "INT8 calibration cache (TensorRT text format) for a float detector ONNX",
+        _calibrate_arguments,
+        _run_calibrate,
+    ),
+    Command(
+        "engines",
+        "TensorRT engines (Python API) or the exact trtexec / tao-converter commands",
+        _engines_arguments,
+        _run_engines,
+    ),
+    Command(
+        "deploy",
+        "bundle models + models.yaml + node parameters + graph + launch file for a robot",
+        _train_arguments("deploy", "to start from"),
+        _run_deploy,
+    ),
+    Command(
+        "triton-repo",
+        "Triton model repository (python / onnxruntime_onnx / tensorrt_plan flavour)",
+        _triton_repo_arguments,
+        _run_triton_repo,
+    ),
+    Command(
+        "prune",
+        "structured L1 channel pruning (TAO -pth, union across residual adds)",
+        _train_arguments("prune", "clustering"),
+        _distributed(_run_prune),
+    ),
+    Command(
+        "evaluate-detector",
+        "hand AP50/AP70 + PR curve of an ONNX model, through the runtime",
+        _evaluate_arguments,
+        _evaluate,
+    ),
+    Command(
+        "evaluate-classifier",
+        "accuracy / macro-F1 / confusion of an ONNX model, through the runtime",
+        _evaluate_arguments,
+        _evaluate,
+    ),
+    Command(
+        "convert-egohands",
+        "EgoHands _LABELLED_SAMPLES (polygons.mat) -> KITTI + report",
+        _convert_egohands_arguments,
+        _run_convert_egohands,
+    ),
     Command("convert-voc", "Pascal VOC XML -> KITTI + report", _convert_voc_arguments, _run_convert_voc),
-    Command("dataset-report", "counts per scene and a box-size histogram of a KITTI dataset", _dataset_report_arguments,
-            _run_dataset_report),
+    Command(
+        "dataset-report",
+        "counts per scene and a box-size histogram of a KITTI dataset",
+        _dataset_report_arguments,
+        _run_dataset_report,
+    ),
     Command("publish", "copy trained ONNX models and their metrics into models/", _publish_arguments, _run_publish),
-)  # fmt: skip
+)
 
 #: what the training library raises besides the package's typed errors: bad input, exit code 2
 LIBRARY_ERRORS: tuple[tuple[type[BaseException], int], ...] = ((FileNotFoundError, 2), (ValueError, 2), (KeyError, 2))
@@ -361,7 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one step; an error is one line on stderr and its exit code (``gesture_ros.commands``)."""
-    return commands.run("gesture-train", build_parser(), COMMANDS, sys.argv[1:] if argv is None else argv, LIBRARY_ERRORS)
+    return commands.run(
+        "gesture-train", build_parser(), COMMANDS, sys.argv[1:] if argv is None else argv, LIBRARY_ERRORS
+    )
 
 
 if __name__ == "__main__":

@@ -80,7 +80,9 @@ def egohands_boxes(polygons_mat: Path) -> list[npt.NDArray[np.float32]]:
 
     mat = loadmat(str(polygons_mat))
     if "polygons" not in mat:
-        raise ValueError(f"{polygons_mat}: no 'polygons' variable (keys: {sorted(k for k in mat if not k.startswith('__'))})")
+        raise ValueError(
+            f"{polygons_mat}: no 'polygons' variable (keys: {sorted(k for k in mat if not k.startswith('__'))})"
+        )
     frames = []
     for entry in np.asarray(mat["polygons"]).ravel():
         boxes = []
@@ -99,7 +101,9 @@ def egohands_boxes(polygons_mat: Path) -> list[npt.NDArray[np.float32]]:
     return frames
 
 
-def _clip(boxes: npt.NDArray[np.float32], w: int, h: int, min_size: float) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+def _clip(
+    boxes: npt.NDArray[np.float32], w: int, h: int, min_size: float
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
     """Boxes clipped to the image, and which of them stay (at least ``min_size`` px each way)."""
     b = boxes.copy()
     np.clip(b[:, 0::2], 0, w, out=b[:, 0::2])
@@ -127,7 +131,17 @@ def convert_egohands(src: Path, out: Path, min_size: float = 2.0) -> dict[str, A
         for img, b in zip(frames, boxes, strict=True):
             w, h = _image_size(img)
             b, _ = _clip(b, w, h, min_size)
-            items.append(Converted(img, f"egohands__{video.name}_{img.stem}{img.suffix.lower()}", b, ["hand"] * len(b), video.name, w, h))
+            items.append(
+                Converted(
+                    img,
+                    f"egohands__{video.name}_{img.stem}{img.suffix.lower()}",
+                    b,
+                    ["hand"] * len(b),
+                    video.name,
+                    w,
+                    h,
+                )
+            )
     return write_dataset(items, out, "EgoHands")
 
 
@@ -152,7 +166,14 @@ def parse_voc(xml_path: Path) -> tuple[str, str, int, int, list[str], npt.NDArra
             raise ValueError(f"{xml_path}: bad bndbox ({exc})") from None
         names.append(text(obj, "name"))
         boxes.append(box)
-    return text(root, "filename"), text(root, "folder"), width, height, names, np.asarray(boxes, np.float32).reshape(-1, 4)
+    return (
+        text(root, "filename"),
+        text(root, "folder"),
+        width,
+        height,
+        names,
+        np.asarray(boxes, np.float32).reshape(-1, 4),
+    )
 
 
 def convert_voc(

@@ -71,7 +71,9 @@ def _check_onnx_input(model: Path, spec: Any) -> None:
     dims = [d.dim_value or d.dim_param for d in inp.type.tensor_type.shape.dim]
     want = [3, spec.input.height, spec.input.width]
     if inp.name != spec.input.name or [int(d) if isinstance(d, int) else d for d in dims[1:]] != want:
-        raise ModelError(f"{model}: input {inp.name} {dims} does not match config/models.yaml ({spec.input.name} [N, {want}])")
+        raise ModelError(
+            f"{model}: input {inp.name} {dims} does not match config/models.yaml ({spec.input.name} [N, {want}])"
+        )
 
 
 def _parse_sets(items: list[str]) -> dict[str, Any]:
@@ -98,10 +100,19 @@ def write_bundle(cfg: DeployConfig, values: dict[str, Any]) -> dict[str, Any]:
 
     specs = parse_models(models_raw)
     params = dict(values)
-    for key, arg, spec in (("detector", cfg.detector, specs.detector), ("classifier", cfg.classifier, specs.classifier)):
+    for key, arg, spec in (
+        ("detector", cfg.detector, specs.detector),
+        ("classifier", cfg.classifier, specs.classifier),
+    ):
         if key == "classifier" and cfg.triton_url:
-            params.update({"classifier.backend": "triton", "classifier.model": "", "triton.url": cfg.triton_url,
-                           "triton.protocol": cfg.triton_protocol})  # fmt: skip
+            params.update(
+                {
+                    "classifier.backend": "triton",
+                    "classifier.model": "",
+                    "triton.url": cfg.triton_url,
+                    "triton.protocol": cfg.triton_protocol,
+                }
+            )
             continue
         src = Path(arg) if arg else paths.resolve(spec.file)
         if not src.is_file():
@@ -127,11 +138,22 @@ def write_bundle(cfg: DeployConfig, values: dict[str, Any]) -> dict[str, Any]:
     graph["name"] = cfg.name
     graph["description"] = f"{graph.get('description', '')} (deploy bundle)"
     graph["arguments"] = {
-        "params_file": {"default": f"${{{GRAPH_DIR_VAR}}}/gesture_ros.yaml", "description": "the bundle's node parameters"},
-        "camera": {"default": "true" if cfg.camera_source else "false", "enables": ["camera"], "description": "start the camera node"},
+        "params_file": {
+            "default": f"${{{GRAPH_DIR_VAR}}}/gesture_ros.yaml",
+            "description": "the bundle's node parameters",
+        },
+        "camera": {
+            "default": "true" if cfg.camera_source else "false",
+            "enables": ["camera"],
+            "description": "start the camera node",
+        },
     }
     if cfg.camera_source:
-        graph["arguments"]["camera_source"] = {"default": cfg.camera_source, "sets": ["camera.source"], "description": "camera source"}
+        graph["arguments"]["camera_source"] = {
+            "default": cfg.camera_source,
+            "sets": ["camera.source"],
+            "description": "camera source",
+        }
     (out / "graph.yaml").write_text("# written by gesture-train deploy\n" + yaml.safe_dump(graph, sort_keys=False))
     (out / f"{cfg.name}.launch.py").write_text(LAUNCH_FILE.format(name=cfg.name))
     if cfg.triton_repo:
@@ -141,8 +163,13 @@ def write_bundle(cfg: DeployConfig, values: dict[str, Any]) -> dict[str, Any]:
         "launch": str(out / f"{cfg.name}.launch.py"),
         "graph": str(out / "graph.yaml"),
         "detector": {"backend": params["detector.backend"], "file": models_raw["detector"]["file"]},
-        "classifier": {"backend": params["classifier.backend"], "file": models_raw["classifier"]["file"],
-                       "triton_url": cfg.triton_url or None},
-        "input": {"detector": [3, specs.detector.input.height, specs.detector.input.width],
-                  "classifier": [3, specs.classifier.input.height, specs.classifier.input.width]},
-    }  # fmt: skip
+        "classifier": {
+            "backend": params["classifier.backend"],
+            "file": models_raw["classifier"]["file"],
+            "triton_url": cfg.triton_url or None,
+        },
+        "input": {
+            "detector": [3, specs.detector.input.height, specs.detector.input.width],
+            "classifier": [3, specs.classifier.input.height, specs.classifier.input.width],
+        },
+    }

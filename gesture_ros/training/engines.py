@@ -32,7 +32,9 @@ def parse_profile(text: str) -> Profile:
     """``input_1,1x3x160x160,1x3x160x160,2x3x160x160`` -> :class:`Profile` (checked)."""
     parts = text.split(",")
     if len(parts) != 4:
-        raise ValueError(f"profile must be name,MIN,OPT,MAX (like input_1,1x3x160x160,1x3x160x160,2x3x160x160); got {text!r}")
+        raise ValueError(
+            f"profile must be name,MIN,OPT,MAX (like input_1,1x3x160x160,1x3x160x160,2x3x160x160); got {text!r}"
+        )
     try:
         shapes = [tuple(int(d) for d in p.lower().split("x")) for p in parts[1:]]
     except ValueError:
@@ -51,7 +53,12 @@ def default_profile(spec: Any, max_batch: int, opt_batch: int | None = None) -> 
 
 
 def trtexec_command(
-    onnx: Path, engine: Path, precision: str, profiles: list[Profile], calib: Path | None = None, workspace_mb: int = 1024
+    onnx: Path,
+    engine: Path,
+    precision: str,
+    profiles: list[Profile],
+    calib: Path | None = None,
+    workspace_mb: int = 1024,
 ) -> list[str]:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -68,7 +75,13 @@ def trtexec_command(
 
 
 def tao_converter_command(
-    etlt: Path, engine: Path, precision: str, profile: Profile, key: str, outputs: list[str] | None = None, calib: Path | None = None
+    etlt: Path,
+    engine: Path,
+    precision: str,
+    profile: Profile,
+    key: str,
+    outputs: list[str] | None = None,
+    calib: Path | None = None,
 ) -> list[str]:
     """For an encrypted ``.etlt`` from NGC (TensorRT cannot parse it; tao-converter decrypts it)."""
     if precision not in PRECISIONS:
@@ -82,7 +95,12 @@ def tao_converter_command(
 
 
 def build_engine(
-    onnx: Path, engine: Path, precision: str, profiles: list[Profile], calib: Path | None = None, workspace_mb: int = 1024
+    onnx: Path,
+    engine: Path,
+    precision: str,
+    profiles: list[Profile],
+    calib: Path | None = None,
+    workspace_mb: int = 1024,
 ) -> Path:
     """Build and serialise an engine with the TensorRT 10 Python API (imported here, lazily)."""
     import tensorrt as trt
@@ -155,7 +173,9 @@ class EngineJob:
     outputs: tuple[str, ...] = ()  # for .etlt
 
 
-def make_engines(jobs: list[EngineJob], script: Path, key: str = "nvidia_tlt", build: bool | None = None) -> dict[str, Any]:
+def make_engines(
+    jobs: list[EngineJob], script: Path, key: str = "nvidia_tlt", build: bool | None = None
+) -> dict[str, Any]:
     """Build every job (TensorRT present) or write their commands to ``script`` (absent).
 
     The script is written in both cases, so the same engines can be rebuilt on the target.
@@ -169,7 +189,9 @@ def make_engines(jobs: list[EngineJob], script: Path, key: str = "nvidia_tlt", b
     built = []
     for job in jobs:
         if job.model.suffix == ".etlt":
-            cmd = tao_converter_command(job.model, job.engine, job.precision, job.profile, "$KEY", list(job.outputs), job.calib)
+            cmd = tao_converter_command(
+                job.model, job.engine, job.precision, job.profile, "$KEY", list(job.outputs), job.calib
+            )
         else:
             cmd = trtexec_command(job.model, job.engine, job.precision, [job.profile], job.calib)
         lines.append(" ".join(c if c == "$KEY" else shlex.quote(c) for c in cmd))

@@ -80,7 +80,9 @@ class Experiment:
             "progress": opts.progress,
         }
 
-    def finish(self, config: Any, metrics: dict[str, Any], onnx_path: Path, parameters: int, val_scenes: set[str]) -> dict[str, Any]:
+    def finish(
+        self, config: Any, metrics: dict[str, Any], onnx_path: Path, parameters: int, val_scenes: set[str]
+    ) -> dict[str, Any]:
         """Add what every trained model's metrics record and write ``metrics.json``."""
         metrics["config"] = asdict(config)
         metrics["val_scenes"] = sorted(val_scenes)

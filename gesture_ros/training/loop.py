@@ -66,7 +66,9 @@ def make_runtime(device: str = "auto", amp: str = "auto") -> Runtime:
     Under ``torchrun`` (``WORLD_SIZE`` > 1) the process group is initialised here: NCCL with one
     GPU per local rank on CUDA, gloo on CPUs.
     """
-    dev = torch.device("cuda" if (device == "auto" and torch.cuda.is_available()) else ("cpu" if device == "auto" else device))
+    dev = torch.device(
+        "cuda" if (device == "auto" and torch.cuda.is_available()) else ("cpu" if device == "auto" else device)
+    )
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     if world > 1:
@@ -234,7 +236,9 @@ def fit(
         ema.to(rt.device)
     net: nn.Module = model
     if rt.distributed:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[rt.device.index] if rt.device.type == "cuda" else None)
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[rt.device.index] if rt.device.type == "cuda" else None
+        )
     scaled = trunk_lr_scale != 1.0 and hasattr(model, "backbone")
     trunk = {id(p) for p in model.get_submodule("backbone").parameters()} if scaled else set()
     trunk_params = [p for p in model.parameters() if id(p) in trunk]
@@ -290,10 +294,17 @@ def fit(
             if ema is not None:
                 ema.update(model)
             losses.append(loss.item())
-        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"), "time_s": time.time() - t0})
+        history.append(
+            {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"), "time_s": time.time() - t0}
+        )
         if rt.is_main and ((epoch + 1) % log_every == 0 or epoch == 0):
             log(f"{name} epoch {epoch + 1}/{epochs} loss {history[-1]['loss']:.4f} ({time.time() - t0:.0f} s)")
-        if checkpoint_every and checkpoint_dir is not None and rt.is_main and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs):
+        if (
+            checkpoint_every
+            and checkpoint_dir is not None
+            and rt.is_main
+            and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs)
+        ):
             checkpoint_dir.mkdir(parents=True, exist_ok=True)
             state = {
                 "epoch": epoch + 1,

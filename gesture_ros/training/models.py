@@ -30,8 +30,16 @@ class PointwiseConv(nn.Conv2d):
     AVX2 one are sound. Export keeps the one strided ``Conv`` node the ONNX always had.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any = 1, stride: Any = 1, padding: Any = 0,
-                 *args: Any, **kwargs: Any) -> None:  # fmt: skip
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Any = 1,
+        stride: Any = 1,
+        padding: Any = 0,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, *args, **kwargs)
         if self.kernel_size != (1, 1) or self.padding != (0, 0) or self.dilation != (1, 1):
             raise ValueError(f"PointwiseConv is a 1x1 convolution without padding, got {self}")
@@ -69,7 +77,10 @@ class ResNet(nn.Module):
             raise ValueError(f"ResNet depth must be one of {sorted(DEPTHS)}, got {depth}")
         chans = [max(8, round(c * width)) for c in (64, 128, 256, 512)]
         self.stem = nn.Sequential(
-            nn.Conv2d(3, chans[0], 7, 2, 3, bias=False), nn.BatchNorm2d(chans[0]), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)
+            nn.Conv2d(3, chans[0], 7, 2, 3, bias=False),
+            nn.BatchNorm2d(chans[0]),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, 2, 1),
         )
         layers: list[nn.Module] = []
         cin = chans[0]
@@ -92,7 +103,9 @@ class DetectNetV2(nn.Module):
     """``palm_graph`` (``gesture_ros.training.palm_trunk.read_palm_graph``) swaps the ResNet for MediaPipe's
     hand-pretrained palm-detector trunk; ``depth`` and ``width`` are then unused."""
 
-    def __init__(self, num_classes: int = 1, depth: int = 18, width: float = 1.0, palm_graph: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, num_classes: int = 1, depth: int = 18, width: float = 1.0, palm_graph: dict[str, Any] | None = None
+    ) -> None:
         super().__init__()
         self.backbone: ResNet | PalmTrunk
         if palm_graph is not None:
@@ -167,13 +180,23 @@ def conform_to_state(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Mod
     checkpoint) by one of the saved shape, so ``load_state_dict`` can take the file as it is."""
     for name, module in list(model.named_modules()):
         w = state.get(f"{name}.weight")
-        if w is None or not isinstance(module, nn.Conv2d | nn.BatchNorm2d | nn.Linear) or module.weight.shape == w.shape:
+        if (
+            w is None
+            or not isinstance(module, nn.Conv2d | nn.BatchNorm2d | nn.Linear)
+            or module.weight.shape == w.shape
+        ):
             continue
         new: nn.Module
         if isinstance(module, nn.Conv2d):
             k, st, pad = module.kernel_size, module.stride, module.padding
-            new = type(module)(w.shape[1] * module.groups, w.shape[0], (k[0], k[1]), (st[0], st[1]),
-                            pad if isinstance(pad, str) else (pad[0], pad[1]), bias=module.bias is not None)  # fmt: skip
+            new = type(module)(
+                w.shape[1] * module.groups,
+                w.shape[0],
+                (k[0], k[1]),
+                (st[0], st[1]),
+                pad if isinstance(pad, str) else (pad[0], pad[1]),
+                bias=module.bias is not None,
+            )
         elif isinstance(module, nn.BatchNorm2d):
             new = nn.BatchNorm2d(w.shape[0])
         else:

@@ -179,7 +179,11 @@ def read_palm_graph(path: Path, cut: str = PALM_CUT) -> tuple[dict[str, Any], di
         if isinstance(data, int) or data.size == 0:
             return None
         dtype = {0: np.float32, 1: np.float16, 2: np.int32}[t.Type()]
-        return np.frombuffer(data.tobytes(), dtype=dtype).reshape(t.ShapeAsNumpy()).astype(np.float32 if t.Type() < 2 else np.int32)
+        return (
+            np.frombuffer(data.tobytes(), dtype=dtype)
+            .reshape(t.ShapeAsNumpy())
+            .astype(np.float32 if t.Type() < 2 else np.int32)
+        )
 
     const: dict[int, np.ndarray] = {}
     index = {int(g.Inputs(0)): 0}
@@ -209,8 +213,16 @@ def read_palm_graph(path: Path, cut: str = PALM_CUT) -> tuple[dict[str, Any], di
                 wt, groups, cin = w.transpose(0, 3, 1, 2), 1, w.shape[3]
             else:  # [1, kh, kw, C] -> [C, 1, kh, kw]
                 wt, groups, cin = w.transpose(3, 0, 1, 2), w.shape[3], w.shape[3]
-            node.update(op="conv", cin=int(cin), cout=int(wt.shape[0]), k=int(w.shape[1]), stride=int(opts_t.StrideH()),
-                        same=opts_t.Padding() == 0, groups=int(groups), act=acts[opts_t.FusedActivationFunction()])  # fmt: skip
+            node.update(
+                op="conv",
+                cin=int(cin),
+                cout=int(wt.shape[0]),
+                k=int(w.shape[1]),
+                stride=int(opts_t.StrideH()),
+                same=opts_t.Padding() == 0,
+                groups=int(groups),
+                act=acts[opts_t.FusedActivationFunction()],
+            )
             state[f"layers.{k}.conv.weight"] = torch.from_numpy(np.ascontiguousarray(wt))
             state[f"layers.{k}.conv.bias"] = torch.from_numpy(b.copy())
         elif name == "PRELU":
@@ -297,7 +309,9 @@ def channel_counts(graph: dict[str, Any]) -> dict[int, int]:
     ch = {0: 3}
     for n in graph["nodes"]:
         c_in = ch[n["inputs"][0]]
-        ch[n["output"]] = {"conv": n.get("cout", 0), "pad_channels": c_in + n.get("before", 0) + n.get("after", 0)}.get(n["op"], c_in)
+        ch[n["output"]] = {"conv": n.get("cout", 0), "pad_channels": c_in + n.get("before", 0) + n.get("after", 0)}.get(
+            n["op"], c_in
+        )
     return ch
 
 
@@ -357,7 +371,10 @@ def prune_palm_graph(
             else:  # depthwise: its output channels are its input channels
                 w = w[torch.as_tensor(out)]
                 n.update(cin=len(out), cout=len(out), groups=len(out))
-            new_state[f"{p}.conv.weight"], new_state[f"{p}.conv.bias"] = w.contiguous(), b[torch.as_tensor(out)].contiguous()
+            new_state[f"{p}.conv.weight"], new_state[f"{p}.conv.bias"] = (
+                w.contiguous(),
+                b[torch.as_tensor(out)].contiguous(),
+            )
         elif n["op"] == "prelu":
             new_state[f"{p}.weight"] = state[f"{p}.weight"][torch.as_tensor(out)].contiguous()
             n.update(channels=len(out))

@@ -3,12 +3,13 @@
 Each conv's output channels are scored by the L1 norm of their filters *with the following batch
 norm folded in* (``|gamma| / sqrt(var + eps)`` scales each filter, as TensorRT folds it; the raw
 filter norm of a conv followed by batch norm says nothing about the channel's output, since batch
-norm rescales it), normalised by the layer's largest norm (TAO's ``max`` normaliser). Channels under the threshold go. Layers whose
-outputs are added together (the residual stream of a ResNet stage: the stem or the down-sample
-conv plus every block's second conv) must keep the *same* channels: a channel stays when any of
-them keeps it (``union``). The kept count is rounded up to ``granularity`` (TensorRT prefers
-multiples of 8). Heads keep their outputs (the tensors the runtime reads) and lose inputs only.
-The pruned model is then retrained (``gesture-train detector --init-from pruned.pt``).
+norm rescales it), normalised by the layer's largest norm (TAO's ``max`` normaliser). Channels
+under the threshold go. Layers whose outputs are added together (the residual stream of a ResNet
+stage: the stem or the down-sample conv plus every block's second conv) must keep the *same*
+channels: a channel stays when any of them keeps it (``union``). The kept count is rounded up to
+``granularity`` (TensorRT prefers multiples of 8). Heads keep their outputs (the tensors the
+runtime reads) and lose inputs only. The pruned model is then retrained
+(``gesture-train detector --init-from pruned.pt``).
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ def channel_scores(weight: torch.Tensor, bn: nn.BatchNorm2d | None = None) -> np
     return n / max(float(n.max()), 1e-12)
 
 
-def choose_channels(model: nn.Module, threshold: float, granularity: int = 8, min_channels: int = 8) -> dict[str, np.ndarray]:
+def choose_channels(
+    model: nn.Module, threshold: float, granularity: int = 8, min_channels: int = 8
+) -> dict[str, np.ndarray]:
     """Kept output channel indices per group (sorted), the union over each group's layers."""
     mods = dict(model.named_modules())
     by_group: dict[str, list[np.ndarray]] = {}
@@ -146,8 +149,10 @@ def prune_palm(model: DetectNetV2, threshold: float, granularity: int = 8) -> tu
             state[k] = v[:, idx].contiguous() if k.endswith("weight") else v.clone()
     pruned = DetectNetV2(int(model.config["num_classes"]), palm_graph=new_graph)
     pruned.load_state_dict(state)
-    counts = {"output": {"kept": len(idx), "of": ch[graph["output"]]},
-              "components": {"kept": len(keep & set(best)), "of": len(best)}}  # fmt: skip
+    counts = {
+        "output": {"kept": len(idx), "of": ch[graph["output"]]},
+        "components": {"kept": len(keep & set(best)), "of": len(best)},
+    }
     return pruned, counts
 
 
@@ -193,7 +198,10 @@ def _group_size(model: nn.Module, group: str) -> int:
 def save_pruned(path: Path, model: nn.Module, report: dict[str, Any]) -> None:
     """A checkpoint marked ``pruned``: loading it rebuilds the smaller shapes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": model.state_dict(), "config": getattr(model, "config", {}), "pruned": True, "prune": report}, path)
+    torch.save(
+        {"state_dict": model.state_dict(), "config": getattr(model, "config", {}), "pruned": True, "prune": report},
+        path,
+    )
 
 
 @dataclass

@@ -23,7 +23,10 @@ def _sha256(p: Path) -> str:
 def publish(detector_run: Path, classifier_run: Path, models_dir: Path) -> dict[str, Any]:
     models_dir.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {}
-    for key, run, name in (("detector", detector_run, "hand_detector.onnx"), ("classifier", classifier_run, "gesture_classifier.onnx")):
+    for key, run, name in (
+        ("detector", detector_run, "hand_detector.onnx"),
+        ("classifier", classifier_run, "gesture_classifier.onnx"),
+    ):
         metrics = json.loads((run / "metrics.json").read_text())
         metrics.pop("history", None)
         dst = models_dir / name

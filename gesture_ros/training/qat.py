@@ -57,7 +57,9 @@ class QuantConv2d(nn.Module):
         # contiguous: torch 2.13's fake-quantize backward crashes (SIGSEGV, intermittently) on the
         # channels-last tensors the training loop uses
         xq = torch.fake_quantize_per_tensor_affine(x.contiguous(), self.input_scale, self.input_zero, QMIN, QMAX)
-        wq = torch.fake_quantize_per_channel_affine(c.weight.contiguous(), self.weight_scale, self.weight_zero, 0, QMIN, QMAX)
+        wq = torch.fake_quantize_per_channel_affine(
+            c.weight.contiguous(), self.weight_scale, self.weight_zero, 0, QMIN, QMAX
+        )
         return F.conv2d(xq, wq, c.bias, c.stride, c.padding, c.dilation, c.groups)
 
 

@@ -126,11 +126,15 @@ def check_trunk_provenance(init_from: Path, val: list[GestureSample], log: Any) 
         return
     leaked = sorted({s.image.name for s in val if s.image.resolve() in seen})
     if leaked:
-        raise ValueError(f"init_from {init_from} was trained on {len(leaked)} of the classifier's validation images "
-                         f"(e.g. {leaked[0]}): add their scenes to that detector's val_scenes, or train without init_from")  # fmt: skip
+        raise ValueError(
+            f"init_from {init_from} was trained on {len(leaked)} of the classifier's validation images "
+            f"(e.g. {leaked[0]}): add their scenes to that detector's val_scenes, or train without init_from"
+        )
 
 
-def initial_classifier(cfg: ClassifierTrainConfig, spec: ClassifierSpec, val: list[GestureSample], log: Any) -> GestureNet:
+def initial_classifier(
+    cfg: ClassifierTrainConfig, spec: ClassifierSpec, val: list[GestureSample], log: Any
+) -> GestureNet:
     """A ResNet classifier, or one on the palm-detector trunk (``palm_tflite``); then the trunk
     of ``init_from`` (a detector.pt of the same trunk) where names and shapes match."""
     if cfg.palm_tflite:
@@ -149,8 +153,10 @@ def initial_classifier(cfg: ClassifierTrainConfig, spec: ClassifierSpec, val: li
         trunk = sum(k.startswith("backbone.") for k in model.state_dict())
         if kept < trunk:  # a half-copied trunk (other width, a pruned file) is no starting point
             what = "palm-trunk" if cfg.palm_tflite else f"depth-{cfg.depth}, width-{cfg.width}"
-            raise ValueError(f"init_from {cfg.init_from}: only {kept} of the {trunk} trunk tensors of a {what} classifier "
-                             "match (train it with the detector's trunk: same palm_tflite, or depth and width, unpruned)")  # fmt: skip
+            raise ValueError(
+                f"init_from {cfg.init_from}: only {kept} of the {trunk} trunk tensors of a {what} classifier "
+                "match (train it with the detector's trunk: same palm_tflite, or depth and width, unpruned)"
+            )
         log(f"classifier: initialised {kept} of {len(model.state_dict())} tensors from {cfg.init_from}")
     freeze_if_palm(model, cfg.palm_frozen_stages, log, "classifier")
     return model
@@ -158,10 +164,14 @@ def initial_classifier(cfg: ClassifierTrainConfig, spec: ClassifierSpec, val: li
 
 def per_class(samples: list[GestureSample], labels: Sequence[str], n: int) -> list[GestureSample]:
     """At most ``n`` samples of each class, spread evenly over the class's images by name."""
-    return [s for c in labels for s in evenly(sorted((x for x in samples if x.label == c), key=lambda x: x.image.name), n)]
+    return [
+        s for c in labels for s in evenly(sorted((x for x in samples if x.label == c), key=lambda x: x.image.name), n)
+    ]
 
 
-def train_classifier(cfg: ClassifierTrainConfig, spec: ClassifierSpec, roi: RoiConfig, log: Any = print) -> dict[str, Any]:
+def train_classifier(
+    cfg: ClassifierTrainConfig, spec: ClassifierSpec, roi: RoiConfig, log: Any = print
+) -> dict[str, Any]:
     """Train on runtime-made crops, checkpoint, export the ONNX and evaluate it on the validation set."""
     rt = make_runtime(cfg.device, cfg.amp)
     exp = Experiment(cfg.out, cfg, log=log, write=rt.is_main)
@@ -172,15 +182,21 @@ def train_classifier(cfg: ClassifierTrainConfig, spec: ClassifierSpec, roi: RoiC
     if cfg.limit_per_class:
         train_s, val_s = (per_class(part, spec.labels, cfg.limit_per_class) for part in (train_s, val_s))
     for root in cfg.extra_detection_data:
-        extra = [s for s in load_detection_gestures(Path(root), cfg.source_labels, spec.labels) if s.scene not in val_scenes]
+        extra = [
+            s for s in load_detection_gestures(Path(root), cfg.source_labels, spec.labels) if s.scene not in val_scenes
+        ]
         exp.log(f"classifier: {len(extra)} extra training crops from {root}")
         train_s += extra
-    exp.log(f"classifier: {len(train_s)} train / {len(val_s)} val crops; val scenes: {sorted(val_scenes)}; "
-            f"device {rt.device}, amp {rt.amp_dtype}, world size {rt.world_size}")  # fmt: skip
+    exp.log(
+        f"classifier: {len(train_s)} train / {len(val_s)} val crops; val scenes: {sorted(val_scenes)}; "
+        f"device {rt.device}, amp {rt.amp_dtype}, world size {rt.world_size}"
+    )
     model = initial_classifier(cfg, spec, val_s, exp.log)
     data = ClassifierData(train_s, spec, roi)
     counts = np.bincount(data.targets, minlength=len(spec.labels)).astype(np.float32)
-    class_w = torch.from_numpy(np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(spec.labels), 0.0).astype(np.float32))
+    class_w = torch.from_numpy(
+        np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(spec.labels), 0.0).astype(np.float32)
+    )
     class_w = class_w.to(rt.device)
 
     def batch_loss(net: torch.nn.Module, idx: np.ndarray) -> torch.Tensor:
@@ -191,10 +207,22 @@ def train_classifier(cfg: ClassifierTrainConfig, spec: ClassifierSpec, roi: RoiC
 
     ema = EmaWeights(model, cfg.ema) if cfg.ema else None
     history, train_time = fit(
-        model, len(data), batch_loss, epochs=cfg.epochs, batch=cfg.batch, lr=cfg.lr, weight_decay=cfg.weight_decay,
-        rng=rng, name="classifier", runtime=rt, log_every=5, drop_last=False, ema=ema, trunk_lr_scale=cfg.trunk_lr_scale,
+        model,
+        len(data),
+        batch_loss,
+        epochs=cfg.epochs,
+        batch=cfg.batch,
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        rng=rng,
+        name="classifier",
+        runtime=rt,
+        log_every=5,
+        drop_last=False,
+        ema=ema,
+        trunk_lr_scale=cfg.trunk_lr_scale,
         **exp.fit_options(cfg),
-    )  # fmt: skip
+    )
     if not rt.is_main:
         return {}
     last_step = ema.swap_into(model) if ema is not None else None
@@ -207,5 +235,8 @@ def train_classifier(cfg: ClassifierTrainConfig, spec: ClassifierSpec, roi: RoiC
         export_classifier(with_state(model, last_step), spec, exp.dir / "last_step.onnx")
         metrics["val_last_step"] = evaluate_classifier(exp.dir / "last_step.onnx", spec, val_s, roi)
     exp.finish(cfg, metrics, onnx_path, sum(p.numel() for p in model.parameters()), val_scenes)
-    exp.log(f"classifier: val accuracy {metrics['val'].get('accuracy')} macro-F1 {metrics['val'].get('macro_f1')} ({train_time:.0f} s)")
+    exp.log(
+        f"classifier: val accuracy {metrics['val'].get('accuracy')} "
+        f"macro-F1 {metrics['val'].get('macro_f1')} ({train_time:.0f} s)"
+    )
     return metrics

@@ -15,7 +15,14 @@ from gesture_ros.core.detectnet import ClusterConfig
 from gesture_ros.core.model_spec import DetectorSpec
 from gesture_ros.core.preprocess import Preprocessor, plan_letterbox, resize_filter
 
-from ..datasets import DetSample, across_scenes, load_detection_set, load_gesture_frames_for_detection, select_samples, split_by_scene
+from ..datasets import (
+    DetSample,
+    across_scenes,
+    load_detection_set,
+    load_gesture_frames_for_detection,
+    select_samples,
+    split_by_scene,
+)
 from ..model_eval import evaluate_detector
 from .augment import BLUR_MAX_KERNEL, blur, colour_jitter, flip_boxes
 from .experiment import Experiment, RunOptions
@@ -133,14 +140,18 @@ class DetectorData:
         canvas = np.empty((ch, cw, 3), np.uint8)
         all_boxes, all_cls = [], []
         picks = [i, *(int(j) for j in rng.integers(0, len(self), 3))]
-        for j, (x0, y0, x1, y1) in zip(picks, [(0, 0, sx, sy), (sx, 0, cw, sy), (0, sy, sx, ch), (sx, sy, cw, ch)], strict=True):
+        for j, (x0, y0, x1, y1) in zip(
+            picks, [(0, 0, sx, sy), (sx, 0, cw, sy), (0, sy, sx, ch), (sx, sy, cw, ch)], strict=True
+        ):
             img, tw, th = self.images[j], x1 - x0, y1 - y0
             h, w = img.shape[:2]
             f = min(w / tw, h / th) * rng.uniform(0.4, 0.9)  # source pixels per tile pixel
             ww, wh = min(w, round(tw * f)), min(h, round(th * f))
             wx, wy = int(rng.integers(0, w - ww + 1)), int(rng.integers(0, h - wh + 1))
             window = img[wy : wy + wh, wx : wx + ww]
-            canvas[y0:y1, x0:x1] = cv2.resize(window, (tw, th), interpolation=cv2.INTER_AREA if f > 1 else cv2.INTER_LINEAR)
+            canvas[y0:y1, x0:x1] = cv2.resize(
+                window, (tw, th), interpolation=cv2.INTER_AREA if f > 1 else cv2.INTER_LINEAR
+            )
             k = np.array([tw / ww, th / wh, tw / ww, th / wh], np.float32)
             b = (self.boxes[j] - np.array([wx, wy, wx, wy], np.float32)) * k + np.array([x0, y0, x0, y0], np.float32)
             # a quarter of a hand is still a hand to find (EgoHands labels hands cut by the frame)
@@ -149,7 +160,9 @@ class DetectorData:
             all_cls.append(c)
         return canvas, np.concatenate(all_boxes).reshape(-1, 4), np.concatenate(all_cls)
 
-    def item(self, i: int, rng: np.random.Generator | None, cov_radius: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def item(
+        self, i: int, rng: np.random.Generator | None, cov_radius: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         img, boxes, cls = self.images[i], self.boxes[i].copy(), self.classes[i]
         h, w = img.shape[:2]
         region = (0, 0, w, h)
@@ -161,7 +174,9 @@ class DetectorData:
             elif rng.random() < 0.3:  # zoom out: hands smaller than in the data
                 f = rng.uniform(1.0, 1.6)
                 px, py = int(w * (f - 1) * rng.random()), int(h * (f - 1) * rng.random())
-                img = cv2.copyMakeBorder(img, py, int(h * (f - 1)) - py, px, int(w * (f - 1)) - px, cv2.BORDER_CONSTANT, value=0)
+                img = cv2.copyMakeBorder(
+                    img, py, int(h * (f - 1)) - py, px, int(w * (f - 1)) - px, cv2.BORDER_CONSTANT, value=0
+                )
                 boxes = boxes + np.array([px, py, px, py], np.float32)
                 h, w = img.shape[:2]
                 region = (0, 0, w, h)
@@ -182,7 +197,9 @@ class DetectorData:
         _, new_w, new_h, _, _ = plan_letterbox(x1 - x0, y1 - y0, self.spec.input)
         if (new_w, new_h) != (x1 - x0, y1 - y0):
             src = cv2.resize(src, (new_w, new_h), interpolation=resize_filter(self.spec.input, x1 - x0, new_w))
-        boxes = (boxes - np.array([x0, y0, x0, y0], np.float32)) * np.array([new_w / (x1 - x0), new_h / (y1 - y0)] * 2, np.float32)
+        boxes = (boxes - np.array([x0, y0, x0, y0], np.float32)) * np.array(
+            [new_w / (x1 - x0), new_h / (y1 - y0)] * 2, np.float32
+        )
         if rng is not None:
             src = np.ascontiguousarray(src)
             if self.blur > 0 and rng.random() < self.blur:
@@ -286,7 +303,9 @@ def split_detection_set(cfg: DetectorTrainConfig) -> tuple[list[DetSample], list
     return train, [s for s in samples if s.scene in val_scenes], val_scenes
 
 
-def train_detector(cfg: DetectorTrainConfig, spec: DetectorSpec, clustering: ClusterConfig, log: Any = print) -> dict[str, Any]:
+def train_detector(
+    cfg: DetectorTrainConfig, spec: DetectorSpec, clustering: ClusterConfig, log: Any = print
+) -> dict[str, Any]:
     """Train, checkpoint, export the ONNX and evaluate it on the validation scenes."""
     # fake quantisation keeps its int8 grid only in float32: QAT runs without autocast unless asked
     rt = make_runtime(cfg.device, "off" if cfg.qat and cfg.amp == "auto" else cfg.amp)
@@ -294,8 +313,10 @@ def train_detector(cfg: DetectorTrainConfig, spec: DetectorSpec, clustering: Clu
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed + rt.rank)
     train_s, val_s, val_scenes = split_detection_set(cfg)
-    exp.log(f"detector: {len(train_s)} train / {len(val_s)} val images; val scenes: {sorted(val_scenes)}; "
-            f"device {rt.device}, amp {rt.amp_dtype}, world size {rt.world_size}")  # fmt: skip
+    exp.log(
+        f"detector: {len(train_s)} train / {len(val_s)} val images; val scenes: {sorted(val_scenes)}; "
+        f"device {rt.device}, amp {rt.amp_dtype}, world size {rt.world_size}"
+    )
     data = DetectorData(train_s, spec, spec.labels, cfg.max_source_width, cfg.mosaic, cfg.blur, cfg.blur_kernel)
     order = repeat_order(train_s, cfg.repeat)
     if cfg.repeat:
@@ -310,7 +331,10 @@ def train_detector(cfg: DetectorTrainConfig, spec: DetectorSpec, clustering: Clu
             float_val = evaluate_detector(exp.dir / "float.onnx", spec, val_s, clustering)
         quantize(model)
         n = calibrate(model, _calibration_batches(data, cfg))
-        exp.log(f"detector: QAT: batch norm folded, {len(quant_convs(model))} convs quantised, ranges calibrated on {n} images")
+        exp.log(
+            f"detector: QAT: batch norm folded, {len(quant_convs(model))} "
+            f"convs quantised, ranges calibrated on {n} images"
+        )
 
     def batch_loss(net: torch.nn.Module, idx: np.ndarray) -> torch.Tensor:
         items = [data.item(int(order[i]), rng, cfg.cov_radius) for i in idx]
@@ -321,14 +345,32 @@ def train_detector(cfg: DetectorTrainConfig, spec: DetectorSpec, clustering: Clu
 
     ema = EmaWeights(model, cfg.ema) if cfg.ema else None
     history, train_time = fit(
-        model, len(order), batch_loss, epochs=cfg.epochs, batch=cfg.batch, lr=cfg.lr, weight_decay=cfg.weight_decay,
-        rng=rng, name="detector", runtime=rt, ema=ema, trunk_lr_scale=cfg.trunk_lr_scale, **exp.fit_options(cfg),
-    )  # fmt: skip
+        model,
+        len(order),
+        batch_loss,
+        epochs=cfg.epochs,
+        batch=cfg.batch,
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        rng=rng,
+        name="detector",
+        runtime=rt,
+        ema=ema,
+        trunk_lr_scale=cfg.trunk_lr_scale,
+        **exp.fit_options(cfg),
+    )
     if not rt.is_main:
         return {}
     last_step = ema.swap_into(model) if ema is not None else None
-    torch.save({"state_dict": model.state_dict(), "config": model.config, "pruned": bool(model.config.get("pruned")),
-                "qat": cfg.qat}, exp.dir / "detector.pt")  # fmt: skip
+    torch.save(
+        {
+            "state_dict": model.state_dict(),
+            "config": model.config,
+            "pruned": bool(model.config.get("pruned")),
+            "qat": cfg.qat,
+        },
+        exp.dir / "detector.pt",
+    )
     onnx_path = exp.dir / "hand_detector.onnx"
     diff = export_detector(model, spec, onnx_path)
     metrics: dict[str, Any] = {"train_time_s": train_time, "onnx_vs_torch_max_abs_diff": diff, "history": history}

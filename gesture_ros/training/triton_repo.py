@@ -21,7 +21,8 @@ from gesture_ros.core.errors import ConfigError, ModelError
 
 FLAVOURS = ("tensorrt_plan", "onnxruntime_onnx", "python")
 
-PYTHON_MODEL = '''"""Triton Python-backend model: runs 1/model.onnx in ONNX Runtime (written by gesture-train triton-repo).
+PYTHON_MODEL = '''"""Triton Python-backend model: runs 1/model.onnx in ONNX Runtime
+(written by gesture-train triton-repo).
 
 All requests of a dynamic batch go through one session.run; a request that cannot be served gets
 its own error response instead of failing the batch.
@@ -67,7 +68,10 @@ class TritonPythonModel:
             start = 0
             for i, a in zip(good, arrays):
                 n = a.shape[0]
-                tensors = [pb_utils.Tensor(name, np.ascontiguousarray(o[start : start + n])) for name, o in zip(self.outputs, outs)]
+                tensors = [
+                    pb_utils.Tensor(name, np.ascontiguousarray(o[start : start + n]))
+                    for name, o in zip(self.outputs, outs)
+                ]
                 responses[i] = pb_utils.InferenceResponse(output_tensors=tensors)
                 start += n
         return responses
@@ -92,13 +96,24 @@ def io_of(spec: Any) -> tuple[tuple[str, list[int]], list[tuple[str, list[int]]]
 
 
 def config_pbtxt(
-    name: str, flavour: str, spec: Any, max_batch: int, *, dynamic_batching: bool = True, queue_delay_us: int = 500,
-    instances: int = 1, threads: int = 1,
-) -> str:  # fmt: skip
+    name: str,
+    flavour: str,
+    spec: Any,
+    max_batch: int,
+    *,
+    dynamic_batching: bool = True,
+    queue_delay_us: int = 500,
+    instances: int = 1,
+    threads: int = 1,
+) -> str:
     if flavour not in FLAVOURS:
         raise ConfigError(f"flavour must be one of {FLAVOURS}, got {flavour!r}")
     (inp, inp_dims), outs = io_of(spec)
-    head = {"tensorrt_plan": 'platform: "tensorrt_plan"', "onnxruntime_onnx": 'platform: "onnxruntime_onnx"', "python": 'backend: "python"'}
+    head = {
+        "tensorrt_plan": 'platform: "tensorrt_plan"',
+        "onnxruntime_onnx": 'platform: "onnxruntime_onnx"',
+        "python": 'backend: "python"',
+    }
     kind = "KIND_GPU" if flavour == "tensorrt_plan" else "KIND_CPU"
     lines = [
         f'name: "{name}"',
@@ -119,7 +134,9 @@ def config_pbtxt(
     return "\n".join(lines) + "\n"
 
 
-def write_model(repo: Path, name: str, model_file: Path, flavour: str, spec: Any, max_batch: int, **kwargs: Any) -> Path:
+def write_model(
+    repo: Path, name: str, model_file: Path, flavour: str, spec: Any, max_batch: int, **kwargs: Any
+) -> Path:
     """Write ``repo/name/config.pbtxt`` and version 1; return the model directory."""
     if not model_file.is_file():
         raise ModelError(f"model file not found: {model_file}")

@@ -16,7 +16,9 @@ from ai_edge_litert.interpreter import Interpreter
 
 ROOT = Path(__file__).resolve().parents[2]
 # the same file gesture_ros.training.palm_trunk.resolve_palm_tflite("full") finds (this script runs without torch)
-TFLITE = sorted(ROOT.glob(".venv-mediapipe/lib/python3*/site-packages/mediapipe/modules/palm_detection/palm_detection_full.tflite"))[-1]
+TFLITE = sorted(
+    ROOT.glob(".venv-mediapipe/lib/python3*/site-packages/mediapipe/modules/palm_detection/palm_detection_full.tflite")
+)[-1]
 IMAGE = "subhih__16_pic00021.jpg"  # SubhiH/HandsDataset, Apache-2.0 (../shared/data/hands_detect)
 CUT = "p_re_lu_27"  # gesture_ros/training/palm_trunk.PALM_CUT
 
