@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from gesture_ros_msgs.msg import Box, Detection, DetectionArray, Gesture, GestureArray
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from ros_harness import ROOT, WARMUP_NS, Harness, encode, header
 from sensor_msgs.msg import Image
 from test_node_params_faults import _node
-
-pytestmark = pytest.mark.dds
 
 NAN, INF = float("nan"), float("inf")
 GOOD = [370.0, 295.0, 446.0, 402.0]
@@ -38,6 +38,7 @@ def _counted(diags: list[DiagnosticArray], node: str, key: str) -> int:
     return max((int(kv.value) for kv in values if kv.key == key), default=0)
 
 
+@pytest.mark.dds
 def test_hostile_detections_into_the_roi_node(tmp_path: Path) -> None:
     log = tmp_path / "roi.log"
     args = ["-p", "detections_topic:=/hx/dets", "-p", "rois_topic:=/hx/rois", "-p", "diagnostics_period:=0.3"]
@@ -83,6 +84,7 @@ def test_hostile_detections_into_the_roi_node(tmp_path: Path) -> None:
         h.close()
 
 
+@pytest.mark.dds
 def test_hostile_gestures_into_the_overlay_node(tmp_path: Path) -> None:
     """Before the boundary check a NaN box stopped the overlay node (``round(nan)`` in drawing)."""
     import cv2
@@ -133,3 +135,58 @@ def test_hostile_gestures_into_the_overlay_node(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(timeout=10)
         h.close()
+
+
+FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=32)
+QUADS = st.lists(st.tuples(FLOATS, FLOATS, FLOATS, FLOATS), min_size=0, max_size=5)
+
+
+@given(boxes=QUADS, rois=QUADS, extra=st.lists(st.tuples(FLOATS, FLOATS, st.booleans()), min_size=5, max_size=5),
+       size=st.tuples(st.integers(0, 900), st.integers(0, 900)), frame=st.tuples(st.integers(8, 700), st.integers(8, 700)))  # fmt: skip
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_any_message_through_the_nodes_conversion_and_the_checks(boxes, rois, extra, size, frame) -> None:
+    """Random and hostile DetectionArrays and GestureArrays, as real messages, through the same
+    conversion and checks the classifier, roi and overlay nodes run: nothing raises, every hand
+    stays, what is republished or drawn is finite, and a hand used for a crop has a ROI inside
+    the frame."""
+    from gesture_ros.core.overlay import draw
+    from gesture_ros.core.received import check_hand, check_hands, prepare_received_hands
+    from gesture_ros.core.roi import RoiConfig, expand_rois, pixel_region
+    from gesture_ros.nodes.convert import _box, hands_from_msg
+    from gesture_ros.nodes.overlay_node import hands_from_gestures
+
+    w, h = frame
+    dets = []
+    for i, b in enumerate(boxes):
+        r = rois[i] if i < len(rois) else (0.0, 0.0, 0.0, 0.0)
+        score, _, valid = extra[i]
+        d = _detection(1, list(b), score, list(r) if valid else None)
+        dets.append(d)
+    msg = DetectionArray(header=header(1, "cam"), image_width=size[0], image_height=size[1], detections=dets)
+
+    hands = hands_from_msg(msg)  # the classifier node
+    prepare_received_hands(hands, w, h, (msg.image_width, msg.image_height), RoiConfig(min_size=4.0))
+    assert len(hands) == len(dets)
+    for x in hands:
+        assert np.isfinite(x.box).all() and 0.0 <= x.score <= 1.0
+        if x.roi_valid:
+            x1, y1, x2, y2 = pixel_region(x.roi)
+            assert 0 <= x1 < x2 <= w + 1 and 0 <= y1 < y2 <= h + 1
+
+    hands = hands_from_msg(msg)  # the roi node
+    usable = [i for i, x in enumerate(hands) if check_hand(x, w, h)[1]]
+    if usable:
+        rois_out, _ = expand_rois(np.stack([hands[i].box for i in usable]), w, h, RoiConfig())
+        assert np.isfinite(rois_out).all()
+    for x in hands:
+        b = _box(x.box)
+        assert all(np.isfinite([b.x_min, b.y_min, b.x_max, b.y_max]))
+
+    gestures = []  # the overlay node
+    for i, d in enumerate(dets):
+        g = Gesture(hand=d, label="stop", class_id=1, confidence=extra[i][1], track_id=i, available=extra[i][2])
+        gestures.append(g)
+    drawn = hands_from_gestures(GestureArray(header=header(1, "cam"), gestures=gestures))
+    check_hands(drawn, w, h)
+    out = draw(np.zeros((h, w, 3), np.uint8), drawn)
+    assert out.shape == (h, w, 3)
