@@ -17,6 +17,7 @@ from .core.detectnet import CLUSTER_METHODS, ClusterConfig
 from .core.errors import ConfigError
 from .core.link import ReconnectConfig
 from .core.roi import RoiConfig
+from .core.speed import IntervalConfig, ReuseConfig
 from .core.tracking import TrackingConfig
 from .core.yamlfile import read_yaml
 
@@ -60,6 +61,8 @@ _D = ClusterConfig()
 _R = RoiConfig()
 _T = TrackingConfig()
 _L = ReconnectConfig()
+_I = IntervalConfig()
+_U = ReuseConfig()
 
 PARAMS: dict[str, Param] = {
     p.name: p
@@ -132,6 +135,13 @@ PARAMS: dict[str, Param] = {
             max=10000.0,
         ),
         Param("detector.nms_iou", _D.nms_iou, "NMS: IoU above which the weaker box is suppressed", min=0.0, max=1.0),
+        Param(
+            "detector.interval",
+            _I.interval,
+            "Frames the detector skips between runs; optical flow carries the boxes (0: detect every frame)",
+            min=0,
+            max=30,
+        ),
         Param("detector.top_k", _D.top_k, "Keep at most this many hands per frame (0: all)", min=0, max=1000),
         # ROI
         Param("roi.ratio", _R.ratio, "ROI side = longer box side x ratio + 2 x margin_px", min=0.1, max=10.0),
@@ -150,6 +160,20 @@ PARAMS: dict[str, Param] = {
         ),
         Param("classifier.model", "", "Classifier model file; empty: the file in models_file"),
         Param("classifier.threads", 0, "Intra-op threads of ONNX Runtime (0: library default)", min=0, max=64),
+        Param(
+            "classifier.reuse_frames",
+            _U.frames,
+            "A tracked hand keeps its gesture for up to this many frames while its box stays (0: classify every frame)",
+            min=0,
+            max=100,
+        ),
+        Param(
+            "classifier.reuse_iou",
+            _U.iou,
+            "IoU with the box a gesture was classified at, under which the hand is classified again",
+            min=0.0,
+            max=1.0,
+        ),
         Param("classifier.max_batch", 8, "Hands classified per backend call", min=1, max=64),
         # Triton Inference Server (detector.backend / classifier.backend: triton)
         Param("triton.url", "127.0.0.1:8001", "Triton server host:port (gRPC 8001, HTTP 8000 by default)"),
@@ -340,9 +364,13 @@ TRACKING: Group[TrackingConfig] = Group(
     },
 )
 RECONNECT: Group[ReconnectConfig] = Group("reconnect", ReconnectConfig, {"triton.reconnect_max": "max_wait"})
+INTERVAL: Group[IntervalConfig] = Group("interval", IntervalConfig, {"detector.interval": "interval"})
+REUSE: Group[ReuseConfig] = Group(
+    "reuse", ReuseConfig, {"classifier.reuse_frames": "frames", "classifier.reuse_iou": "iou"}
+)
 
 #: every group of runtime-writable parameters, by name
-GROUPS: dict[str, Group[Any]] = {g.name: g for g in (CLUSTERING, ROI, TRACKING, RECONNECT)}
+GROUPS: dict[str, Group[Any]] = {g.name: g for g in (CLUSTERING, ROI, TRACKING, RECONNECT, INTERVAL, REUSE)}
 _GROUP_OF: dict[str, Group[Any]] = {p: g for g in GROUPS.values() for p in g.params}
 
 

@@ -58,15 +58,15 @@ def _run(graph_file: str, tmp_path: Path, synthetic, reference, n_subscribers: i
         pub = h.publisher(Image, "/dds_test/image_raw")
         gestures = h.subscribe(GestureArray, "gestures")
         dets = h.subscribe(DetectionArray, "hands/detections")
-        h.subscribe(DetectionArray, "hands/rois")
+        rois = h.subscribe(DetectionArray, "hands/rois")
         overlays = h.subscribe(Image, "gestures/overlay", best_effort=True)
         assert h.spin_until(lambda: pub.get_subscription_count() >= n_subscribers and h.matched("gestures"), 30), (
             g.log()
         )
         warm = scene("red", 0, 0)
-        h.handshake(
-            lambda k: pub.publish(encode(warm, "bgr8", WARMUP_NS + k)), gestures, *([overlays] if overlay else [])
-        )
+        # a round trip to every output the test reads (DDS matches readers and writers one by one)
+        outputs = [gestures, dets, *([rois] if "separate" in graph_file else []), *([overlays] if overlay else [])]
+        h.handshake(lambda k: pub.publish(encode(warm, "bgr8", WARMUP_NS + k)), *outputs)
         sent = []
         for i, (msg, img) in enumerate(frames):
             pub.publish(msg)

@@ -23,23 +23,26 @@ from rcl_interfaces.srv import SetParameters
 from rclpy.executors import MultiThreadedExecutor
 from ros_harness import ROOT, Harness
 
-from gesture_ros.settings import CLUSTERING, GROUPS, PARAMS, RECONNECT, ROI, TRACKING, Group, group_of
+from gesture_ros.settings import CLUSTERING, GROUPS, INTERVAL, PARAMS, RECONNECT, REUSE, ROI, TRACKING, Group, group_of
 
 pytestmark = pytest.mark.dds
 
 # where each node keeps the typed value of each group it applies (the core object it runs with)
 APPLIED: dict[str, dict[str, Callable[[Any], Any]]] = {
-    "hand_detector": {CLUSTERING.name: lambda n: n.detector.clustering},
+    "hand_detector": {CLUSTERING.name: lambda n: n.detector.clustering, INTERVAL.name: lambda n: n.skipper.config},
     "roi": {ROI.name: lambda n: n.roi},
     "gesture_classifier": {
         ROI.name: lambda n: n.roi,
         TRACKING.name: lambda n: n.tracking.config,
+        REUSE.name: lambda n: n.memory.config,
         RECONNECT.name: lambda n: n.classifier.link,
     },
     "gesture_pipeline": {
         CLUSTERING.name: lambda n: n.pipeline.detector.clustering,
         ROI.name: lambda n: n.pipeline.roi,
         TRACKING.name: lambda n: n.pipeline.tracking.config,
+        INTERVAL.name: lambda n: n.pipeline.skipper.config,
+        REUSE.name: lambda n: n.pipeline.memory.config,
         RECONNECT.name: lambda n: n.pipeline.classifier.link,
     },
 }

@@ -74,3 +74,47 @@ def classification_metrics(y_true: list[int], y_pred: list[int], labels: tuple[s
         "labels": list(labels),
         "per_class": per_class,
     }
+
+
+#: one frame's hands for :func:`agreement`: (box x1,y1,x2,y2, gesture label or None)
+FrameHands = list[tuple[npt.ArrayLike, str | None]]
+
+
+def agreement(reference: list[FrameHands], test: list[FrameHands], iou: float = 0.5) -> dict[str, Any]:
+    """How a faster mode agrees with the every-frame pipeline on the same frames.
+
+    Per frame, hands are matched greedily by IoU (>= ``iou``): ``recall`` is the share of the
+    reference's hands found, ``precision`` the share of the mode's hands that the reference has,
+    ``label_agreement`` the share of matched pairs, both classified, with the same gesture.
+    """
+    tp = fp = fn = same = both = 0
+    for ref, got in zip(reference, test, strict=True):
+        if not ref or not got:
+            fn, fp = fn + len(ref), fp + len(got)
+            continue
+        m = iou_matrix(np.array([b for b, _ in ref], np.float32), np.array([b for b, _ in got], np.float32))
+        used_r: set[int] = set()
+        used: set[int] = set()
+        for flat in np.argsort(-m, axis=None):  # pairs by IoU, best first
+            i, j = divmod(int(flat), m.shape[1])
+            if m[i, j] < iou:
+                break
+            if i in used_r or j in used:
+                continue
+            used_r.add(i)
+            used.add(j)
+            a, b = ref[i][1], got[j][1]
+            if a is not None and b is not None:
+                both += 1
+                same += a == b
+        tp += len(used)
+        fn += len(ref) - len(used)
+        fp += len(got) - len(used)
+    return {
+        "frames": len(reference),
+        "recall": tp / (tp + fn) if tp + fn else 1.0,
+        "precision": tp / (tp + fp) if tp + fp else 1.0,
+        "label_agreement": same / both if both else 1.0,
+        "matched": tp,
+        "reference_hands": tp + fn,
+    }

@@ -21,6 +21,7 @@ from .link import Link, remote_link
 from .model_spec import ClassifierSpec, DetectorSpec
 from .preprocess import Preprocessor
 from .roi import RoiConfig, expand_rois, pixel_region
+from .speed import FrameSkipper, GestureMemory, IntervalConfig, ReuseConfig
 from .tracking import GestureChange, HandTracking
 
 
@@ -222,7 +223,7 @@ def classify_hands(
     sent until it reconnects; the hands keep ``gesture=None``, published as unavailable).
     """
     t0 = time.perf_counter()
-    idx = [i for i, h in enumerate(hands) if h.roi_valid]
+    idx = [i for i, h in enumerate(hands) if h.roi_valid and h.gesture is None]  # not those given a gesture already
     error = None
     link = classifier.link
     # asked on every frame, hands or not: while down, this starts the reconnection attempts, so
@@ -254,6 +255,8 @@ class GesturePipeline:
         classifier: GestureClassifier | None,
         roi: RoiConfig,
         tracking: HandTracking | None = None,
+        interval: IntervalConfig | None = None,
+        reuse: ReuseConfig | None = None,
     ) -> None:
         if classifier is None and tracking is not None and tracking.events:
             raise ModelError("gesture events need a classifier")
@@ -261,28 +264,63 @@ class GesturePipeline:
         self.classifier = classifier
         self.roi = roi
         self.tracking = tracking
+        #: detector.interval: boxes carried between detector runs (:mod:`.speed`)
+        self.skipper = FrameSkipper(interval or IntervalConfig())
+        #: classifier.reuse_*: a track's gesture reused while its box stays
+        self.memory = GestureMemory(reuse or ReuseConfig())
 
     def process(self, image: Image, order: PixelOrder) -> FrameResult:
-        """Detect, expand ROIs, classify, track: one frame through every stage."""
+        """Detect (or carry the boxes, see :mod:`.speed`), expand ROIs, track, classify (or reuse
+        a track's gesture), debounce: one frame through every stage."""
         timings = Timings()
-        dets = self.detector.detect(image, order, timings)
+        dets = self.skipper.carry(image, order)
+        if dets is None:
+            dets = self.detector.detect(image, order, timings)
+            self.skipper.detections(image, order, dets)
         h, w = image.shape[:2]
         hands = build_hands(dets, self.detector.spec.labels, w, h, self.roi)
-        error = classify_hands(self.classifier, image, order, hands, timings) if self.classifier is not None else None
+        ended = assign_tracks(hands, self.tracking)
+        error = None
+        if self.classifier is not None:
+            error = classify_or_reuse(self.classifier, self.memory, image, order, hands, timings)
         result = FrameResult(hands, timings=timings, classify_error=error)
-        result.changes = track_hands(hands, self.tracking)
+        result.changes = debounce(hands, self.tracking, ended)
         return result
 
 
-def track_hands(hands: list[Hand], tracking: HandTracking | None) -> list[GestureChange]:
-    """Assign track ids in place and return debounced gesture changes."""
+def classify_or_reuse(
+    classifier: GestureClassifier,
+    memory: GestureMemory,
+    image: Image,
+    order: PixelOrder,
+    hands: list[Hand],
+    timings: Timings | None = None,
+) -> str | None:
+    """:func:`classify_hands` for the hands whose track may not reuse its gesture (after
+    :func:`assign_tracks`); the new results are remembered for the next frames."""
+    ids, boxes = [x.track_id for x in hands], [x.box for x in hands]
+    for hand, g in zip(hands, memory.reuse(ids, boxes), strict=True):
+        hand.gesture = g if hand.roi_valid else None
+    reused = [x.gesture is not None for x in hands]
+    error = classify_hands(classifier, image, order, hands, timings)
+    memory.remember(ids, boxes, [None if r else x.gesture for x, r in zip(hands, reused, strict=True)])
+    return error
+
+
+def assign_tracks(hands: list[Hand], tracking: HandTracking | None) -> list[int]:
+    """Give each hand its track id in place; the ids of tracks that ended on this frame."""
     tracker = tracking.tracker if tracking is not None else None
-    debouncer = tracking.debouncer if tracking is not None else None
     if tracker is None:
         return []
     ids, ended = tracker.update(np.stack([h.box for h in hands]) if hands else np.zeros((0, 4), np.float32))
     for hand, tid in zip(hands, ids, strict=True):
         hand.track_id = int(tid)
+    return ended
+
+
+def debounce(hands: list[Hand], tracking: HandTracking | None, ended: list[int]) -> list[GestureChange]:
+    """The debounced gesture changes of the tracked hands (after :func:`assign_tracks`)."""
+    debouncer = tracking.debouncer if tracking is not None and tracking.tracker is not None else None
     if debouncer is None:
         return []
     tracked = [(h.track_id, h.gesture.label) for h in hands if h.gesture is not None]

@@ -11,11 +11,12 @@ from typing import Any
 from gesture_ros_msgs.msg import DetectionArray, GestureArray, GestureEvent
 
 from ..core.errors import GestureRosError
-from ..core.pipeline import GestureClassifier, classify_hands, track_hands
+from ..core.pipeline import GestureClassifier, assign_tracks, classify_or_reuse, debounce
 from ..core.received import prepare_received_hands
 from ..core.roi import RoiConfig
+from ..core.speed import GestureMemory
 from ..factory import tracking
-from ..settings import CLASSIFIER_PARAMS, RECONNECT, ROI, ROI_PARAMS, TRACKING, TRACKING_PARAMS
+from ..settings import CLASSIFIER_PARAMS, RECONNECT, REUSE, ROI, ROI_PARAMS, TRACKING, TRACKING_PARAMS
 from .base import RESULT_QOS, GestureNode, spin_node
 from .convert import event_msgs, gestures_msg, hands_from_msg
 from .stage_runner import StageRunner, safe_publish
@@ -38,7 +39,7 @@ class GestureClassifierNode(GestureNode):
                 *ROI_PARAMS,
                 *TRACKING_PARAMS,
             ),
-            applies=lambda v: (ROI, TRACKING, *((RECONNECT,) if self.remote("classifier")(v) else ())),
+            applies=lambda v: (ROI, TRACKING, REUSE, *((RECONNECT,) if self.remote("classifier")(v) else ())),
         )
         self.pub = self.create_publisher(GestureArray, self.values["gestures_topic"], RESULT_QOS)
         self.events = self.create_publisher(GestureEvent, self.values["events_topic"], RESULT_QOS)
@@ -51,6 +52,8 @@ class GestureClassifierNode(GestureNode):
         self.roi = self.params.get(ROI)
         self.params.on_change(ROI, self._set_roi)
         self.params.on_change(TRACKING, self.tracking.configure)
+        self.memory = GestureMemory(self.params.get(REUSE))
+        self.params.on_change(REUSE, lambda reuse: setattr(self.memory, "config", reuse))
         if self.remote("classifier")(self.values):
             self.params.on_change(
                 RECONNECT, lambda wait: self.set_link_waits(wait, self.classifier.link if self.classifier else None)
@@ -66,6 +69,7 @@ class GestureClassifierNode(GestureNode):
     def _process(self, image_msg: Any, dets: DetectionArray) -> None:
         hands = hands_from_msg(dets)
         cls = self.classifier
+        ended: list[int] | None = None
         if hands and cls is not None:
             frame = self.images.frame(image_msg)
             if frame is None:
@@ -76,15 +80,19 @@ class GestureClassifierNode(GestureNode):
                 self.diag.report(
                     "bad_detections", f"{self.values['rois_topic']}: {problem}; that hand is published unclassified"
                 )
+            ended = assign_tracks(hands, self.tracking)  # before classifying: a track may reuse its gesture
+            memory = self.memory
             with self.diag.stats.timed("classify"):
                 # a failed inference is reported and the hands are published unclassified
-                error = self.runner.run(lambda: classify_hands(cls, image, order, hands))
+                error = self.runner.run(lambda: classify_or_reuse(cls, memory, image, order, hands))
             self.diag.classify_outcome(error or None, cls.link)
             self.runner.record(classifier=cls.nonfinite)
         elif cls is not None and cls.link is not None:
             cls.link.ready()  # nobody in view: keep reconnecting, and say when it is back
             self.diag.classify_outcome(None, cls.link)
-        changes = track_hands(hands, self.tracking)
+        if ended is None:
+            ended = assign_tracks(hands, self.tracking)
+        changes = debounce(hands, self.tracking, ended)
         self.runner.publish(dets.header.stamp, (self.pub, gestures_msg(dets.header, hands)))
         for ev in event_msgs(dets.header, hands, changes):
             safe_publish(self.diag, self.events, ev)

@@ -15,13 +15,16 @@ from ..core.errors import GestureRosError
 from ..core.overlay import draw, to_bgr
 from ..core.pipeline import GesturePipeline
 from ..core.roi import RoiConfig
+from ..core.speed import IntervalConfig, ReuseConfig
 from ..core.tracking import TrackingConfig
 from ..settings import (
     CLASSIFIER_PARAMS,
     CLUSTERING,
     DETECTOR_PARAMS,
+    INTERVAL,
     OVERLAY_PARAMS,
     RECONNECT,
+    REUSE,
     ROI,
     ROI_PARAMS,
     TRACKING,
@@ -57,6 +60,8 @@ class GesturePipelineNode(GestureNode):
                 CLUSTERING,
                 ROI,
                 TRACKING,
+                INTERVAL,
+                REUSE,
                 *((RECONNECT,) if self.remote("detector", "classifier")(v) else ()),
             ),
         )
@@ -73,6 +78,8 @@ class GesturePipelineNode(GestureNode):
         self.params.on_change(CLUSTERING, self._set_clustering)
         self.params.on_change(ROI, self._set_roi)
         self.params.on_change(TRACKING, self._set_tracking)
+        self.params.on_change(INTERVAL, lambda interval: self._set("skipper", interval))
+        self.params.on_change(REUSE, lambda reuse: self._set("memory", reuse))
         if self.remote("detector", "classifier")(v):
             self.params.on_change(RECONNECT, lambda wait: self.set_link_waits(wait, *self._links()))
         self.runner = StageRunner(self.diag, "detector", self.latency_ms)
@@ -96,6 +103,10 @@ class GesturePipelineNode(GestureNode):
     def _set_tracking(self, tracking: TrackingConfig) -> None:
         if self.pipeline is not None and self.pipeline.tracking is not None:
             self.pipeline.tracking.configure(tracking)
+
+    def _set(self, lever: str, config: IntervalConfig | ReuseConfig) -> None:
+        if self.pipeline is not None:
+            getattr(self.pipeline, lever).config = config
 
     def _process(self, msg: Any) -> None:
         frame = self.images.accept(msg, self.pipeline is not None)

@@ -9,7 +9,8 @@ from gesture_ros_msgs.msg import DetectionArray
 from ..core.detectnet import ClusterConfig
 from ..core.errors import GestureRosError
 from ..core.pipeline import HandDetector, Timings, build_hands
-from ..settings import CLUSTERING, DETECTOR_PARAMS, RECONNECT
+from ..core.speed import FrameSkipper
+from ..settings import CLUSTERING, DETECTOR_PARAMS, INTERVAL, RECONNECT
 from .base import RESULT_QOS, GestureNode, spin_node
 from .convert import detections_msg
 from .stage_runner import StageRunner
@@ -22,7 +23,9 @@ class HandDetectorNode(GestureNode):
             "hand_detector",
             ("image_topic", "image_transport", "detections_topic", "models_file", *DETECTOR_PARAMS),
             # the reconnect wait is writable where there is a link to apply it to
-            applies=lambda v: (CLUSTERING, RECONNECT) if self.remote("detector")(v) else (CLUSTERING,),
+            applies=lambda v: (
+                (CLUSTERING, INTERVAL, RECONNECT) if self.remote("detector")(v) else (CLUSTERING, INTERVAL)
+            ),
         )
         self.pub = self.create_publisher(DetectionArray, self.values["detections_topic"], RESULT_QOS)
         self.detector: HandDetector | None = None
@@ -31,6 +34,9 @@ class HandDetectorNode(GestureNode):
         except (GestureRosError, OSError) as exc:
             self.diag.fail(exc)
         self.params.on_change(CLUSTERING, self._set_clustering)
+        # detector.interval: boxes carried by optical flow on the frames the detector skips
+        self.skipper = FrameSkipper(self.params.get(INTERVAL))
+        self.params.on_change(INTERVAL, lambda interval: setattr(self.skipper, "config", interval))
         if self.remote("detector")(self.values):
             self.params.on_change(
                 RECONNECT, lambda wait: self.set_link_waits(wait, self.detector.link if self.detector else None)
@@ -49,9 +55,12 @@ class HandDetectorNode(GestureNode):
             return
         image, order = frame
         detector, timings = self.detector, Timings()
-        dets = self.runner.run(lambda: detector.detect(image, order, timings), detector.link)
+        dets = self.skipper.carry(image, order)
         if dets is None:
-            return
+            dets = self.runner.run(lambda: detector.detect(image, order, timings), detector.link)
+            if dets is None:
+                return
+            self.skipper.detections(image, order, dets)
         self.runner.record(timings, detector=detector.nonfinite_frames)
         h, w = image.shape[:2]
         hands = build_hands(dets, detector.spec.labels, w, h, None)
