@@ -22,7 +22,8 @@ def test_bench_writes_ratios_table_and_chart(tmp_path: Path, shared_data: Path) 
     out = tmp_path / "bench.json"
     cmd = [sys.executable, "-m", "gesture_ros.cli", "bench", "--json", str(out), "--sizes", "640x480", "--n-images", "4", "--rounds", "1",
            "--graphs", "fused", "--rss-frames", "30", "--images", str(shared_data / "hands_detect" / "images"),
-           "--ap-data", str(shared_data / "hands_detect"), "--mediapipe-venv", str(MP_VENV)]  # fmt: skip
+           "--ap-data", str(shared_data / "hands_detect"), "--mediapipe-venv", str(MP_VENV),
+           "--videos", str(shared_data.parent / "videos"), "--mode-frames", "12"]  # fmt: skip
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     res = json.loads(out.read_text())
@@ -38,6 +39,18 @@ def test_bench_writes_ratios_table_and_chart(tmp_path: Path, shared_data: Path) 
         e["fused"]["stages_ms_p50"]["gesture_pipeline"]
     )
     assert len(e["fused"]["rss"]["curve"]) >= 2 and e["fused"]["peak_rss_mb"]["gesture_pipeline"] > 50
+    assert e["core"]["cpu_ms_per_frame"] > 0 and e["mediapipe"]["cpu_ms_per_frame"] > 0
+    # the speed modes: every mode on the same real clips, the every-frame mode agrees with itself
+    m = res["speed_modes"]
+    assert len(m["clips"]) == 2 and m["mediapipe"]["fps"] > 0
+    rows = {(r["interval"], r["reuse_frames"]): r for r in m["modes"]}
+    assert rows[(0, 0)]["recall"] == rows[(0, 0)]["precision"] == rows[(0, 0)]["label_agreement"] == 1.0
+    assert rows[(0, 0)]["detector_runs"] == rows[(0, 0)]["frames"] == 24 and rows[(0, 0)]["reused"] == 0
+    for (interval, reuse), r in rows.items():  # the detector ran at most every (interval + 1)-th frame, plus lost boxes
+        assert r["detector_runs"] >= -(-12 // (interval + 1)) * 2 and r["cpu_ms_per_frame"] > 0
+        assert (r["reused"] > 0) == (reuse > 0) or r["classified"] == 0
+        assert 0.0 <= r["recall"] <= 1.0 and 0.0 <= r["precision"] <= 1.0
+    assert "speed modes: 2 real clips x 12 frames" in proc.stdout
     # both systems' hand AP on the validation scenes of the shipped detector
     assert res["hand_ap"]["images"] > 10
     assert 0.3 < res["hand_ap"]["ours"]["ap50"] <= 1 and 0 <= res["mediapipe"]["ap50"] <= 1

@@ -34,6 +34,21 @@ def _fit(img: Any, size: tuple[int, int]) -> Any:
     return cv2.resize(img, size, interpolation=interp)
 
 
+def clip(path: str, size: tuple[int, int], n: int) -> list[Any]:
+    """The first ``n`` frames of a video at ``size`` (consecutive frames: the speed modes need motion)."""
+    cap = cv2.VideoCapture(path)
+    if not cap.isOpened():
+        raise FileNotFoundError(f"cannot open video {path}")
+    frames: list[Any] = []
+    while len(frames) < n:
+        ok, img = cap.read()
+        if not ok:
+            break
+        frames.append(_fit(img, size))
+    cap.release()
+    return frames
+
+
 def load(srcs: list[str], size: tuple[int, int]) -> list[Any]:
     """BGR uint8 frames at ``size`` (w, h): every frame of a video, one per image file."""
     frames: list[Any] = []

@@ -28,6 +28,25 @@ def _f(v: Any, fmt: str = "{:.2f}") -> str:
     return fmt.format(v) if isinstance(v, int | float) and np.isfinite(v) else "-"
 
 
+def print_modes(m: dict[str, Any]) -> None:
+    """The speed-mode table: each lever's speed, CPU and agreement with the every-frame pipeline."""
+    mp = m.get("mediapipe")
+    n = len(m["clips"])
+    print(f"\nspeed modes: {n} real clips x {m['frames_per_clip']} frames at {m['size'][0]}x{m['size'][1]}"
+          " (agreement with the every-frame pipeline, hands matched at IoU 0.5)")  # fmt: skip
+    head = f"{'interval':>8}{'reuse':>6}{'fps':>8}{'x every':>8}{'x MP':>7}{'CPU ms':>8}{'recall':>8}{'prec.':>7}"
+    print(head + f"{'labels':>8}{'det runs':>9}{'reused':>8}")
+    for r in m["modes"]:
+        print(
+            f"{r['interval']:>8}{r['reuse_frames']:>6}{_f(r['fps'], '{:.1f}'):>8}{_f(r['fps_vs_every_frame']):>8}"
+            f"{_f(r.get('fps_vs_mediapipe')):>7}{_f(r['cpu_ms_per_frame'], '{:.1f}'):>8}{_f(r['recall'], '{:.3f}'):>8}"
+            f"{_f(r['precision'], '{:.3f}'):>7}{_f(r['label_agreement'], '{:.3f}'):>8}"
+            f"{r['detector_runs']:>5}/{r['frames']:<3}{r['reused']:>8}"
+        )
+    if mp:
+        print(f"MediaPipe Hands on the same clips: {mp['fps']:.1f} fps, CPU {mp['cpu_ms_per_frame']:.1f} ms/frame")
+
+
 def print_table(result: dict[str, Any]) -> None:
     for name, e in result["sizes"].items():
         print(f"\n{name}  ({e['frames']} frames, {e['hands_per_frame']:.2f} hands/frame classified)")
@@ -46,9 +65,14 @@ def print_table(result: dict[str, Any]) -> None:
                 f"{_f(r.get(p + 'p99_ms')):>9}{_f(r.get('added_latency_p50_ms')):>11}{_f(r.get('startup_s')):>9}"
             )
         print("stages p50 ms, core: " + ", ".join(f"{k} {v:.2f}" for k, v in e["core"]["stages_ms_p50"].items()))
+        cpu = {k: e[k]["cpu_ms_per_frame"] for k in ("core", "mediapipe") if "cpu_ms_per_frame" in e.get(k, {})}
+        if cpu:
+            print("CPU ms per frame (all threads): " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
         for key in ("fused", "separate"):
             for node, st in (e.get(key) or {}).get("stages_ms_p50", {}).items():
                 print(f"stages p50 ms, {key} {node}: " + ", ".join(f"{k} {v:.2f}" for k, v in st.items()))
+    if "speed_modes" in result:
+        print_modes(result["speed_modes"])
     if "hand_ap" in result:
         ap = result["hand_ap"]
         ours, theirs = _f(ap["ours"].get("ap50"), "{:.3f}"), _f(result["mediapipe"]["ap50"], "{:.3f}")

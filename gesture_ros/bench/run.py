@@ -116,6 +116,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="labelled images for hand AP50 (images/, labels/, manifest.csv)",
     )
     p.add_argument("--params-file", default="config/gesture_ros.yaml")
+    p.add_argument("--videos", type=Path, default=SHARED.parent / "videos", help="real clips for the speed modes")
+    p.add_argument("--mode-frames", type=int, default=90, help="frames of each clip per speed mode (0: no modes)")
     return p.parse_args(argv)
 
 
@@ -153,14 +155,21 @@ def main(argv: list[str] | None = None) -> int:
         raw_rounds: list[list[float]] = []
         core_rounds: list[list[float]] = []
         stages: dict[str, list[float]] = {}
+        core_cpu = 0.0
         for _ in range(args.rounds):
             raw_rounds.append(raw_pass(pipe, frames))
+            c0 = time.process_time()
             core_rounds.append(core_pass(pipe, frames, stages))
+            core_cpu += time.process_time() - c0
         entry: dict[str, Any] = {
             "frames": len(frames),
             "hands_per_frame": float(np.mean([f.hands for f in frames])),
             "raw": summary(raw_rounds),
-            "core": {**summary(core_rounds), "stages_ms_p50": {k: float(np.median(v)) for k, v in stages.items()}},
+            "core": {
+                **summary(core_rounds),
+                "cpu_ms_per_frame": core_cpu * 1e3 / (len(frames) * args.rounds),  # this process, all threads
+                "stages_ms_p50": {k: float(np.median(v)) for k, v in stages.items()},
+            },
             "ratios": {"core_vs_raw": median_ratio(raw_rounds, core_rounds)},
         }
         for kind in args.graphs:
@@ -180,6 +189,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] {name}: done ({time.monotonic() - t_start:.0f} s)", flush=True)
     if driver is not None:
         driver.close()
+    clip_size = bench_frames.SIZES[args.sizes[0]]
+    if args.mode_frames > 0 and args.videos.is_dir():
+        from .modes import run_modes
+
+        result["speed_modes"] = run_modes(values, models, args.videos, clip_size, args.mode_frames)
+        print(f"[bench] speed modes: done ({time.monotonic() - t_start:.0f} s)", flush=True)
+    elif args.mode_frames > 0:
+        print(f"[bench] speed modes skipped: no clips in {args.videos} (../shared/videos)", flush=True)
     result["bench_process_peak_rss_mb"] = peak_rss_mb()  # holds every frame of every size: not the pipeline's
     mp_python = args.mediapipe_venv / "bin" / "python"
     if str(args.mediapipe_venv) not in ("", ".") and not mp_python.is_file():
@@ -200,6 +217,12 @@ def main(argv: list[str] | None = None) -> int:
             "rounds": args.rounds,
             "warmup": 5,
         }
+        if "speed_modes" in result:
+            spec["clips"] = {
+                "paths": result["speed_modes"]["clips"],
+                "size": list(clip_size),
+                "frames": args.mode_frames,
+            }
         mp = run_mediapipe(args.mediapipe_venv, {**spec, "max_hands_fps": 2, "max_hands_ap": 4}, images)
         result["mediapipe"] = {"version": mp["version"], "rss_mb": mp["rss_mb"], "ap50": mp["ap50"], "ap70": mp["ap70"]}
         det = pipe.detector
@@ -211,8 +234,14 @@ def main(argv: list[str] | None = None) -> int:
         }
         if not images:
             print(f"[bench] no labelled images under {args.ap_data}: hand AP50 not measured", flush=True)
+        if "clips" in mp:
+            modes = result["speed_modes"]
+            modes["mediapipe"] = mp["clips"]
+            for row in modes["modes"]:
+                row["fps_vs_mediapipe"] = row["fps"] / mp["clips"]["fps"]
+                row["cpu_vs_mediapipe"] = row["cpu_ms_per_frame"] / mp["clips"]["cpu_ms_per_frame"]
         for name in args.sizes:
-            s = summary(mp["fps"][name]["ms_per_frame"])
+            s = {**summary(mp["fps"][name]["ms_per_frame"]), "cpu_ms_per_frame": mp["fps"][name]["cpu_ms_per_frame"]}
             result["sizes"][name]["mediapipe"] = s
             result["sizes"][name]["ratios"]["fps_vs_mediapipe"] = result["sizes"][name]["core"]["fps"] / s["fps"]
             for kind in args.graphs:
