@@ -62,6 +62,13 @@ class HandDetector:
         outputs: dict[str, tuple[int, ...]] = {spec.coverage_output: (n, gh, gw), spec.bbox_output: (4 * n, gh, gw)}
         check_io(self.backend, spec.file, spec.input.name, (3, spec.input.height, spec.input.width), outputs)
 
+    def warm_up(self) -> None:
+        """One inference on a blank frame, so the first real frame does not pay the runtime's first
+        run (memory planning, kernel selection) while frames queue up. Local backends only."""
+        if self.link is None:
+            self.detect(np.zeros((self.spec.input.height, self.spec.input.width, 3), np.uint8), "bgr")
+            self.nonfinite_frames = 0
+
     def detect(self, image: Image, order: PixelOrder, timings: Timings | None = None) -> Detections:
         """The hands in one frame, in its pixels.
 
@@ -134,6 +141,13 @@ class GestureClassifier:
         )
         batch_dim = next(t.shape[0] for t in self.backend.inputs if t.name == spec.input.name)
         self.fixed_batch = batch_dim if batch_dim > 0 else 0
+
+    def warm_up(self) -> None:
+        """One classification of a blank crop (see :meth:`HandDetector.warm_up`). Local backends only."""
+        if self.link is None:
+            side = self.spec.input.height
+            self.classify(np.zeros((side, side, 3), np.uint8), "bgr", np.array([[0, 0, side, side]], np.float32))
+            self.nonfinite = 0
 
     def classify(self, image: Image, order: PixelOrder, rois: npt.NDArray[np.float32]) -> list[GestureResult | None]:
         """One result per ROI (None where the model's output was not finite), one backend call

@@ -13,6 +13,7 @@ def build_detector(node: GestureNode, models: ModelsConfig) -> HandDetector:
     """The node's hand detector."""
     det = factory.detector(node.values, models)
     node.owned_backends.append(det.backend)
+    det.warm_up()
     node.get_logger().info(f"hand detector: {node.values['detector.backend']} {det.spec.file}")
     return det
 
@@ -21,6 +22,7 @@ def build_classifier(node: GestureNode, models: ModelsConfig) -> GestureClassifi
     """The node's gesture classifier."""
     cls = factory.classifier(node.values, models)
     node.owned_backends.append(cls.backend)
+    cls.warm_up()
     node.get_logger().info(f"gesture classifier: {node.values['classifier.backend']} {cls.spec.file}")
     return cls
 
@@ -31,6 +33,9 @@ def build_pipeline(node: GestureNode, models: ModelsConfig) -> GesturePipeline:
     node.owned_backends.append(p.detector.backend)
     if p.classifier is not None:
         node.owned_backends.append(p.classifier.backend)
+    p.detector.warm_up()
+    if p.classifier is not None:
+        p.classifier.warm_up()
     node.get_logger().info(f"hand detector: {node.values['detector.backend']} {p.detector.spec.file}")
     if p.classifier is not None:
         node.get_logger().info(f"gesture classifier: {node.values['classifier.backend']} {p.classifier.spec.file}")
