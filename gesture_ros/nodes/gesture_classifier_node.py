@@ -87,6 +87,7 @@ class GestureClassifierNode(GestureNode):
                 error = self.runner.run(lambda: classify_or_reuse(cls, memory, image, order, hands))
             self.diag.classify_outcome(error or None, cls.link)
             self.runner.record(classifier=cls.nonfinite)
+            self.diag.stats.set_counter("gestures_reused", self.memory.reused)
         elif cls is not None and cls.link is not None:
             cls.link.ready()  # nobody in view: keep reconnecting, and say when it is back
             self.diag.classify_outcome(None, cls.link)

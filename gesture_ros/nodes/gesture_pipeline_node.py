@@ -118,6 +118,7 @@ class GesturePipelineNode(GestureNode):
         if result is None:
             return
         cls = pipeline.classifier
+        self._count_levers()
         if cls is not None:
             self.diag.classify_outcome(result.classify_error, cls.link)
             self.runner.record(result.timings, detector=pipeline.detector.nonfinite_frames, classifier=cls.nonfinite)
@@ -134,7 +135,22 @@ class GesturePipelineNode(GestureNode):
         if self.overlay.wanted:
             self.overlay.emit(draw(to_bgr(image, order), result.hands), msg.header)
 
+    def _count_levers(self) -> None:
+        """What the speed levers saved, on /diagnostics."""
+        if self.pipeline is not None:
+            stats, p = self.diag.stats, self.pipeline
+            stats.set_counter("detector_runs", p.skipper.detected)
+            stats.set_counter("carried_frames", p.skipper.carried)
+            stats.set_counter("gestures_reused", p.memory.reused)
+
     def close(self) -> None:
+        if self.pipeline is not None and (self.pipeline.skipper.carried or self.pipeline.memory.reused):
+            p = self.pipeline
+            frames = p.skipper.detected + p.skipper.carried
+            self.get_logger().info(
+                f"speed levers: the detector ran on {p.skipper.detected} of {frames} frames, "
+                f"{p.memory.reused} gestures reused, {p.memory.classified} classified"
+            )
         self.overlay.close()
 
 

@@ -61,6 +61,8 @@ class HandDetectorNode(GestureNode):
             if dets is None:
                 return
             self.skipper.detections(image, order, dets)
+        self.diag.stats.set_counter("detector_runs", self.skipper.detected)
+        self.diag.stats.set_counter("carried_frames", self.skipper.carried)
         self.runner.record(timings, detector=detector.nonfinite_frames)
         h, w = image.shape[:2]
         hands = build_hands(dets, detector.spec.labels, w, h, None)
