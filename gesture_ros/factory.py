@@ -47,7 +47,14 @@ def backend(values: dict[str, Any], stage: str, spec: DetectorSpec | ClassifierS
         )
         return b, f"triton://{values['triton.url']}/{name}"
     path = model_path(values, f"{stage}.model", spec.file)
-    return create_backend(kind, path, threads=int(values[f"{stage}.threads"])), path
+    options: dict[str, Any] = {"threads": int(values[f"{stage}.threads"])}
+    if kind == "onnxruntime":
+        options |= {
+            "providers": str(values[f"{stage}.providers"]),
+            "trt_cache": str(values["onnxruntime.trt_cache"]),
+            "trt_precision": str(values["onnxruntime.trt_precision"]),
+        }
+    return create_backend(kind, path, **options), path
 
 
 def detector(values: dict[str, Any], models: ModelsConfig) -> HandDetector:

@@ -95,6 +95,12 @@ PARAMS: dict[str, Param] = {
         # detector
         Param("detector.backend", "onnxruntime", "Inference backend of the hand detector", choices=backend_names()),
         Param("detector.model", "", "Detector model file (ONNX or TensorRT engine); empty: the file in models_file"),
+        Param(
+            "detector.providers",
+            "cpu",
+            "onnxruntime backend: execution providers in order, comma-separated (tensorrt, cuda, openvino, cpu); "
+            "unavailable ones are skipped with one warning, /diagnostics says which one runs",
+        ),
         Param("detector.threads", 0, "Intra-op threads of ONNX Runtime (0: library default)", min=0, max=64),
         Param(
             "detector.clustering",
@@ -159,6 +165,11 @@ PARAMS: dict[str, Param] = {
             "classifier.backend", "onnxruntime", "Inference backend of the gesture classifier", choices=backend_names()
         ),
         Param("classifier.model", "", "Classifier model file; empty: the file in models_file"),
+        Param(
+            "classifier.providers",
+            "cpu",
+            "onnxruntime backend: execution providers in order, comma-separated (tensorrt, cuda, openvino, cpu)",
+        ),
         Param("classifier.threads", 0, "Intra-op threads of ONNX Runtime (0: library default)", min=0, max=64),
         Param(
             "classifier.reuse_frames",
@@ -175,6 +186,9 @@ PARAMS: dict[str, Param] = {
             max=1.0,
         ),
         Param("classifier.max_batch", 8, "Hands classified per backend call", min=1, max=64),
+        # ONNX Runtime's TensorRT execution provider (a providers list that starts with tensorrt)
+        Param("onnxruntime.trt_cache", "", "Folder for the TensorRT EP's engine cache (empty: build at every start)"),
+        Param("onnxruntime.trt_precision", "fp16", "TensorRT EP precision", choices=("fp32", "fp16", "int8")),
         # Triton Inference Server (detector.backend / classifier.backend: triton)
         Param("triton.url", "127.0.0.1:8001", "Triton server host:port (gRPC 8001, HTTP 8000 by default)"),
         Param("triton.protocol", "grpc", "Triton client protocol", choices=("grpc", "http")),
@@ -380,10 +394,11 @@ def group_of(name: str) -> Group[Any] | None:
 
 
 TRITON_PARAMS = tuple(n for n in PARAMS if n.startswith("triton."))
-DETECTOR_PARAMS = tuple(n for n in PARAMS if n.startswith("detector.")) + TRITON_PARAMS
+ORT_PARAMS = tuple(n for n in PARAMS if n.startswith("onnxruntime."))
+DETECTOR_PARAMS = tuple(n for n in PARAMS if n.startswith("detector.")) + TRITON_PARAMS + ORT_PARAMS
 ROI_PARAMS = tuple(n for n in PARAMS if n.startswith("roi."))
 CLASSIFIER_PARAMS = (
-    tuple(n for n in PARAMS if n.startswith("classifier.") and n != "classifier.enabled") + TRITON_PARAMS
+    tuple(n for n in PARAMS if n.startswith("classifier.") and n != "classifier.enabled") + TRITON_PARAMS + ORT_PARAMS
 )
 TRACKING_PARAMS = tuple(n for n in PARAMS if n.startswith(("tracking.", "events.")))
 CAMERA_PARAMS = tuple(n for n in PARAMS if n.startswith("camera."))

@@ -79,3 +79,45 @@ def test_classifier_with_fixed_batch_one_runs_hand_by_hand(tmp_path: Path, model
     res = cls.classify(img, "bgr", np.array([[0, 0, 100, 100], [100, 0, 200, 100]], np.float32))
     labels = models.classifier.labels
     assert [r.label for r in res if r] == [labels[0], labels[2]]
+
+
+def test_execution_providers_fall_back_to_what_is_there_with_one_note(synthetic: dict[str, Path]) -> None:
+    """Issue 24: an ordered providers list. No GPU here: CUDA and TensorRT are not in this
+    onnxruntime, so the model runs on the CPU and the backend says so once; /diagnostics shows
+    ``provider`` (test_runtime_parameters.py)."""
+    import onnxruntime as ort
+
+    model = synthetic["classifier"]
+    plain = create_backend("onnxruntime", model)
+    assert plain.provider == "CPUExecutionProvider" and plain.notes == []
+    absent = [p for p in ("cuda", "tensorrt") if {"cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}[p]
+              not in ort.get_available_providers()]  # fmt: skip
+    if not absent:
+        pytest.skip("this onnxruntime has CUDA and TensorRT: no fallback to show")
+    b = create_backend("onnxruntime", model, providers=",".join([*absent, "cpu"]))
+    assert b.provider == "CPUExecutionProvider" and len(b.notes) == 1
+    assert "not available here" in b.notes[0] and "runs on CPUExecutionProvider" in b.notes[0]
+    implied = create_backend("onnxruntime", model, providers=absent[0])  # the CPU is always the last resort
+    assert implied.provider == "CPUExecutionProvider"
+    x = np.zeros((1, 3, 160, 160), np.float32)
+    np.testing.assert_array_equal(
+        b.infer({"input_1": x})["activation_18"], plain.infer({"input_1": x})["activation_18"]
+    )
+    with pytest.raises(ModelError, match=r"unknown ONNX Runtime execution provider 'tpu' \(use: tensorrt, cuda"):
+        create_backend("onnxruntime", model, providers="tpu,cpu")
+
+
+def test_tensorrt_ep_options_are_its_documented_keys() -> None:
+    from gesture_ros.backends.onnxruntime_backend import parse_providers, provider_options
+
+    trt = "TensorrtExecutionProvider"
+    assert parse_providers("tensorrt, CUDA") == [trt, "CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert parse_providers(None) == ["CPUExecutionProvider"]
+    assert provider_options(trt, "/var/cache/trt", "int8") == {
+        "trt_fp16_enable": "True", "trt_int8_enable": "True",
+        "trt_engine_cache_enable": "True", "trt_engine_cache_path": "/var/cache/trt",
+    }  # fmt: skip
+    assert provider_options(trt, "", "fp32") == {"trt_fp16_enable": "False", "trt_int8_enable": "False"}
+    assert provider_options("CUDAExecutionProvider", "/x", "fp16") == {}
+    with pytest.raises(ModelError, match="precision must be one of fp32, fp16, int8"):
+        provider_options(trt, "", "int4")

@@ -83,7 +83,7 @@ def nodes() -> Iterator[dict[str, Any]]:
     # the classifiers run on a Triton server that is not there: their links exist (down), so the
     # reconnect wait has something to apply to; the detector runs on ONNX Runtime
     args = ["--ros-args", "--params-file", str(ROOT / "config" / "gesture_ros.yaml"), "-p", "overlay.publish:=false",
-            "-p", "classifier.backend:=triton", "-p", "triton.url:=127.0.0.1:1", "-p", "triton.timeout:=0.2",
+            "-p", "classifier.backend:=triton", "-p", "detector.providers:=cuda,cpu", "-p", "triton.url:=127.0.0.1:1", "-p", "triton.timeout:=0.2",
             "-p", "image_topic:=/rtp/image", "-p", "detections_topic:=/rtp/dets", "-p", "rois_topic:=/rtp/rois",
             "-p", "gestures_topic:=/rtp/gestures", "-p", "events_topic:=/rtp/events"]  # fmt: skip
     context = rclpy.get_default_context()  # the nodes are made in it (their constructors take none)
@@ -197,3 +197,17 @@ def test_each_group_changes_what_the_pipeline_does(nodes: dict[str, Any], client
     link = node.pipeline.classifier.link
     assert link.max_wait == pytest.approx(0.3)
     assert np.isfinite(before.hands[0].box).all()
+
+
+def test_diagnostics_say_which_provider_runs_each_model(nodes: dict[str, Any]) -> None:
+    """Issue 24: ``detector.providers: cuda,cpu`` on a machine without CUDA runs on the CPU and
+    says so; a Triton stage shows its backend."""
+    import onnxruntime as ort
+
+    det = nodes["hand_detector"].diag.stats.snapshot()
+    want = (
+        "CUDAExecutionProvider" if "CUDAExecutionProvider" in ort.get_available_providers() else "CPUExecutionProvider"
+    )
+    assert det["detector_provider"] == want
+    pipe = nodes["gesture_pipeline"].diag.stats.snapshot()
+    assert pipe["detector_provider"] == want and pipe["classifier_provider"] == "triton"

@@ -37,6 +37,8 @@ class Stats:
         self.outputs: deque[float] = deque()
         self.latency_ms: deque[float] = deque(maxlen=200)
         self.counters: dict[str, int] = {}
+        #: fixed facts of the node (which execution provider runs each model)
+        self.info: dict[str, str] = {}
         #: per-stage milliseconds (convert, pre, infer, post, classify, publish) of recent frames
         self.stages: dict[str, deque[float]] = {}
 
@@ -82,6 +84,11 @@ class Stats:
         finally:
             self.stage(name, (time.perf_counter() - t0) * 1e3)
 
+    def set_info(self, key: str, value: str) -> None:
+        """A fact shown on every diagnostics message (``detector_provider: CUDAExecutionProvider``)."""
+        with self._lock:
+            self.info[key] = value
+
     def count(self, key: str, n: int = 1) -> None:
         """Add ``n`` to a counter."""
         with self._lock:
@@ -110,6 +117,7 @@ class Stats:
                 "latency_p50_ms": f"{lat[len(lat) // 2]:.2f}" if lat else "nan",
                 **{f"{k}_ms_p50": f"{sorted(q)[len(q) // 2]:.3f}" for k, q in self.stages.items() if q},
                 **{k: str(v) for k, v in sorted(self.counters.items())},
+                **dict(sorted(self.info.items())),
             }
 
 
