@@ -126,14 +126,28 @@ def _eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--params-file", default="config/gesture_ros.yaml")
     p.add_argument("--topics", nargs="*")
     p.add_argument("--recorded", help="a bag recorded from the live graph: compare its /gestures frame by frame")
+    p.add_argument(
+        "--modes",
+        nargs="*",
+        default=[],
+        metavar="INTERVAL,REUSE",
+        help="also run these speed modes (detector.interval,classifier.reuse_frames, e.g. 2,3 4,5) and report "
+        "their speed and agreement with the first run",
+    )
 
 
 def _run_eval(args: argparse.Namespace) -> int:
     from .evaluation import compare_recording, evaluate_bag, write_report
 
     out = Path(args.out)
+    modes = [_mode(m) for m in args.modes]
     rep = evaluate_bag(
-        Path(args.bag), Path(args.labels) if args.labels else None, out, args.params_file, topics=args.topics
+        Path(args.bag),
+        Path(args.labels) if args.labels else None,
+        out,
+        args.params_file,
+        topics=args.topics,
+        modes=modes,
     )
     if args.recorded:
         rep["live"] = live = compare_recording(rep, Path(args.recorded))
@@ -145,6 +159,17 @@ def _run_eval(args: argparse.Namespace) -> int:
     print((out / "summary.md").read_text())
     print(f"report: {out / 'report.json'} ({rep['frames']} frames)")
     return 0
+
+
+def _mode(text: str) -> tuple[int, int]:
+    """``"2,3"`` -> (interval 2, reuse 3)."""
+    try:
+        interval, reuse = (int(x) for x in text.split(","))
+    except ValueError:
+        raise ConfigError(f"a speed mode is INTERVAL,REUSE (two integers, e.g. 2,3), got {text!r}") from None
+    if interval < 0 or reuse < 0:
+        raise ConfigError(f"a speed mode's interval and reuse are >= 0, got {text!r}")
+    return interval, reuse
 
 
 def _replay_arguments(p: argparse.ArgumentParser) -> None:

@@ -2,12 +2,14 @@
 node runs (gesture_ros.factory), no DDS, then hand AP and gesture precision/recall/F1 against
 the bag's labels, with JSON, PNG plots and a Markdown summary.
 
-Everything except the ``latency_ms`` section is identical on every run of the same bag.
+Everything except the timings (``latency_ms``, ``speed``, and each mode's ``fps`` and
+``cpu_ms_per_frame``) is identical on every run of the same bag.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from .core.boxes import iou_matrix
 from .core.errors import ConfigError
 from .core.image import Image as Frame
 from .core.image import PixelOrder, decode_compressed, image_view
-from .core.metrics import average_precision, classification_metrics
+from .core.metrics import FrameHands, agreement, average_precision, classification_metrics
 from .core.model_spec import load_models
 from .core.pipeline import GesturePipeline
 from .core.plots import confusion_png, pr_curve_png
@@ -129,11 +131,17 @@ def evaluate_bag(
     params_file: str = "config/gesture_ros.yaml",
     models_file: str | None = None,
     topics: list[str] | None = None,
+    modes: list[tuple[int, int]] | None = None,
 ) -> dict[str, Any]:
+    """Every frame of the bag through the pipeline the params file describes, scored against the
+    labels when there are any. ``modes``: also run each (``detector.interval``,
+    ``classifier.reuse_frames``) and report its speed and its agreement with the first run."""
     values = parameter_values(params_file)
     models = load_models(resolve(models_file or values["models_file"]))
     pipe = pipeline(values, models)
+    t0, c0 = time.perf_counter(), time.process_time()
     frames, timings = run_offline(bag, pipe, topics)
+    speed = _speed(len(frames), time.perf_counter() - t0, time.process_time() - c0)
     labels = labels or bag / LABELS_JSON
     truth = load_truth(labels) if labels.exists() else {}
     if not frames:
@@ -144,10 +152,53 @@ def evaluate_bag(
         k: {"mean": float(np.mean(v)), "p50": float(np.percentile(v, 50)), "p90": float(np.percentile(v, 90))}
         for k, v in timings.items()
     }
+    report["speed"] = {
+        "interval": values["detector.interval"],
+        "reuse_frames": values["classifier.reuse_frames"],
+        **speed,
+    }
+    if modes:
+        report["modes"] = [
+            _mode(bag, values, models, topics, frames, truth, interval, reuse) for interval, reuse in modes
+        ]
     report["per_frame"] = frames
     if out is not None:
         write_report(report, out)
     return report
+
+
+def _speed(n: int, wall: float, cpu: float) -> dict[str, float]:
+    return {"fps": n / max(wall, 1e-9), "cpu_ms_per_frame": cpu * 1e3 / max(n, 1)}
+
+
+def _hands(frames: list[dict[str, Any]]) -> list[FrameHands]:
+    return [[(h["box"], h["gesture"] or None) for h in f["hands"]] for f in frames]
+
+
+def _mode(
+    bag: Path,
+    values: dict[str, Any],
+    models: Any,
+    topics: list[str] | None,
+    reference: list[dict[str, Any]],
+    truth: dict[int, list[tuple[str, list[float]]]],
+    interval: int,
+    reuse: int,
+) -> dict[str, Any]:
+    """One speed mode over the bag: frames/s, CPU per frame, agreement with the reference run
+    (and the labelled scores when there are labels)."""
+    pipe = pipeline({**values, "detector.interval": interval, "classifier.reuse_frames": reuse}, models)
+    t0, c0 = time.perf_counter(), time.process_time()
+    frames, _ = run_offline(bag, pipe, topics)
+    row: dict[str, Any] = {"interval": interval, "reuse_frames": reuse}
+    row.update(_speed(len(frames), time.perf_counter() - t0, time.process_time() - c0))
+    row.update(agreement(_hands(reference), _hands(frames)))
+    row["detector_runs"] = pipe.skipper.detected
+    if truth:
+        scored = score(frames, truth, models.classifier.labels)
+        row["ap50"] = scored["hands"]["ap50"]
+        row["gesture_accuracy"] = (scored.get("gestures") or {}).get("accuracy")
+    return row
 
 
 def write_report(report: dict[str, Any], out: Path) -> None:
@@ -180,6 +231,24 @@ def write_report(report: dict[str, Any], out: Path) -> None:
         confusion_png(out / "confusion.png", g["confusion"], list(g["labels"][:-1]), list(g["labels"]))
     lines += ["", "| stage | mean ms | p50 ms | p90 ms |", "|---|---|---|---|"]
     lines += [f"| {k} | {v['mean']:.2f} | {v['p50']:.2f} | {v['p90']:.2f} |" for k, v in report["latency_ms"].items()]
+    if report.get("modes"):
+        sp = report["speed"]
+        lines += [
+            "",
+            f"Speed modes against this run (interval {sp['interval']}, reuse {sp['reuse_frames']}: "
+            f"{sp['fps']:.1f} frames/s, CPU {sp['cpu_ms_per_frame']:.1f} ms/frame); hands matched at IoU 0.5:",
+            "",
+            "| interval | reuse | frames/s | CPU ms/frame | recall | precision | gesture agreement "
+            "| detector runs | AP50 |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for m in report["modes"]:
+            ap = f"{m['ap50']:.3f}" if m.get("ap50") is not None else "-"
+            lines.append(
+                f"| {m['interval']} | {m['reuse_frames']} | {m['fps']:.1f} | {m['cpu_ms_per_frame']:.1f} | "
+                f"{m['recall']:.3f} | {m['precision']:.3f} | {m['label_agreement']:.3f} | "
+                f"{m['detector_runs']}/{m['frames']} | {ap} |"
+            )
     (out / "summary.md").write_text("\n".join(lines) + "\n")
 
 

@@ -19,13 +19,17 @@ LABELS = ("thumbs_up", "fist", "stop", "ok", "two", "random")
 
 
 def _strip(report: dict) -> dict:
-    return {k: v for k, v in report.items() if k != "latency_ms"}
+    """The report without its timings (the only part that may differ between runs)."""
+    timing = ("fps", "cpu_ms_per_frame")
+    out = {k: v for k, v in report.items() if k not in ("latency_ms", "speed")}
+    out["modes"] = [{k: v for k, v in m.items() if k not in timing} for m in report.get("modes", [])]
+    return out
 
 
 def test_sample_bag_evaluation_is_deterministic_and_complete(tmp_path: Path) -> None:
-    a = evaluate_bag(SAMPLE, out=tmp_path / "a")
-    b = evaluate_bag(SAMPLE, out=tmp_path / "b")
-    assert _strip(a) == _strip(b)  # same numbers on every run (latency aside)
+    a = evaluate_bag(SAMPLE, out=tmp_path / "a", modes=[(2, 3)])
+    b = evaluate_bag(SAMPLE, out=tmp_path / "b", modes=[(2, 3)])
+    assert _strip(a) == _strip(b)  # same numbers on every run (timings aside), speed modes included
     assert a["frames"] == 20 and a["labelled_frames"] == 20 and a["hands"]["n_gt"] == 26
     assert 0.0 <= a["hands"]["ap50"] <= 1.0 and a["gestures"]["labels"][-1] == "no_hand"
     assert set(a["latency_ms"]) == {"pre_ms", "infer_ms", "post_ms", "classify_ms"}
@@ -91,3 +95,26 @@ def test_make_bag_stores_labels_by_stamp(tmp_path: Path) -> None:
     make_bag(str(imgs), tmp_path / "bag", rate=1.0, labels=labels)
     truth = json.loads((tmp_path / "bag" / LABELS_JSON).read_text())
     assert list(truth.values()) == [[], [["fist", 1.0, 2.0, 3.0, 4.0]]]
+
+
+def test_eval_reports_each_speed_mode_against_the_every_frame_run(tmp_path: Path) -> None:
+    """Issue 23: `gesture-ros eval --modes` runs the bag again per mode and reports its speed,
+    CPU per frame and agreement with the first run (and the labelled scores)."""
+    import json
+
+    out = subprocess.run(
+        [sys.executable, "-m", "gesture_ros.cli", "eval", str(SAMPLE), "--out", str(tmp_path / "r"), "--modes", "0,0", "2,3"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    rep = json.loads((tmp_path / "r" / "report.json").read_text())
+    same, fast = rep["modes"]
+    n = rep["frames"]
+    assert (same["recall"], same["precision"], same["label_agreement"]) == (1.0, 1.0, 1.0)  # deterministic
+    assert same["detector_runs"] == n and same["frames"] == n
+    assert -(-n // 3) <= fast["detector_runs"] < n and fast["cpu_ms_per_frame"] > 0 and fast["fps"] > 0
+    assert 0.0 <= fast["recall"] <= 1.0 and ("ap50" in fast) == ("hands" in rep)
+    assert "| 2 | 3 |" in (tmp_path / "r" / "summary.md").read_text()
+    bad = subprocess.run([sys.executable, "-m", "gesture_ros.cli", "eval", str(SAMPLE), "--modes", "2x3"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert bad.returncode == 2 and "a speed mode is INTERVAL,REUSE" in bad.stderr
