@@ -4,6 +4,7 @@ real MediaPipe in its own venv (make setup-mediapipe)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +25,11 @@ def test_bench_writes_ratios_table_and_chart(tmp_path: Path, shared_data: Path) 
            "--graphs", "fused", "--rss-frames", "30", "--images", str(shared_data / "hands_detect" / "images"),
            "--ap-data", str(shared_data / "hands_detect"), "--mediapipe-venv", str(MP_VENV),
            "--videos", str(shared_data.parent / "videos"), "--mode-frames", "12"]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=400)
+    tmp = tmp_path / "tmp"  # where the bench writes the graphs' parameter files
+    tmp.mkdir()
+    proc = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=400, env={**os.environ, "TMPDIR": str(tmp)}
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     res = json.loads(out.read_text())
     for key in ("core_vs_raw", "fused_vs_raw", "fps_vs_mediapipe"):
@@ -51,6 +56,7 @@ def test_bench_writes_ratios_table_and_chart(tmp_path: Path, shared_data: Path) 
         assert (r["reused"] > 0) == (reuse > 0) or r["classified"] == 0
         assert 0.0 <= r["recall"] <= 1.0 and 0.0 <= r["precision"] <= 1.0
     assert "speed modes: 2 real clips x 12 frames" in proc.stdout
+    assert not list(tmp.glob("gesture_ros_bench_fused_*"))  # the graph's parameter files are removed
     # both systems' hand AP on the validation scenes of the shipped detector
     assert res["hand_ap"]["images"] > 10
     assert 0.3 < res["hand_ap"]["ours"]["ap50"] <= 1 and 0 <= res["mediapipe"]["ap50"] <= 1

@@ -9,10 +9,12 @@ image header stamp -> the GestureArray's DDS source timestamp (its publish time)
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,16 +125,25 @@ class Driver:
         rclpy.try_shutdown(context=self.context)
 
 
-def start_graph(kind: str, overrides: dict[str, str] | None = None) -> dict[str, subprocess.Popen[bytes]]:
+@contextmanager
+def start_graph(kind: str, overrides: dict[str, str] | None = None) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
+    """The graph's node processes, stopped on exit, with their parameter files removed (the
+    bring-up does the same; the bench left its files in the temporary folder before)."""
     graph_file, wanted = GRAPHS[kind]
     graph = load_graph(graph_file)
     launches = [n for n in resolve(graph, {"image_topic": IMAGE_TOPIC, **(overrides or {})}) if n.name in wanted]
     run_dir = Path(tempfile.mkdtemp(prefix=f"gesture_ros_bench_{kind}_"))
     env = {**node_env(), **graph.environment}
-    return {
-        n.name: subprocess.Popen(node_command(n, run_dir), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        for n in launches
-    }
+    procs = {}
+    try:
+        for n in launches:
+            procs[n.name] = subprocess.Popen(
+                node_command(n, run_dir), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+            )
+        yield procs
+    finally:
+        _stop(procs)
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def run_graph(
@@ -154,7 +165,8 @@ def run_graph(
     driver.clear()
     driver.diagnostics.clear()
     t_spawn = time.monotonic()
-    procs = start_graph(kind)
+    stack = ExitStack()
+    procs = stack.enter_context(start_graph(kind))
     try:
         # start-up: the first frame again and again until a GestureArray comes back
         deadline = t_spawn + startup_timeout
@@ -200,7 +212,7 @@ def run_graph(
             )
         run.peak_rss_mb = {name: peak_rss_mb(p.pid) for name, p in procs.items()}
     finally:
-        _stop(procs)
+        stack.close()
     return run
 
 

@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,8 @@ def machine_cpu() -> dict[str, int]:
 def soak(graph: str, seconds: float, rate: float, window: float, size: tuple[int, int]) -> dict[str, Any]:
     frames = as_messages(bench_frames.load([str(paths.share_dir() / "samples" / "hands_demo.mp4")], size))
     driver = Driver()
-    procs = start_graph(graph)
+    stack = ExitStack()
+    procs = stack.enter_context(start_graph(graph))
     windows: list[dict[str, Any]] = []
     sent_total = received_total = 0
     try:
@@ -109,9 +111,7 @@ def soak(graph: str, seconds: float, rate: float, window: float, size: tuple[int
                     break
         diagnostics = dict(driver.diagnostics)
     finally:
-        from ..bringup import _stop
-
-        _stop(procs)
+        stack.close()  # stops the graph and removes its parameter files
         driver.close()
     return {
         "graph": graph,
