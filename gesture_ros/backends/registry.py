@@ -40,7 +40,7 @@ def create_backend(kind: str, model_file: str | Path, **options: Any) -> Inferen
         raise ModelError(f"unknown backend '{kind}' (use one of: {', '.join(_REGISTRY)})")
     module, cls = target.split(":")
     factory = getattr(importlib.import_module(module), cls)
-    backend: InferenceBackend = factory(model_file if kind != "triton" else str(model_file), **options)
+    backend: InferenceBackend = factory(model_file, **options)
     return backend
 
 

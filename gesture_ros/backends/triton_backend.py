@@ -18,6 +18,7 @@ import contextlib
 import os
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,7 +49,7 @@ class TritonBackend(Backend):
 
     def __init__(
         self,
-        model_name: str,
+        model_name: str | Path,
         url: str = "127.0.0.1:8001",
         *,
         protocol: str = "grpc",
@@ -62,7 +63,7 @@ class TritonBackend(Backend):
     ) -> None:
         """``lazy``: a server that is not up yet is not an error; :attr:`connected` stays False
         and :meth:`reconnect` connects later (a node can start before its server)."""
-        self.model_name = model_name
+        self.model_name = str(model_name)  # the name in the server's repository (may come as a Path)
         self.model_version = model_version
         self.url = url
         self.protocol = protocol

@@ -34,13 +34,14 @@ def _fit(img: Any, size: tuple[int, int]) -> Any:
     return cv2.resize(img, size, interpolation=interp)
 
 
-def clip(path: str, size: tuple[int, int], n: int) -> list[Any]:
-    """The first ``n`` frames of a video at ``size`` (consecutive frames: the speed modes need motion)."""
+def clip(path: str, size: tuple[int, int], n: int | None = None) -> list[Any]:
+    """The first ``n`` frames of a video at ``size`` (None: all of them); consecutive frames, as the
+    speed modes need."""
     cap = cv2.VideoCapture(path)
     if not cap.isOpened():
         raise FileNotFoundError(f"cannot open video {path}")
     frames: list[Any] = []
-    while len(frames) < n:
+    while n is None or len(frames) < n:
         ok, img = cap.read()
         if not ok:
             break
@@ -59,13 +60,5 @@ def load(srcs: list[str], size: tuple[int, int]) -> list[Any]:
                 raise FileNotFoundError(f"cannot read image {s}")
             frames.append(_fit(img, size))
             continue
-        cap = cv2.VideoCapture(s)
-        if not cap.isOpened():
-            raise FileNotFoundError(f"cannot open video {s}")
-        while True:
-            ok, img = cap.read()
-            if not ok:
-                break
-            frames.append(_fit(img, size))
-        cap.release()
+        frames += clip(s, size)
     return frames

@@ -54,7 +54,7 @@ class GestureClassifierNode(GestureNode):
         self.params.on_change(TRACKING, self.tracking.configure)
         self.memory = GestureMemory(self.params.get(REUSE))
         self.params.on_change(REUSE, lambda reuse: setattr(self.memory, "config", reuse))
-        if self.remote("classifier")(self.values):
+        if RECONNECT.name in self.params.applies:
             self.params.on_change(
                 RECONNECT, lambda wait: self.set_link_waits(wait, self.classifier.link if self.classifier else None)
             )

@@ -80,7 +80,7 @@ class GesturePipelineNode(GestureNode):
         self.params.on_change(TRACKING, self._set_tracking)
         self.params.on_change(INTERVAL, lambda interval: self._set("skipper", interval))
         self.params.on_change(REUSE, lambda reuse: self._set("memory", reuse))
-        if self.remote("detector", "classifier")(v):
+        if RECONNECT.name in self.params.applies:
             self.params.on_change(RECONNECT, lambda wait: self.set_link_waits(wait, *self._links()))
         self.runner = StageRunner(self.diag, "detector", self.latency_ms)
         self.images = self.image_input()

@@ -37,7 +37,7 @@ class HandDetectorNode(GestureNode):
         # detector.interval: boxes carried by optical flow on the frames the detector skips
         self.skipper = FrameSkipper(self.params.get(INTERVAL))
         self.params.on_change(INTERVAL, lambda interval: setattr(self.skipper, "config", interval))
-        if self.remote("detector")(self.values):
+        if RECONNECT.name in self.params.applies:
             self.params.on_change(
                 RECONNECT, lambda wait: self.set_link_waits(wait, self.detector.link if self.detector else None)
             )
