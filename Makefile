@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 OUT ?= out
 
-.PHONY: setup setup-triton setup-mediapipe bench run-triton run run-separate test test-fast lint typecheck colcon-check train clean
+.PHONY: setup setup-triton setup-mediapipe setup-ros-tools bench run-triton run run-separate test test-fast lint typecheck colcon-check train clean
 
 setup:
 	@bash scripts/setup.sh
@@ -41,12 +41,17 @@ run-triton: setup setup-triton
 	  camera_source:=samples/hands_demo.mp4 camera_rate:=10.0 echo:=true video_path:=$(OUT)/demo_annotated_triton.mp4 \
 	  --triton-repo build/model_repo
 
+## the real `ros2 launch` / `ros2 topic|param|run|lifecycle` from ../shared/third_party/ros2 for the
+## tests (not on PyPI; skipped with a note when that folder is absent; a robot has its own)
+setup-ros-tools: setup
+	@bash scripts/setup_ros_tools.sh
+
 ## bench: the performance benchmark (raw inference, core, fused and separate graphs over DDS, MediaPipe);
 ## writes $(OUT)/bench/bench.json + bench.png, prints the table (4 to 9 minutes on a 2-core CPU)
 bench: setup setup-mediapipe
 	@bash scripts/ros_env.sh $(PY) -m gesture_ros.bench --json $(OUT)/bench/bench.json
 
-test: setup setup-triton setup-mediapipe lint typecheck
+test: setup setup-triton setup-mediapipe setup-ros-tools lint typecheck
 	@bash scripts/ros_env.sh $(PY) -m pytest -q tests
 
 test-fast: setup

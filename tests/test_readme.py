@@ -8,9 +8,10 @@
   The short ones (``SHORT``) run for real, in order, in a sandbox that mirrors the checkout (with
   ``../shared`` beside it), so one line's output can be the next line's input.
 - ``python -m M``: M imports. ``kill``, ``cd``, ``source`` and the like are shell.
-- A block preceded by ``<!-- readme: robot -->`` runs on a robot with ROS 2 installed, not here:
-  its ``ros2 launch`` lines name a launch file of ``launch/`` with arguments that
-  ``config/launch_arguments.yaml`` declares, and ``colcon --paths`` name package folders.
+- A block preceded by ``<!-- readme: robot -->`` is for a robot with ROS 2 installed: here its
+  ``ros2 launch`` lines name a launch file of ``launch/`` with arguments that
+  ``config/launch_arguments.yaml`` declares, and ``colcon --paths`` name package folders;
+  tests/test_ros2_tools.py runs the block itself with the real ``colcon`` and ``ros2``.
 - ```python blocks compile, and the modules they import exist.
 
 Anything else is an unknown command: the test fails, so the README cannot drift from the code.
