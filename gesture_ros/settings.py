@@ -92,6 +92,12 @@ PARAMS: dict[str, Param] = {
             "Model descriptions (tensors, normalisation, labels); relative to the package share directory",
         ),
         Param("diagnostics_period", 1.0, "Seconds between /diagnostics messages", min=0.1, max=60.0),
+        Param(
+            "autostart",
+            True,
+            "Inference nodes (lifecycle nodes): configure and activate at start; false: wait for a lifecycle "
+            "manager (ros2 lifecycle set <node> configure, then activate)",
+        ),
         # detector
         Param("detector.backend", "onnxruntime", "Inference backend of the hand detector", choices=backend_names()),
         Param("detector.model", "", "Detector model file (ONNX or TensorRT engine); empty: the file in models_file"),

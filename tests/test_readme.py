@@ -212,6 +212,10 @@ class Checker:
             declared = set(yaml.safe_load((ROOT / "config" / "launch_arguments.yaml").read_text()))
             names = {w.split(":=", 1)[0] for w in words[4:] if ":=" in w}
             assert names <= declared, f"{' '.join(words)}: undeclared launch argument(s) {sorted(names - declared)}"
+        elif words[:2] == ["ros2", "lifecycle"]:  # ros2 lifecycle get|set /node [transition] (&& ...)
+            graphs = "".join(p.read_text() for p in (ROOT / "config").glob("graph_*.yaml"))
+            for node in (w for w in words if w.startswith("/")):
+                assert f"name: {node[1:]}," in graphs, f"{' '.join(words)}: no node {node} in config/graph_*.yaml"
         elif words[:2] == ["colcon", "build"]:
             for w in words[words.index("--paths") + 1 :] if "--paths" in words else []:
                 folder = w.removeprefix("src/gesture_ros").lstrip("/") or "."  # the checkout is src/gesture_ros

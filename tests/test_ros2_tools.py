@@ -37,9 +37,12 @@ pytestmark = [
 ]
 
 
-def robot_block() -> list[str]:
-    """The README's "On a robot" lines (continuations joined)."""
-    return [x.text for x in shell_lines(README.read_text()) if x.robot]
+def robot_block(section: str = "## On a robot") -> list[str]:
+    """The robot lines of the README section whose heading starts with ``section``."""
+    text = README.read_text()
+    start = text.index(f"\n{section}")
+    end = text.find("\n## ", start + 1)
+    return [x.text for x in shell_lines(text[start : end if end > 0 else None]) if x.robot]
 
 
 class Workspace:
@@ -203,6 +206,7 @@ def test_the_readme_robot_launch_lines_as_written(ws: Workspace, tmp_path: Path)
     assert "frame_id: robot_cam" in out, out
     nodes = ws.nodes({"/gesture_pipeline", "/robot_camera"})
     assert {"/gesture_pipeline", "/robot_camera"} <= nodes and "/camera" not in nodes, nodes  # camera:=false
+    assert "active [3]" in ws.run("ros2 lifecycle get /gesture_pipeline").stdout  # autostart (the default)
 
     # ros2 param: the node's own validation answers through the real parameter services
     for command, why in (
@@ -255,3 +259,70 @@ def test_the_deploy_bundle_launches_with_ros2_launch(ws: Workspace, tmp_path: Pa
     ws.stop(p)
     text = log.read_text()
     assert str(bundle / "models") in text and str(made) not in text, text[-3000:]
+
+
+def _silent(ws: Workspace, seconds: float = 4.0) -> bool:
+    """Nothing on /gestures for ``seconds`` (``ros2 topic echo --timeout``)."""
+    r = ws.run(f"ros2 topic echo --once --timeout {seconds} /gestures {GESTURES}", timeout=seconds + 60, check=False)
+    return "header:" not in r.stdout
+
+
+def _transition(ws: Workspace, node: str, transition: str) -> str:
+    r = ws.run(f"ros2 lifecycle set {node} {transition}", check=False)
+    return (r.stdout + r.stderr).strip()
+
+
+def test_managed_nodes_through_ros2_lifecycle(ws: Workspace, tmp_path: Path) -> None:
+    """``autostart:=false``: the fused node waits unconfigured until ``ros2 lifecycle`` drives it;
+    configure loads the models, activate starts gestures, deactivate pauses them, cleanup frees
+    the models and a second configure/activate brings them back. A model that cannot load fails
+    configure with the reason, and the node stays up and unconfigured (retryable)."""
+    p = ws.start(f"ros2 launch gesture_ros gesture_fused.launch.py camera_source:={SAMPLE} camera_loop:=true "
+                 "camera_rate:=10.0 autostart:=false", tmp_path / "launch.log")  # fmt: skip
+    node = "/gesture_pipeline"
+    assert node in ws.nodes({node})
+    assert node in ws.run("ros2 lifecycle nodes").stdout
+    assert "unconfigured [1]" in ws.run(f"ros2 lifecycle get {node}").stdout
+    assert _silent(ws), "an unconfigured node published"
+    assert _transition(ws, node, "configure") == "Transitioning successful"
+    assert "inactive [2]" in ws.run(f"ros2 lifecycle get {node}").stdout
+    assert _silent(ws), "an inactive node published"
+    assert _transition(ws, node, "activate") == "Transitioning successful"
+    assert "frame_id: camera" in ws.echo_once("/gestures", GESTURES)
+    assert _transition(ws, node, "deactivate") == "Transitioning successful"
+    time.sleep(1.0)  # results already on the wire
+    assert _silent(ws), "a deactivated node published"
+    assert _transition(ws, node, "cleanup") == "Transitioning successful"
+    assert "unconfigured [1]" in ws.run(f"ros2 lifecycle get {node}").stdout
+    for t in ("configure", "activate"):
+        assert _transition(ws, node, t) == "Transitioning successful"
+    assert "frame_id: camera" in ws.echo_once("/gestures", GESTURES)
+    ws.stop(p)
+    log = (tmp_path / "launch.log").read_text()
+    assert log.count("hand detector: onnxruntime") == 2, log[-3000:]  # loaded at each configure, not at start
+
+    # a model that cannot load: configure fails, says why once, the node stays up
+    log_path = tmp_path / "missing.log"
+    missing = tmp_path / "no_such.onnx"
+    det = ws.start(f"ros2 run gesture_ros hand_detector_node --ros-args -p autostart:=false -p detector.model:={missing}",
+                   log_path)  # fmt: skip
+    assert "/hand_detector" in ws.nodes({"/hand_detector"})
+    assert "Transitioning failed" in _transition(ws, "/hand_detector", "configure")
+    assert "unconfigured [1]" in ws.run("ros2 lifecycle get /hand_detector").stdout
+    assert det.poll() is None
+    ws.stop(det)
+    text = log_path.read_text()
+    assert text.count(f"ONNX model not found: {missing}") == 1 and "Traceback" not in text, text[-2000:]
+
+
+def test_the_readme_lifecycle_lines_as_written(ws: Workspace, tmp_path: Path) -> None:
+    """The README's lifecycle example, word for word (no camera needed): the separate-node graph
+    with ``autostart:=false``; the detector brought to active by hand, the classifier left
+    unconfigured."""
+    launch, bring_up, get = robot_block("## Nodes and topics")
+    p = ws.start(launch, tmp_path / "launch.log")
+    assert "/hand_detector" in ws.nodes({"/hand_detector", "/gesture_classifier"})
+    assert ws.run(bring_up).stdout.count("Transitioning successful") == 2
+    assert "active [3]" in ws.run("ros2 lifecycle get /hand_detector").stdout
+    assert "unconfigured [1]" in ws.run(get).stdout
+    ws.stop(p)

@@ -1,6 +1,7 @@
 """What every gesture_ros node is made of, composed rather than inherited: its parameters
 (:mod:`.parameters`), its diagnostics (:mod:`.diagnostics`), and for the nodes that take images
-their input (:mod:`.image_input`); the inference nodes add one :class:`.stage_runner.StageRunner`.
+their input (:mod:`.image_input`); the inference nodes add one :class:`.stage_runner.StageRunner`
+and are lifecycle nodes (:class:`ManagedNode`).
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import rclpy
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 
 from .. import paths
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, GestureRosError
 from ..core.link import Link, ReconnectConfig
 from ..core.model_spec import ModelsConfig, load_models
 from ..core.worker import LatestWorker
@@ -20,7 +22,7 @@ from .diagnostics import Diagnostics
 from .image_input import IMAGE_QOS, RESULT_QOS, ImageInput
 from .parameters import Applies, NodeParameters
 
-__all__ = ["IMAGE_QOS", "RESULT_QOS", "GestureNode", "spin_node"]
+__all__ = ["IMAGE_QOS", "RESULT_QOS", "GestureNode", "ManagedNode", "spin_node"]
 
 
 class GestureNode(Node):
@@ -90,6 +92,97 @@ class GestureNode(Node):
     def close(self) -> None:
         """Release what the node holds (video files, sources); called before shutdown."""
 
+    def close_backends(self) -> None:
+        """Close the inference backends the node built (a connection already gone is said, not raised)."""
+        while self.owned_backends:
+            backend = self.owned_backends.pop()
+            try:
+                backend.close()
+            except Exception as exc:
+                self.get_logger().warning(f"closing {type(backend).__name__}: {exc}")
+
+
+class ManagedNode(GestureNode, LifecycleNode):
+    """An inference node with the ROS 2 lifecycle (the Nav2 convention), driven by
+    ``ros2 lifecycle set`` or a lifecycle manager through the standard services:
+
+    - configure: load and check the models (a model that cannot load fails the transition, with
+      the reason logged once and on ``/diagnostics``; the node stays unconfigured, retryable);
+    - activate: subscribe to the inputs and enable the result publishers;
+    - deactivate: unsubscribe (paused: nothing is taken in or published, models stay loaded);
+    - cleanup: free the models and their backends (Triton connections, TensorRT contexts).
+
+    With ``autostart`` (the default) the node configures and activates itself as it starts, so a
+    user without a lifecycle manager never meets a node that is loaded but does nothing.
+    A subclass builds in :meth:`load` and forgets in :meth:`unload`; it sets ``images`` and
+    ``on_input`` (or overrides :meth:`subscribe`) and calls :meth:`start` at the end of its
+    ``__init__``.
+    """
+
+    images: ImageInput
+    on_input: Callable[..., None]
+
+    def __init__(self, name: str, param_names: Iterable[str], applies: Applies = ()) -> None:
+        super().__init__(name, ("autostart", *param_names), applies)
+        self._state("unconfigured")
+
+    def load(self) -> None:
+        """Build the node's models (raises GestureRosError / OSError when they cannot load)."""
+        raise NotImplementedError
+
+    def subscribe(self) -> None:
+        """Start taking input: the images, each to ``on_input``."""
+        self.images.subscribe(self.on_input)
+
+    def unsubscribe(self) -> None:
+        """Stop taking input."""
+        self.images.unsubscribe()
+
+    def unload(self) -> None:
+        """Drop the references to the models (their backends are closed by the caller)."""
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """``autostart``: configure, then activate."""
+        if self.values["autostart"] and self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+            self.trigger_activate()
+
+    def _state(self, label: str) -> None:
+        self.diag.stats.set_info("lifecycle_state", label)
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self.load()
+        except (GestureRosError, OSError) as exc:
+            self.diag.fail(exc)
+            self.close_backends()
+            self.unload()
+            return TransitionCallbackReturn.FAILURE
+        self.diag.recovered()
+        self._state("inactive")
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.subscribe()
+        self._state("active")
+        return super().on_activate(state)  # enables the lifecycle publishers
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.unsubscribe()
+        self._state("inactive")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.close_backends()
+        self.unload()
+        self._state("unconfigured")
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.unsubscribe()
+        self._state("finalized")
+        return TransitionCallbackReturn.SUCCESS
+
 
 def spin_node(factory: Callable[[], GestureNode], args: list[str] | None = None) -> None:
     """Run a node until SIGINT/SIGTERM or until it says it is finished.
@@ -131,11 +224,7 @@ def spin_node(factory: Callable[[], GestureNode], args: list[str] | None = None)
     finally:
         node.stop_workers()  # no worker publishes while the node closes
         node.close()
-        for backend in node.owned_backends:
-            try:
-                backend.close()
-            except Exception as exc:  # a connection that is already gone: say so, keep closing
-                print(f"[WARN] closing {type(backend).__name__}: {exc}", file=sys.stderr)
+        node.close_backends()
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()

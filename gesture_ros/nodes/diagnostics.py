@@ -163,6 +163,11 @@ class Diagnostics:
         self.state = (ERROR, str(exc))
         self.node.get_logger().error(f"{type(exc).__name__}: {exc}")
 
+    def recovered(self) -> None:
+        """A model that failed to load has loaded (a lifecycle configure retried): OK again."""
+        if self.state[0] == ERROR and not self._links_down:
+            self.state = (OK, "ok")
+
     def unavailable(self, stage: str, exc: BackendUnavailableError, link: Link | None) -> None:
         """A remote stage that is down: nothing is published for the frame (an empty detection
         list would say "no hands"); counted, reported, ERROR on diagnostics."""

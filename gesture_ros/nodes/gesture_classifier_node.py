@@ -10,20 +10,19 @@ from typing import Any
 
 from gesture_ros_msgs.msg import DetectionArray, GestureArray, GestureEvent
 
-from ..core.errors import GestureRosError
 from ..core.pipeline import GestureClassifier, assign_tracks, classify_or_reuse, debounce
 from ..core.received import prepare_received_hands
 from ..core.roi import RoiConfig
 from ..core.speed import GestureMemory
 from ..factory import tracking
 from ..settings import CLASSIFIER_PARAMS, RECONNECT, REUSE, ROI, ROI_PARAMS, TRACKING, TRACKING_PARAMS
-from .base import RESULT_QOS, GestureNode, spin_node
+from .base import RESULT_QOS, ManagedNode, spin_node
 from .convert import event_msgs, gestures_msg, hands_from_msg
 from .stage_runner import StageRunner, safe_publish
 from .stages import build_classifier
 
 
-class GestureClassifierNode(GestureNode):
+class GestureClassifierNode(ManagedNode):
     def __init__(self) -> None:
         super().__init__(
             "gesture_classifier",
@@ -41,13 +40,9 @@ class GestureClassifierNode(GestureNode):
             ),
             applies=lambda v: (ROI, TRACKING, REUSE, *((RECONNECT,) if self.remote("classifier")(v) else ())),
         )
-        self.pub = self.create_publisher(GestureArray, self.values["gestures_topic"], RESULT_QOS)
-        self.events = self.create_publisher(GestureEvent, self.values["events_topic"], RESULT_QOS)
+        self.pub = self.create_lifecycle_publisher(GestureArray, self.values["gestures_topic"], RESULT_QOS)
+        self.events = self.create_lifecycle_publisher(GestureEvent, self.values["events_topic"], RESULT_QOS)
         self.classifier: GestureClassifier | None = None
-        try:
-            self.classifier = build_classifier(self, self.models())
-        except (GestureRosError, OSError) as exc:
-            self.diag.fail(exc)
         self.tracking = tracking(self.values)
         self.roi = self.params.get(ROI)
         self.params.on_change(ROI, self._set_roi)
@@ -60,8 +55,17 @@ class GestureClassifierNode(GestureNode):
             )
         self.runner = StageRunner(self.diag, "classifier", self.latency_ms)
         self.images = self.image_input()
-        remote = self.values["classifier.backend"] == "triton"
-        self.images.synced(DetectionArray, self.values["rois_topic"], self.dispatcher(self._process, remote))
+        self.on_input = self.dispatcher(self._process, self.values["classifier.backend"] == "triton")
+        self.start()
+
+    def load(self) -> None:
+        self.classifier = build_classifier(self, self.models())
+
+    def unload(self) -> None:
+        self.classifier = None
+
+    def subscribe(self) -> None:
+        self.images.synced(DetectionArray, self.values["rois_topic"], self.on_input)
 
     def _set_roi(self, roi: RoiConfig) -> None:
         self.roi = roi

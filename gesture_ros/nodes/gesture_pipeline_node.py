@@ -11,7 +11,6 @@ from typing import Any
 from gesture_ros_msgs.msg import DetectionArray, GestureArray, GestureEvent
 
 from ..core.detectnet import ClusterConfig
-from ..core.errors import GestureRosError
 from ..core.overlay import draw, to_bgr
 from ..core.pipeline import GesturePipeline
 from ..core.roi import RoiConfig
@@ -30,14 +29,14 @@ from ..settings import (
     TRACKING,
     TRACKING_PARAMS,
 )
-from .base import RESULT_QOS, GestureNode, spin_node
+from .base import RESULT_QOS, ManagedNode, spin_node
 from .convert import detections_msg, event_msgs, gestures_msg
 from .stage_runner import StageRunner, safe_publish
 from .stages import build_pipeline
 from .video import OverlayOutput
 
 
-class GesturePipelineNode(GestureNode):
+class GesturePipelineNode(ManagedNode):
     def __init__(self) -> None:
         super().__init__(
             "gesture_pipeline",
@@ -66,15 +65,11 @@ class GesturePipelineNode(GestureNode):
             ),
         )
         v = self.values
-        self.det_pub = self.create_publisher(DetectionArray, v["detections_topic"], RESULT_QOS)
-        self.pub = self.create_publisher(GestureArray, v["gestures_topic"], RESULT_QOS)
-        self.events = self.create_publisher(GestureEvent, v["events_topic"], RESULT_QOS)
+        self.det_pub = self.create_lifecycle_publisher(DetectionArray, v["detections_topic"], RESULT_QOS)
+        self.pub = self.create_lifecycle_publisher(GestureArray, v["gestures_topic"], RESULT_QOS)
+        self.events = self.create_lifecycle_publisher(GestureEvent, v["events_topic"], RESULT_QOS)
         self.overlay = OverlayOutput(self)
         self.pipeline: GesturePipeline | None = None
-        try:
-            self.pipeline = build_pipeline(self, self.models())
-        except (GestureRosError, OSError) as exc:
-            self.diag.fail(exc)
         self.params.on_change(CLUSTERING, self._set_clustering)
         self.params.on_change(ROI, self._set_roi)
         self.params.on_change(TRACKING, self._set_tracking)
@@ -84,9 +79,14 @@ class GesturePipelineNode(GestureNode):
             self.params.on_change(RECONNECT, lambda wait: self.set_link_waits(wait, *self._links()))
         self.runner = StageRunner(self.diag, "detector", self.latency_ms)
         self.images = self.image_input()
-        self.images.subscribe(
-            self.dispatcher(self._process, "triton" in (v["detector.backend"], v["classifier.backend"]))
-        )
+        self.on_input = self.dispatcher(self._process, "triton" in (v["detector.backend"], v["classifier.backend"]))
+        self.start()
+
+    def load(self) -> None:
+        self.pipeline = build_pipeline(self, self.models())
+
+    def unload(self) -> None:
+        self.pipeline = None
 
     def _links(self) -> list[Any]:
         p = self.pipeline

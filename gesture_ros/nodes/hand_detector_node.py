@@ -7,17 +7,16 @@ from typing import Any
 from gesture_ros_msgs.msg import DetectionArray
 
 from ..core.detectnet import ClusterConfig
-from ..core.errors import GestureRosError
 from ..core.pipeline import HandDetector, Timings, build_hands
 from ..core.speed import FrameSkipper
 from ..settings import CLUSTERING, DETECTOR_PARAMS, INTERVAL, RECONNECT
-from .base import RESULT_QOS, GestureNode, spin_node
+from .base import RESULT_QOS, ManagedNode, spin_node
 from .convert import detections_msg
 from .stage_runner import StageRunner
 from .stages import build_detector
 
 
-class HandDetectorNode(GestureNode):
+class HandDetectorNode(ManagedNode):
     def __init__(self) -> None:
         super().__init__(
             "hand_detector",
@@ -27,12 +26,8 @@ class HandDetectorNode(GestureNode):
                 (CLUSTERING, INTERVAL, RECONNECT) if self.remote("detector")(v) else (CLUSTERING, INTERVAL)
             ),
         )
-        self.pub = self.create_publisher(DetectionArray, self.values["detections_topic"], RESULT_QOS)
+        self.pub = self.create_lifecycle_publisher(DetectionArray, self.values["detections_topic"], RESULT_QOS)
         self.detector: HandDetector | None = None
-        try:
-            self.detector = build_detector(self, self.models())
-        except (GestureRosError, OSError) as exc:
-            self.diag.fail(exc)
         self.params.on_change(CLUSTERING, self._set_clustering)
         # detector.interval: boxes carried by optical flow on the frames the detector skips
         self.skipper = FrameSkipper(self.params.get(INTERVAL))
@@ -43,7 +38,14 @@ class HandDetectorNode(GestureNode):
             )
         self.runner = StageRunner(self.diag, "detector", self.latency_ms)
         self.images = self.image_input()
-        self.images.subscribe(self.dispatcher(self._on_image, self.values["detector.backend"] == "triton"))
+        self.on_input = self.dispatcher(self._on_image, self.values["detector.backend"] == "triton")
+        self.start()
+
+    def load(self) -> None:
+        self.detector = build_detector(self, self.models())
+
+    def unload(self) -> None:
+        self.detector = None
 
     def _set_clustering(self, clustering: ClusterConfig) -> None:
         if self.detector is not None:

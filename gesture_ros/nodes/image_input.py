@@ -32,6 +32,15 @@ class ImageInput:
         self.transport = str(values.get("image_transport", "raw"))
         self.queue_size = int(values.get("sync.queue_size", 10))
         self.diag = diag
+        #: what this input subscribed: dropped together by :meth:`unsubscribe` (a lifecycle
+        #: node's deactivate)
+        self.subscriptions: list[Any] = []
+
+    def unsubscribe(self) -> None:
+        """Stop taking input (images and their paired topic)."""
+        for sub in self.subscriptions:
+            self.node.destroy_subscription(sub)
+        self.subscriptions.clear()
 
     def subscribe(self, callback: Callable[[Any], None]) -> None:
         """Images with keep-last-1: a frame that arrives while the node is busy replaces the one
@@ -53,9 +62,10 @@ class ImageInput:
             callback(msg)
 
         if self.transport == "compressed":
-            self.node.create_subscription(CompressedImage, self.topic.rstrip("/") + "/compressed", on_image, IMAGE_QOS)
+            topic, msg_type = self.topic.rstrip("/") + "/compressed", CompressedImage
         else:
-            self.node.create_subscription(Image, self.topic, on_image, IMAGE_QOS)
+            topic, msg_type = self.topic, Image
+        self.subscriptions.append(self.node.create_subscription(msg_type, topic, on_image, IMAGE_QOS))
 
     def accept(self, msg: Any, ready: bool) -> tuple[Frame, PixelOrder] | None:
         """Count an incoming image and return it, or None when the node has no working model
@@ -92,7 +102,9 @@ class ImageInput:
             deliver(sync.add_a(stamp_key(msg.header.stamp), msg))
 
         self.subscribe(on_image)
-        self.node.create_subscription(
-            msg_type, topic, lambda m: deliver(sync.add_b(stamp_key(m.header.stamp), m)), RESULT_QOS
+        self.subscriptions.append(
+            self.node.create_subscription(
+                msg_type, topic, lambda m: deliver(sync.add_b(stamp_key(m.header.stamp), m)), RESULT_QOS
+            )
         )
         return sync
