@@ -87,6 +87,12 @@ PARAMS: dict[str, Param] = {
         ),
         Param("overlay_topic", "gestures/overlay", "Annotated image output of the overlay node"),
         Param(
+            "vision_msgs_topic",
+            "",
+            "Also publish the hands as vision_msgs/Detection2DArray here (gesture label and score, track id); "
+            "empty: off. Needs vision_msgs (Humble-and-later layout)",
+        ),
+        Param(
             "models_file",
             "config/models.yaml",
             "Model descriptions (tensors, normalisation, labels); relative to the package share directory",

@@ -8,6 +8,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv="${GESTURE_ROS_VENV:-$root/.venv}"
 src="${GESTURE_ROS_THIRD_PARTY:-$root/../shared/third_party/ros2}"
+# vision_msgs (not on PyPI): the 2D detection messages, from tests/interfaces (same type hashes)
+bash "$root/scripts/build_msgs.sh" "$venv" "$root/tests/interfaces/vision_msgs"
 if [[ ! -d "$src/launch_repo" ]]; then
   echo "[ros-tools] $src not found: ros2 launch / ros2 param tests will be skipped"
   exit 0

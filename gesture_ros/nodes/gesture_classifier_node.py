@@ -20,6 +20,7 @@ from .base import RESULT_QOS, ManagedNode, spin_node
 from .convert import event_msgs, gestures_msg, hands_from_msg
 from .stage_runner import StageRunner, safe_publish
 from .stages import build_classifier
+from .vision import VisionOutput
 
 
 class GestureClassifierNode(ManagedNode):
@@ -32,6 +33,7 @@ class GestureClassifierNode(ManagedNode):
                 "rois_topic",
                 "gestures_topic",
                 "events_topic",
+                "vision_msgs_topic",
                 "models_file",
                 "sync.queue_size",
                 *CLASSIFIER_PARAMS,
@@ -42,6 +44,7 @@ class GestureClassifierNode(ManagedNode):
         )
         self.pub = self.create_lifecycle_publisher(GestureArray, self.values["gestures_topic"], RESULT_QOS)
         self.events = self.create_lifecycle_publisher(GestureEvent, self.values["events_topic"], RESULT_QOS)
+        self.vision = VisionOutput(self, RESULT_QOS)
         self.classifier: GestureClassifier | None = None
         self.tracking = tracking(self.values)
         self.roi = self.params.get(ROI)
@@ -98,7 +101,9 @@ class GestureClassifierNode(ManagedNode):
         if ended is None:
             ended = assign_tracks(hands, self.tracking)
         changes = debounce(hands, self.tracking, ended)
-        self.runner.publish(dets.header.stamp, (self.pub, gestures_msg(dets.header, hands)))
+        self.runner.publish(
+            dets.header.stamp, (self.pub, gestures_msg(dets.header, hands)), *self.vision.pairs(dets.header, hands)
+        )
         for ev in event_msgs(dets.header, hands, changes):
             safe_publish(self.diag, self.events, ev)
 

@@ -34,6 +34,7 @@ from .convert import detections_msg, event_msgs, gestures_msg
 from .stage_runner import StageRunner, safe_publish
 from .stages import build_pipeline
 from .video import OverlayOutput
+from .vision import VisionOutput
 
 
 class GesturePipelineNode(ManagedNode):
@@ -46,6 +47,7 @@ class GesturePipelineNode(ManagedNode):
                 "detections_topic",
                 "gestures_topic",
                 "events_topic",
+                "vision_msgs_topic",
                 "overlay_topic",
                 "models_file",
                 "classifier.enabled",
@@ -69,6 +71,7 @@ class GesturePipelineNode(ManagedNode):
         self.pub = self.create_lifecycle_publisher(GestureArray, v["gestures_topic"], RESULT_QOS)
         self.events = self.create_lifecycle_publisher(GestureEvent, v["events_topic"], RESULT_QOS)
         self.overlay = OverlayOutput(self)
+        self.vision = VisionOutput(self, RESULT_QOS)
         self.pipeline: GesturePipeline | None = None
         self.params.on_change(CLUSTERING, self._set_clustering)
         self.params.on_change(ROI, self._set_roi)
@@ -129,6 +132,7 @@ class GesturePipelineNode(ManagedNode):
             msg.header.stamp,
             (self.det_pub, detections_msg(msg.header, result.hands, (w, h))),
             (self.pub, gestures_msg(msg.header, result.hands)),
+            *self.vision.pairs(msg.header, result.hands),
         )
         for ev in event_msgs(msg.header, result.hands, result.changes):
             safe_publish(self.diag, self.events, ev)
