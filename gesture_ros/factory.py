@@ -11,7 +11,7 @@ from .core.inference import InferenceBackend
 from .core.model_spec import ClassifierSpec, DetectorSpec, ModelsConfig, with_file
 from .core.pipeline import GestureClassifier, GesturePipeline, HandDetector
 from .core.tracking import HandTracking
-from .settings import CLUSTERING, INTERVAL, PARAMS, RECONNECT, REUSE, ROI, TRACKING, load_params_file
+from .settings import CLUSTERING, INTERVAL, MOTION, PARAMS, RECONNECT, REUSE, ROI, TRACKING, load_params_file
 
 
 def parameter_values(params_file: str | None = "config/gesture_ros.yaml") -> dict[str, Any]:
@@ -86,4 +86,5 @@ def pipeline(values: dict[str, Any], models: ModelsConfig) -> GesturePipeline:
         tracking(values, events=cls is not None),
         INTERVAL.build(values),
         REUSE.build(values),
+        MOTION.build(values),
     )

@@ -16,6 +16,7 @@ from .backends.registry import names as backend_names
 from .core.detectnet import CLUSTER_METHODS, ClusterConfig
 from .core.errors import ConfigError
 from .core.link import ReconnectConfig
+from .core.motion import MotionConfig
 from .core.roi import RoiConfig
 from .core.speed import IntervalConfig, ReuseConfig
 from .core.tracking import TrackingConfig
@@ -60,6 +61,7 @@ class Param:
 _D = ClusterConfig()
 _R = RoiConfig()
 _T = TrackingConfig()
+_M = MotionConfig()
 _L = ReconnectConfig()
 _I = IntervalConfig()
 _U = ReuseConfig()
@@ -249,6 +251,58 @@ PARAMS: dict[str, Param] = {
             min=1,
             max=1000,
         ),
+        # motion gestures (core/motion.py): distances in hand sizes, so distance to the camera does not matter
+        Param(
+            "motion.enabled", _M.enabled, "Publish swipes and waves of tracked hands as GestureEvents (motion field)"
+        ),
+        Param(
+            "motion.window", _M.window, "Seconds of a track's history a motion gesture must fit in", min=0.2, max=10.0
+        ),
+        Param(
+            "motion.swipe_distance",
+            _M.swipe_distance,
+            "A swipe travels at least this many hand sizes",
+            min=0.2,
+            max=20.0,
+        ),
+        Param(
+            "motion.swipe_speed",
+            _M.swipe_speed,
+            "A swipe's mean speed is at least this many hand sizes per second",
+            min=0.0,
+            max=100.0,
+        ),
+        Param(
+            "motion.axis_ratio",
+            _M.axis_ratio,
+            "A swipe travels this many times further along its axis than across",
+            min=1.0,
+            max=20.0,
+        ),
+        Param(
+            "motion.wave_reversals", _M.wave_reversals, "Horizontal direction reversals that make a wave", min=1, max=20
+        ),
+        Param(
+            "motion.wave_amplitude",
+            _M.wave_amplitude,
+            "Each swing of a wave is at least this many hand sizes wide",
+            min=0.05,
+            max=10.0,
+        ),
+        Param(
+            "motion.cooldown",
+            _M.cooldown,
+            "Seconds after a motion gesture during which that hand fires no other",
+            min=0.0,
+            max=60.0,
+        ),
+        Param(
+            "motion.settle",
+            _M.settle,
+            "Seconds a hand must be in view, clear of the image border, before its motion counts",
+            min=0.0,
+            max=10.0,
+        ),
         # camera
         Param(
             "camera.source",
@@ -391,12 +445,30 @@ TRACKING: Group[TrackingConfig] = Group(
 )
 RECONNECT: Group[ReconnectConfig] = Group("reconnect", ReconnectConfig, {"triton.reconnect_max": "max_wait"})
 INTERVAL: Group[IntervalConfig] = Group("interval", IntervalConfig, {"detector.interval": "interval"})
+MOTION: Group[MotionConfig] = Group(
+    "motion",
+    MotionConfig,
+    {
+        p: p.removeprefix("motion.")
+        for p in (
+            "motion.enabled",
+            "motion.window",
+            "motion.swipe_distance",
+            "motion.swipe_speed",
+            "motion.axis_ratio",
+            "motion.wave_reversals",
+            "motion.wave_amplitude",
+            "motion.cooldown",
+            "motion.settle",
+        )
+    },
+)
 REUSE: Group[ReuseConfig] = Group(
     "reuse", ReuseConfig, {"classifier.reuse_frames": "frames", "classifier.reuse_iou": "iou"}
 )
 
 #: every group of runtime-writable parameters, by name
-GROUPS: dict[str, Group[Any]] = {g.name: g for g in (CLUSTERING, ROI, TRACKING, RECONNECT, INTERVAL, REUSE)}
+GROUPS: dict[str, Group[Any]] = {g.name: g for g in (CLUSTERING, ROI, TRACKING, RECONNECT, INTERVAL, REUSE, MOTION)}
 _GROUP_OF: dict[str, Group[Any]] = {p: g for g in GROUPS.values() for p in g.params}
 
 
@@ -412,6 +484,6 @@ ROI_PARAMS = tuple(n for n in PARAMS if n.startswith("roi."))
 CLASSIFIER_PARAMS = (
     tuple(n for n in PARAMS if n.startswith("classifier.") and n != "classifier.enabled") + TRITON_PARAMS + ORT_PARAMS
 )
-TRACKING_PARAMS = tuple(n for n in PARAMS if n.startswith(("tracking.", "events.")))
+TRACKING_PARAMS = tuple(n for n in PARAMS if n.startswith(("tracking.", "events.", "motion.")))
 CAMERA_PARAMS = tuple(n for n in PARAMS if n.startswith("camera."))
 OVERLAY_PARAMS = tuple(n for n in PARAMS if n.startswith("overlay."))

@@ -216,6 +216,17 @@ class Checker:
             graphs = "".join(p.read_text() for p in (ROOT / "config").glob("graph_*.yaml"))
             for node in (w for w in words if w.startswith("/")):
                 assert f"name: {node[1:]}," in graphs, f"{' '.join(words)}: no node {node} in config/graph_*.yaml"
+        elif words[:3] == ["ros2", "param", "set"]:  # ros2 param set /node name value
+            from gesture_ros.settings import PARAMS
+
+            graphs = "".join(p.read_text() for p in (ROOT / "config").glob("graph_*.yaml"))
+            assert f"name: {words[3][1:]}," in graphs, f"{' '.join(words)}: no node {words[3]} in config/graph_*.yaml"
+            assert words[4] in PARAMS and not PARAMS[words[4]].read_only, f"{' '.join(words)}: not a writable parameter"
+        elif words[:3] == ["ros2", "topic", "echo"]:
+            from gesture_ros.settings import PARAMS
+
+            topics = {str(p.default) for n, p in PARAMS.items() if n.endswith("_topic")}
+            assert words[3].lstrip("/") in topics, f"{' '.join(words)}: not a topic of the package"
         elif words[:2] == ["colcon", "build"]:
             for w in words[words.index("--paths") + 1 :] if "--paths" in words else []:
                 folder = w.removeprefix("src/gesture_ros").lstrip("/") or "."  # the checkout is src/gesture_ros

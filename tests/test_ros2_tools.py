@@ -222,6 +222,9 @@ def test_the_readme_robot_launch_lines_as_written(ws: Workspace, tmp_path: Path)
     assert "String value is: onnxruntime" in ws.run("ros2 param get /gesture_pipeline detector.backend").stdout
     described = ws.run("ros2 param describe /gesture_pipeline roi.ratio").stdout
     assert "Min value: 0.1" in described, described
+    enable_motion = robot_block("## Motion gestures")[0]  # the README's line, as written
+    assert "Set parameter successful" in ws.run(enable_motion).stdout
+    assert "Boolean value is: True" in ws.run("ros2 param get /gesture_pipeline motion.enabled").stdout
     # gestures keep coming after the change
     assert "frame_id: robot_cam" in ws.echo_once("/gestures", GESTURES)
     for p in (driver, launch):

@@ -19,6 +19,7 @@ from .image import Image, PixelOrder
 from .inference import InferenceBackend, check_io
 from .link import Link, remote_link
 from .model_spec import ClassifierSpec, DetectorSpec
+from .motion import MotionConfig, MotionDetector, MotionEvent
 from .preprocess import Preprocessor
 from .roi import RoiConfig, expand_rois, pixel_region
 from .speed import FrameSkipper, GestureMemory, IntervalConfig, ReuseConfig
@@ -194,6 +195,7 @@ class FrameResult:
     changes: list[GestureChange] = field(default_factory=list)
     timings: Timings = field(default_factory=Timings)
     classify_error: str | None = None  # why gestures are missing (a remote backend that is down)
+    motions: list[MotionEvent] = field(default_factory=list)  # swipes and waves completed on this frame
 
 
 def build_hands(
@@ -271,6 +273,7 @@ class GesturePipeline:
         tracking: HandTracking | None = None,
         interval: IntervalConfig | None = None,
         reuse: ReuseConfig | None = None,
+        motion: MotionConfig | None = None,
     ) -> None:
         if classifier is None and tracking is not None and tracking.events:
             raise ModelError("gesture events need a classifier")
@@ -282,10 +285,13 @@ class GesturePipeline:
         self.skipper = FrameSkipper(interval or IntervalConfig())
         #: classifier.reuse_*: a track's gesture reused while its box stays
         self.memory = GestureMemory(reuse or ReuseConfig())
+        #: motion.*: swipes and waves of the tracked hands (needs ``stamp`` in :meth:`process`)
+        self.motion = MotionDetector(motion)
 
-    def process(self, image: Image, order: PixelOrder) -> FrameResult:
+    def process(self, image: Image, order: PixelOrder, stamp: float | None = None) -> FrameResult:
         """Detect (or carry the boxes, see :mod:`.speed`), expand ROIs, track, classify (or reuse
-        a track's gesture), debounce: one frame through every stage."""
+        a track's gesture), debounce: one frame through every stage. ``stamp`` (seconds, the
+        image's) times the tracks for motion gestures."""
         timings = Timings()
         dets = self.skipper.carry(image, order)
         if dets is None:
@@ -299,6 +305,8 @@ class GesturePipeline:
             error = classify_or_reuse(self.classifier, self.memory, image, order, hands, timings)
         result = FrameResult(hands, timings=timings, classify_error=error)
         result.changes = debounce(hands, self.tracking, ended)
+        if stamp is not None:
+            result.motions = detect_motion(hands, self.motion, stamp, (w, h))
         return result
 
 
@@ -330,6 +338,13 @@ def assign_tracks(hands: list[Hand], tracking: HandTracking | None) -> list[int]
     for hand, tid in zip(hands, ids, strict=True):
         hand.track_id = int(tid)
     return ended
+
+
+def detect_motion(
+    hands: list[Hand], motion: MotionDetector, stamp: float, size: tuple[int, int] | None
+) -> list[MotionEvent]:
+    """The motion gestures the tracked hands completed on this frame (after :func:`assign_tracks`)."""
+    return motion.update(stamp, {h.track_id: h.box for h in hands if h.track_id >= 0}, size)
 
 
 def debounce(hands: list[Hand], tracking: HandTracking | None, ended: list[int]) -> list[GestureChange]:

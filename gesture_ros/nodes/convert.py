@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import numpy.typing as npt
 from builtin_interfaces.msg import Time
@@ -13,6 +11,7 @@ from std_msgs.msg import Header
 
 from ..core.image import Image as ImageArray
 from ..core.image import PixelOrder, decode_compressed, image_view
+from ..core.motion import MotionEvent
 from ..core.pipeline import Hand
 from ..core.tracking import GestureChange
 
@@ -102,15 +101,20 @@ def gestures_msg(header: Header, hands: list[Hand]) -> GestureArray:
     return out
 
 
-def event_msgs(header: Header, hands: list[Hand], changes: list[GestureChange]) -> list[GestureEvent]:
-    by_track: dict[int, Any] = {h.track_id: h for h in hands}
-    events = []
-    for c in changes:
+def event_msgs(
+    header: Header, hands: list[Hand], changes: list[GestureChange], motions: list[MotionEvent] | None = None
+) -> list[GestureEvent]:
+    """One GestureEvent per confirmed gesture change, then one per motion gesture."""
+    by_track: dict[int, Hand] = {h.track_id: h for h in hands}
+
+    def event(track_id: int, previous: str = "", motion: str = "") -> GestureEvent:
         ev = GestureEvent()
         ev.header = header
-        ev.track_id = c.track_id
-        ev.previous_label = c.previous
-        if c.track_id in by_track:
-            ev.gesture = gesture_msg(header, by_track[c.track_id])
-        events.append(ev)
-    return events
+        ev.track_id, ev.previous_label, ev.motion = track_id, previous, motion
+        if track_id in by_track:
+            ev.gesture = gesture_msg(header, by_track[track_id])
+        return ev
+
+    return [event(c.track_id, previous=c.previous) for c in changes] + [
+        event(m.track_id, motion=m.motion) for m in motions or []
+    ]

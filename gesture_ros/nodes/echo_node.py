@@ -33,6 +33,9 @@ class EchoNode(GestureNode):
         print(format_gestures(msg), flush=True)
 
     def _on_event(self, msg: GestureEvent) -> None:
+        if msg.motion:
+            print(f"MOTION track #{msg.track_id}: {msg.motion}", flush=True)
+            return
         prev = msg.previous_label or "-"
         print(f"EVENT track #{msg.track_id}: {prev} -> {msg.gesture.label}", flush=True)
 

@@ -10,14 +10,15 @@ from typing import Any
 
 from gesture_ros_msgs.msg import DetectionArray, GestureArray, GestureEvent
 
-from ..core.pipeline import GestureClassifier, assign_tracks, classify_or_reuse, debounce
+from ..core.motion import MotionDetector
+from ..core.pipeline import GestureClassifier, assign_tracks, classify_or_reuse, debounce, detect_motion
 from ..core.received import prepare_received_hands
 from ..core.roi import RoiConfig
 from ..core.speed import GestureMemory
 from ..factory import tracking
-from ..settings import CLASSIFIER_PARAMS, RECONNECT, REUSE, ROI, ROI_PARAMS, TRACKING, TRACKING_PARAMS
+from ..settings import CLASSIFIER_PARAMS, MOTION, RECONNECT, REUSE, ROI, ROI_PARAMS, TRACKING, TRACKING_PARAMS
 from .base import RESULT_QOS, ManagedNode, spin_node
-from .convert import event_msgs, gestures_msg, hands_from_msg
+from .convert import event_msgs, gestures_msg, hands_from_msg, stamp_key
 from .stage_runner import StageRunner, safe_publish
 from .stages import build_classifier
 from .vision import VisionOutput
@@ -40,7 +41,7 @@ class GestureClassifierNode(ManagedNode):
                 *ROI_PARAMS,
                 *TRACKING_PARAMS,
             ),
-            applies=lambda v: (ROI, TRACKING, REUSE, *((RECONNECT,) if self.remote("classifier")(v) else ())),
+            applies=lambda v: (ROI, TRACKING, REUSE, MOTION, *((RECONNECT,) if self.remote("classifier")(v) else ())),
         )
         self.pub = self.create_lifecycle_publisher(GestureArray, self.values["gestures_topic"], RESULT_QOS)
         self.events = self.create_lifecycle_publisher(GestureEvent, self.values["events_topic"], RESULT_QOS)
@@ -52,6 +53,8 @@ class GestureClassifierNode(ManagedNode):
         self.params.on_change(TRACKING, self.tracking.configure)
         self.memory = GestureMemory(self.params.get(REUSE))
         self.params.on_change(REUSE, lambda reuse: setattr(self.memory, "config", reuse))
+        self.motion = MotionDetector(self.params.get(MOTION))
+        self.params.on_change(MOTION, lambda motion: setattr(self.motion, "config", motion))
         if RECONNECT.name in self.params.applies:
             self.params.on_change(
                 RECONNECT, lambda wait: self.set_link_waits(wait, self.classifier.link if self.classifier else None)
@@ -101,10 +104,12 @@ class GestureClassifierNode(ManagedNode):
         if ended is None:
             ended = assign_tracks(hands, self.tracking)
         changes = debounce(hands, self.tracking, ended)
+        size = (int(dets.image_width), int(dets.image_height)) if dets.image_width and dets.image_height else None
+        motions = detect_motion(hands, self.motion, stamp_key(dets.header.stamp) / 1e9, size)
         self.runner.publish(
             dets.header.stamp, (self.pub, gestures_msg(dets.header, hands)), *self.vision.pairs(dets.header, hands)
         )
-        for ev in event_msgs(dets.header, hands, changes):
+        for ev in event_msgs(dets.header, hands, changes, motions):
             safe_publish(self.diag, self.events, ev)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from gesture_ros_msgs.msg import DetectionArray, GestureArray, GestureEvent
 
 from ..core.detectnet import ClusterConfig
+from ..core.motion import MotionConfig
 from ..core.overlay import draw, to_bgr
 from ..core.pipeline import GesturePipeline
 from ..core.roi import RoiConfig
@@ -21,6 +22,7 @@ from ..settings import (
     CLUSTERING,
     DETECTOR_PARAMS,
     INTERVAL,
+    MOTION,
     OVERLAY_PARAMS,
     RECONNECT,
     REUSE,
@@ -30,7 +32,7 @@ from ..settings import (
     TRACKING_PARAMS,
 )
 from .base import RESULT_QOS, ManagedNode, spin_node
-from .convert import detections_msg, event_msgs, gestures_msg
+from .convert import detections_msg, event_msgs, gestures_msg, stamp_key
 from .stage_runner import StageRunner, safe_publish
 from .stages import build_pipeline
 from .video import OverlayOutput
@@ -63,6 +65,7 @@ class GesturePipelineNode(ManagedNode):
                 TRACKING,
                 INTERVAL,
                 REUSE,
+                MOTION,
                 *((RECONNECT,) if self.remote("detector", "classifier")(v) else ()),
             ),
         )
@@ -78,6 +81,7 @@ class GesturePipelineNode(ManagedNode):
         self.params.on_change(TRACKING, self._set_tracking)
         self.params.on_change(INTERVAL, lambda interval: self._set("skipper", interval))
         self.params.on_change(REUSE, lambda reuse: self._set("memory", reuse))
+        self.params.on_change(MOTION, lambda motion: self._set("motion", motion))
         if RECONNECT.name in self.params.applies:
             self.params.on_change(RECONNECT, lambda wait: self.set_link_waits(wait, *self._links()))
         self.runner = StageRunner(self.diag, "detector", self.latency_ms)
@@ -107,7 +111,7 @@ class GesturePipelineNode(ManagedNode):
         if self.pipeline is not None and self.pipeline.tracking is not None:
             self.pipeline.tracking.configure(tracking)
 
-    def _set(self, lever: str, config: IntervalConfig | ReuseConfig) -> None:
+    def _set(self, lever: str, config: IntervalConfig | ReuseConfig | MotionConfig) -> None:
         if self.pipeline is not None:
             getattr(self.pipeline, lever).config = config
 
@@ -117,7 +121,8 @@ class GesturePipelineNode(ManagedNode):
             return
         image, order = frame
         pipeline = self.pipeline
-        result = self.runner.run(lambda: pipeline.process(image, order), pipeline.detector.link)
+        stamp = stamp_key(msg.header.stamp) / 1e9
+        result = self.runner.run(lambda: pipeline.process(image, order, stamp), pipeline.detector.link)
         if result is None:
             return
         cls = pipeline.classifier
@@ -134,7 +139,7 @@ class GesturePipelineNode(ManagedNode):
             (self.pub, gestures_msg(msg.header, result.hands)),
             *self.vision.pairs(msg.header, result.hands),
         )
-        for ev in event_msgs(msg.header, result.hands, result.changes):
+        for ev in event_msgs(msg.header, result.hands, result.changes, result.motions):
             safe_publish(self.diag, self.events, ev)
         if self.overlay.wanted:
             self.overlay.emit(draw(to_bgr(image, order), result.hands), msg.header)
