@@ -39,7 +39,9 @@ def test_live_replay_and_record_equal_offline(tmp_path: Path) -> None:
         assert line.startswith("recording"), line + graph.log()
         time.sleep(1.0)
         play = subprocess.run(
-            [sys.executable, "-m", "gesture_ros.cli", "replay", str(SAMPLE), "--wait-for-subscribers", "1"],
+            # half speed: images are keep-last-1, so a frame arriving while the node is still busy
+            # replaces the one waiting; stamps (use_sim_time) do not depend on the speed
+            [sys.executable, "-m", "gesture_ros.cli", "replay", str(SAMPLE), "--wait-for-subscribers", "1", "--rate", "0.5"],
             cwd=ROOT, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert play.returncode == 0, play.stdout + play.stderr
