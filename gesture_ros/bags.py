@@ -19,6 +19,8 @@ from .core.errors import ConfigError, GestureRosError
 from .core.sources import ImageFolderSource, open_source
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+#: what replay publishes: images (colour and depth) and the cameras' intrinsics
+REPLAY_TYPES = (*IMAGE_TYPES, "sensor_msgs/msg/CameraInfo")
 #: the first frame of a made bag; fixed so that the same input always makes the same bag
 DEFAULT_START_NS = 1_700_000_000_000_000_000
 FRAMES_CSV = "gesture_ros_frames.csv"
@@ -47,6 +49,7 @@ def make_bag(
     compressed: bool = False,
     start_ns: int = DEFAULT_START_NS,
     labels: Path | None = None,
+    depth: float | None = None,
 ) -> int:
     """Write every frame of a video file or image folder as one message; returns the count.
 
@@ -55,7 +58,11 @@ def make_bag(
     per-frame labels. Compressed frames go to ``<topic>/compressed`` (the image_transport
     convention the nodes subscribe to with ``image_transport: compressed``). With ``labels``
     (a folder of KITTI files named like the images, for an image folder source) the boxes are
-    stored as ``gesture_ros_labels.json`` keyed by stamp.
+    stored as ``gesture_ros_labels.json`` keyed by stamp. With ``depth`` (metres), each frame
+    also gets a synthetic aligned depth image (16UC1, a plane at that distance) and a CameraInfo
+    (a 60 degree horizontal field of view), on the RealSense topics beside ``topic``'s namespace
+    (``<ns>/aligned_depth_to_color/image_raw``, ``<ns>/color/camera_info``), for trying the hand
+    positions without a depth camera.
     """
     import cv2
     from rosbags.rosbag2 import StoragePlugin, Writer
@@ -74,6 +81,8 @@ def make_bag(
         raise ConfigError(f"labels folder not found: {labels}")
     if not src.finite:
         raise ConfigError(f"make-bag needs a video file or an image folder, got {src.description}")
+    if depth is not None and not 0.1 <= depth <= 65.0:
+        raise ConfigError(f"depth must be within 0.1-65 m (16UC1 millimetres), got {depth}")
     if compressed and not topic.endswith("/compressed"):
         topic = topic.rstrip("/") + "/compressed"
     ts = typestore()
@@ -83,6 +92,7 @@ def make_bag(
     rows: list[tuple[int, int, str]] = []
     with Writer(out, version=9, storage_plugin=plugins[storage]) as writer:
         conn = writer.add_connection(topic, msgtype, typestore=ts)
+        extra = _DepthTopics(writer, ts, topic, depth) if depth is not None else None
         i = 0
         while (frame := src.read()) is not None:
             stamp = start_ns + round(i * 1e9 / rate)
@@ -98,6 +108,8 @@ def make_bag(
                 h, w = frame.shape[:2]
                 data = np.ascontiguousarray(frame).reshape(-1)
                 msg = msg_cls(header=header, height=h, width=w, encoding="bgr8", is_bigendian=0, step=w * 3, data=data)
+            if extra is not None:  # before the colour frame: a node finds its depth waiting
+                extra.write(header, stamp, frame.shape[1], frame.shape[0])
             writer.write(conn, stamp, ts.serialize_cdr(msg, msgtype))
             name = src.files[src.index - 1].name if isinstance(src, ImageFolderSource) else str(i)
             rows.append((i, stamp, name))
@@ -120,6 +132,35 @@ def make_bag(
     return len(rows)
 
 
+class _DepthTopics:
+    """The synthetic depth image and CameraInfo that ``make_bag(depth=...)`` writes per frame."""
+
+    def __init__(self, writer: Any, ts: Any, topic: str, depth: float) -> None:
+        ns = topic.rstrip("/").rsplit("/", 1)[0] if topic.count("/") > 1 else ""
+        ns = ns.removesuffix("/color")  # /camera/color/image_raw -> /camera (the RealSense layout)
+        self.depth_topic, self.info_topic = f"{ns}/aligned_depth_to_color/image_raw", f"{ns}/color/camera_info"
+        self.writer, self.ts, self.mm = writer, ts, round(depth * 1000)
+        self.image_conn = writer.add_connection(self.depth_topic, "sensor_msgs/msg/Image", typestore=ts)
+        self.info_conn = writer.add_connection(self.info_topic, "sensor_msgs/msg/CameraInfo", typestore=ts)
+
+    def write(self, header: Any, stamp: int, w: int, h: int) -> None:
+        ts = self.ts
+        plane = np.full(w * h, self.mm, "<u2").view(np.uint8)
+        image = ts.types["sensor_msgs/msg/Image"](
+            header=header, height=h, width=w, encoding="16UC1", is_bigendian=0, step=w * 2, data=plane
+        )
+        f = w / (2 * np.tan(np.radians(30.0)))  # 60 degrees across
+        k = np.array([f, 0, (w - 1) / 2, 0, f, (h - 1) / 2, 0, 0, 1], np.float64)
+        p = np.array([f, 0, (w - 1) / 2, 0, 0, f, (h - 1) / 2, 0, 0, 0, 1, 0], np.float64)
+        roi = ts.types["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
+        info = ts.types["sensor_msgs/msg/CameraInfo"](
+            header=header, height=h, width=w, distortion_model="plumb_bob", d=np.zeros(5, np.float64), k=k,
+            r=np.eye(3).reshape(-1), p=p, binning_x=0, binning_y=0, roi=roi,
+        )  # fmt: skip
+        self.writer.write(self.image_conn, stamp, ts.serialize_cdr(image, "sensor_msgs/msg/Image"))
+        self.writer.write(self.info_conn, stamp, ts.serialize_cdr(info, "sensor_msgs/msg/CameraInfo"))
+
+
 @dataclass(frozen=True)
 class BagMessage:
     topic: str
@@ -128,7 +169,9 @@ class BagMessage:
     cdr: bytes
 
 
-def read_images(bag: Path, topics: list[str] | None = None) -> Iterator[BagMessage]:
+def read_images(
+    bag: Path, topics: list[str] | None = None, types: tuple[str, ...] = IMAGE_TYPES
+) -> Iterator[BagMessage]:
     """The bag's image messages in time order, re-serialised for this distro's types.
 
     Bags from other distros (or with their own message definitions) are read with the
@@ -143,7 +186,7 @@ def read_images(bag: Path, topics: list[str] | None = None) -> Iterator[BagMessa
         raise BagError(f"bag not found: {bag}")
     try:
         with AnyReader([bag], default_typestore=ts) as reader:
-            conns = [c for c in reader.connections if c.msgtype in IMAGE_TYPES and (not topics or c.topic in topics)]
+            conns = [c for c in reader.connections if c.msgtype in types and (not topics or c.topic in topics)]
             if not conns:
                 found = ", ".join(sorted({f"{c.topic} ({c.msgtype})" for c in reader.connections})) or "none"
                 raise BagError(
@@ -173,22 +216,26 @@ def replay(
     wait_timeout: float = 30.0,
     on_published: Callable[[BagMessage], None] | None = None,
 ) -> int:
-    """Publish the bag's image topics with the recorded timing (scaled by ``rate``); returns
+    """Publish the bag's image and CameraInfo topics with the recorded timing (scaled by ``rate``); returns
     the number of messages published. ``/clock`` follows the bag time."""
     import rclpy
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from rosgraph_msgs.msg import Clock
-    from sensor_msgs.msg import CompressedImage, Image
+    from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
     if rate <= 0:
         raise ConfigError(f"rate must be > 0, got {rate}")
-    messages = list(read_images(bag, topics))  # reads the whole bag first: damage is found before publishing
+    messages = list(read_images(bag, topics, REPLAY_TYPES))  # the whole bag first: damage is found before publishing
     remap = remap or {}
     rclpy.init()
     node = rclpy.create_node("gesture_ros_replay")
     published = 0
     try:
-        types = {"sensor_msgs/msg/Image": Image, "sensor_msgs/msg/CompressedImage": CompressedImage}
+        types = {
+            "sensor_msgs/msg/Image": Image,
+            "sensor_msgs/msg/CompressedImage": CompressedImage,
+            "sensor_msgs/msg/CameraInfo": CameraInfo,
+        }
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         pubs = {
             (m.topic, m.msgtype): node.create_publisher(types[m.msgtype], remap.get(m.topic, m.topic), qos)

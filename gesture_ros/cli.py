@@ -79,6 +79,11 @@ def _make_bag_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--storage", choices=("sqlite3", "mcap"), default="sqlite3")
     p.add_argument("--compressed", action="store_true", help="write sensor_msgs/CompressedImage (JPEG)")
     p.add_argument("--labels", help="folder of KITTI label files named like the images (stored in the bag)")
+    p.add_argument(
+        "--depth",
+        type=float,
+        help="also write a synthetic aligned depth image (a plane at this many metres) and a CameraInfo per frame",
+    )
 
 
 def _run_make_bag(args: argparse.Namespace) -> int:
@@ -93,8 +98,9 @@ def _run_make_bag(args: argparse.Namespace) -> int:
         storage=args.storage,
         compressed=args.compressed,
         labels=Path(args.labels) if args.labels else None,
+        depth=args.depth,
     )
-    print(f"wrote {n} frames on {args.topic} to {args.out}")
+    print(f"wrote {n} frames on {args.topic} to {args.out}" + (f" with depth {args.depth} m" if args.depth else ""))
     return 0
 
 
@@ -177,7 +183,7 @@ def _replay_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rate", type=float, default=1.0, help="speed factor")
     p.add_argument("--loop", action="store_true")
     p.add_argument("--start-offset", type=float, default=0.0, help="seconds into the bag to start at")
-    p.add_argument("--topics", nargs="*", help="image topics to play (default: all)")
+    p.add_argument("--topics", nargs="*", help="image / CameraInfo topics to play (default: all)")
     p.add_argument("--remap", nargs="*", default=[], help="old:=new topic remappings")
     p.add_argument("--no-clock", action="store_true", help="do not publish /clock")
     p.add_argument(
@@ -240,7 +246,10 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command("eval", "run the pipeline on every frame of a bag offline and report metrics", _eval_arguments, _run_eval),
     Command(
-        "replay", "publish a bag's image topics with the recorded timing and /clock", _replay_arguments, _run_replay
+        "replay",
+        "publish a bag's image and CameraInfo topics with the recorded timing and /clock",
+        _replay_arguments,
+        _run_replay,
     ),
     Command(
         "triton-server",

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from .backends.registry import names as backend_names
+from .core.depth import DepthConfig
 from .core.detectnet import CLUSTER_METHODS, ClusterConfig
 from .core.errors import ConfigError
 from .core.link import ReconnectConfig
@@ -62,6 +63,7 @@ _D = ClusterConfig()
 _R = RoiConfig()
 _T = TrackingConfig()
 _M = MotionConfig()
+_Z = DepthConfig()
 _L = ReconnectConfig()
 _I = IntervalConfig()
 _U = ReuseConfig()
@@ -303,6 +305,28 @@ PARAMS: dict[str, Param] = {
             min=0.0,
             max=10.0,
         ),
+        # hand positions from an aligned depth image (core/depth.py)
+        Param("depth.enabled", False, "Give each hand a 3D position from an aligned depth image and CameraInfo"),
+        Param(
+            "depth_topic",
+            "camera/aligned_depth_to_color/image_raw",
+            "Depth image aligned to the colour image (16UC1 mm or 32FC1 m), matched by stamp",
+        ),
+        Param("camera_info_topic", "camera/color/camera_info", "CameraInfo of the colour image (its K deprojects)"),
+        Param("depth.core", _Z.core, "Central fraction of the hand's box whose depth is read", min=0.05, max=1.0),
+        Param(
+            "depth.near_percentile",
+            _Z.near_percentile,
+            "The hand's nearest part: this percentile of the valid depths in the box's core",
+            min=0.0,
+            max=100.0,
+        ),
+        Param(
+            "depth.thickness", _Z.thickness, "Metres behind the nearest part that count as the hand", min=0.0, max=2.0
+        ),
+        Param("depth.min_valid", _Z.min_valid, "Fraction of the core's pixels that must have depth", min=0.0, max=1.0),
+        Param("depth.min_depth", _Z.min_depth, "Nearer depths (m) are invalid", min=0.0, max=100.0),
+        Param("depth.max_depth", _Z.max_depth, "Farther depths (m) are invalid", min=0.01, max=1000.0),
         # camera
         Param(
             "camera.source",
@@ -463,12 +487,29 @@ MOTION: Group[MotionConfig] = Group(
         )
     },
 )
+DEPTH: Group[DepthConfig] = Group(
+    "depth",
+    DepthConfig,
+    {
+        p: p.removeprefix("depth.")
+        for p in (
+            "depth.core",
+            "depth.near_percentile",
+            "depth.thickness",
+            "depth.min_valid",
+            "depth.min_depth",
+            "depth.max_depth",
+        )
+    },
+)
 REUSE: Group[ReuseConfig] = Group(
     "reuse", ReuseConfig, {"classifier.reuse_frames": "frames", "classifier.reuse_iou": "iou"}
 )
 
 #: every group of runtime-writable parameters, by name
-GROUPS: dict[str, Group[Any]] = {g.name: g for g in (CLUSTERING, ROI, TRACKING, RECONNECT, INTERVAL, REUSE, MOTION)}
+GROUPS: dict[str, Group[Any]] = {
+    g.name: g for g in (CLUSTERING, ROI, TRACKING, RECONNECT, INTERVAL, REUSE, MOTION, DEPTH)
+}
 _GROUP_OF: dict[str, Group[Any]] = {p: g for g in GROUPS.values() for p in g.params}
 
 
@@ -487,3 +528,4 @@ CLASSIFIER_PARAMS = (
 TRACKING_PARAMS = tuple(n for n in PARAMS if n.startswith(("tracking.", "events.", "motion.")))
 CAMERA_PARAMS = tuple(n for n in PARAMS if n.startswith("camera."))
 OVERLAY_PARAMS = tuple(n for n in PARAMS if n.startswith("overlay."))
+DEPTH_PARAMS = ("depth_topic", "camera_info_topic", *(n for n in PARAMS if n.startswith("depth.")))

@@ -185,6 +185,8 @@ class Hand:
     roi_valid: bool
     gesture: GestureResult | None = None
     track_id: int = -1
+    #: (x, y, z) metres in the image's optical frame, from an aligned depth image (:mod:`.depth`)
+    position: tuple[float, float, float] | None = None
 
 
 @dataclass

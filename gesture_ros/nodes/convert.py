@@ -56,6 +56,9 @@ def detection_msg(header: Header, hand: Hand) -> Detection:
     d.box = _box(hand.box)
     d.roi = _box(hand.roi)
     d.roi_valid = bool(hand.roi_valid)
+    if hand.position is not None:
+        d.position.x, d.position.y, d.position.z = (float(v) for v in hand.position)
+        d.position_valid = True
     return d
 
 

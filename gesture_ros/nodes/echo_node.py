@@ -17,8 +17,11 @@ def format_gestures(msg: GestureArray) -> str:
     for g in msg.gestures:
         b = g.hand.box
         what = f"{g.label} {g.confidence:.2f}" if g.available else "(not classified)"
+        p = g.hand.position
+        where = f" xyz ({p.x:.2f}, {p.y:.2f}, {p.z:.2f}) m" if g.hand.position_valid else ""
         parts.append(
             f"#{g.track_id} {what} hand {g.hand.score:.2f} at [{b.x_min:.0f},{b.y_min:.0f},{b.x_max:.0f},{b.y_max:.0f}]"
+            + where
         )
     return f"[{t} {msg.header.frame_id}] " + "; ".join(parts)
 

@@ -16,9 +16,21 @@ from ..core.received import prepare_received_hands
 from ..core.roi import RoiConfig
 from ..core.speed import GestureMemory
 from ..factory import tracking
-from ..settings import CLASSIFIER_PARAMS, MOTION, RECONNECT, REUSE, ROI, ROI_PARAMS, TRACKING, TRACKING_PARAMS
+from ..settings import (
+    CLASSIFIER_PARAMS,
+    DEPTH,
+    DEPTH_PARAMS,
+    MOTION,
+    RECONNECT,
+    REUSE,
+    ROI,
+    ROI_PARAMS,
+    TRACKING,
+    TRACKING_PARAMS,
+)
 from .base import RESULT_QOS, ManagedNode, spin_node
 from .convert import event_msgs, gestures_msg, hands_from_msg, stamp_key
+from .depth_input import DepthInput
 from .stage_runner import StageRunner, safe_publish
 from .stages import build_classifier
 from .vision import VisionOutput
@@ -40,8 +52,16 @@ class GestureClassifierNode(ManagedNode):
                 *CLASSIFIER_PARAMS,
                 *ROI_PARAMS,
                 *TRACKING_PARAMS,
+                *DEPTH_PARAMS,
             ),
-            applies=lambda v: (ROI, TRACKING, REUSE, MOTION, *((RECONNECT,) if self.remote("classifier")(v) else ())),
+            applies=lambda v: (
+                ROI,
+                TRACKING,
+                REUSE,
+                MOTION,
+                DEPTH,
+                *((RECONNECT,) if self.remote("classifier")(v) else ()),
+            ),
         )
         self.pub = self.create_lifecycle_publisher(GestureArray, self.values["gestures_topic"], RESULT_QOS)
         self.events = self.create_lifecycle_publisher(GestureEvent, self.values["events_topic"], RESULT_QOS)
@@ -55,6 +75,8 @@ class GestureClassifierNode(ManagedNode):
         self.params.on_change(REUSE, lambda reuse: setattr(self.memory, "config", reuse))
         self.motion = MotionDetector(self.params.get(MOTION))
         self.params.on_change(MOTION, lambda motion: setattr(self.motion, "config", motion))
+        self.depth = DepthInput(self, self.values, self.diag, self.params.get(DEPTH))
+        self.params.on_change(DEPTH, lambda depth: setattr(self.depth, "config", depth))
         if RECONNECT.name in self.params.applies:
             self.params.on_change(
                 RECONNECT, lambda wait: self.set_link_waits(wait, self.classifier.link if self.classifier else None)
@@ -70,7 +92,12 @@ class GestureClassifierNode(ManagedNode):
     def unload(self) -> None:
         self.classifier = None
 
+    def unsubscribe(self) -> None:
+        super().unsubscribe()
+        self.depth.unsubscribe()
+
     def subscribe(self) -> None:
+        self.depth.subscribe()
         self.images.synced(DetectionArray, self.values["rois_topic"], self.on_input)
 
     def _set_roi(self, roi: RoiConfig) -> None:
@@ -106,6 +133,8 @@ class GestureClassifierNode(ManagedNode):
         changes = debounce(hands, self.tracking, ended)
         size = (int(dets.image_width), int(dets.image_height)) if dets.image_width and dets.image_height else None
         motions = detect_motion(hands, self.motion, stamp_key(dets.header.stamp) / 1e9, size)
+        if size is not None:
+            self.depth.locate(dets.header, hands, size)
         self.runner.publish(
             dets.header.stamp, (self.pub, gestures_msg(dets.header, hands)), *self.vision.pairs(dets.header, hands)
         )

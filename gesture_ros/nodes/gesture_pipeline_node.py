@@ -20,6 +20,8 @@ from ..core.tracking import TrackingConfig
 from ..settings import (
     CLASSIFIER_PARAMS,
     CLUSTERING,
+    DEPTH,
+    DEPTH_PARAMS,
     DETECTOR_PARAMS,
     INTERVAL,
     MOTION,
@@ -33,6 +35,7 @@ from ..settings import (
 )
 from .base import RESULT_QOS, ManagedNode, spin_node
 from .convert import detections_msg, event_msgs, gestures_msg, stamp_key
+from .depth_input import DepthInput
 from .stage_runner import StageRunner, safe_publish
 from .stages import build_pipeline
 from .video import OverlayOutput
@@ -58,6 +61,7 @@ class GesturePipelineNode(ManagedNode):
                 *CLASSIFIER_PARAMS,
                 *TRACKING_PARAMS,
                 *OVERLAY_PARAMS,
+                *DEPTH_PARAMS,
             ),
             applies=lambda v: (
                 CLUSTERING,
@@ -66,6 +70,7 @@ class GesturePipelineNode(ManagedNode):
                 INTERVAL,
                 REUSE,
                 MOTION,
+                DEPTH,
                 *((RECONNECT,) if self.remote("detector", "classifier")(v) else ()),
             ),
         )
@@ -82,6 +87,8 @@ class GesturePipelineNode(ManagedNode):
         self.params.on_change(INTERVAL, lambda interval: self._set("skipper", interval))
         self.params.on_change(REUSE, lambda reuse: self._set("memory", reuse))
         self.params.on_change(MOTION, lambda motion: self._set("motion", motion))
+        self.depth = DepthInput(self, v, self.diag, self.params.get(DEPTH))
+        self.params.on_change(DEPTH, lambda depth: setattr(self.depth, "config", depth))
         if RECONNECT.name in self.params.applies:
             self.params.on_change(RECONNECT, lambda wait: self.set_link_waits(wait, *self._links()))
         self.runner = StageRunner(self.diag, "detector", self.latency_ms)
@@ -94,6 +101,14 @@ class GesturePipelineNode(ManagedNode):
 
     def unload(self) -> None:
         self.pipeline = None
+
+    def subscribe(self) -> None:
+        self.depth.subscribe()  # depth first: it must be there when its colour frame is done
+        super().subscribe()
+
+    def unsubscribe(self) -> None:
+        super().unsubscribe()
+        self.depth.unsubscribe()
 
     def _links(self) -> list[Any]:
         p = self.pipeline
@@ -133,6 +148,7 @@ class GesturePipelineNode(ManagedNode):
         else:
             self.runner.record(result.timings, detector=pipeline.detector.nonfinite_frames)
         h, w = image.shape[:2]
+        self.depth.locate(msg.header, result.hands, (w, h))
         self.runner.publish(
             msg.header.stamp,
             (self.det_pub, detections_msg(msg.header, result.hands, (w, h))),
