@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 OUT ?= out
 
-.PHONY: setup setup-triton setup-mediapipe setup-ros-tools bench run-triton run run-separate test test-fast lint typecheck colcon-check train clean
+.PHONY: setup setup-triton setup-mediapipe setup-ros-tools bench bench-multicam run-triton run run-separate test test-fast lint typecheck colcon-check train clean
 
 setup:
 	@bash scripts/setup.sh
@@ -45,6 +45,11 @@ run-triton: setup setup-triton
 ## tests (not on PyPI; skipped with a note when that folder is absent; a robot has its own)
 setup-ros-tools: setup
 	@bash scripts/setup_ros_tools.sh
+
+## bench-multicam: one fused node serving 1, 2, 4 cameras against one fused node per camera
+## (fps per camera, latency, CPU, memory); writes $(OUT)/bench/multicam.json
+bench-multicam: setup
+	@bash scripts/ros_env.sh $(PY) -m gesture_ros.bench.multicam --json $(OUT)/bench/multicam.json
 
 ## bench: the performance benchmark (raw inference, core, fused and separate graphs over DDS, MediaPipe);
 ## writes $(OUT)/bench/bench.json + bench.png, prints the table (4 to 9 minutes on a 2-core CPU)

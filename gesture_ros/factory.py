@@ -75,6 +75,20 @@ def tracking(values: dict[str, Any], events: bool = True) -> HandTracking:
     return HandTracking(TRACKING.build(values), events)
 
 
+def camera_pipeline(first: GesturePipeline, values: dict[str, Any]) -> GesturePipeline:
+    """Another camera's pipeline beside ``first``: its own tracks, frame skipper, gesture memory
+    and motion histories, ``first``'s detector and classifier (one copy of each model)."""
+    return GesturePipeline(
+        first.detector,
+        first.classifier,
+        ROI.build(values),
+        tracking(values, events=first.classifier is not None),
+        INTERVAL.build(values),
+        REUSE.build(values),
+        MOTION.build(values),
+    )
+
+
 def pipeline(values: dict[str, Any], models: ModelsConfig) -> GesturePipeline:
     """The fused pipeline exactly as gesture_pipeline_node builds it."""
     det = detector(values, models)

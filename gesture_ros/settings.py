@@ -305,6 +305,21 @@ PARAMS: dict[str, Param] = {
             min=0.0,
             max=10.0,
         ),
+        # several cameras in one fused node (nodes/cameras.py)
+        Param(
+            "multi_camera.namespaces",
+            "",
+            "Comma-separated camera namespaces served by one fused node (inputs <ns>/<image_topic>, outputs "
+            "<ns>/<gestures_topic> ...); empty: one camera",
+        ),
+        Param(
+            "multi_camera.batch_wait",
+            0.01,
+            "Seconds to wait after a camera's frame for the others' before detecting whatever is ready "
+            "(0: each frame alone, no batching)",
+            min=0.0,
+            max=1.0,
+        ),
         # hand positions from an aligned depth image (core/depth.py)
         Param("depth.enabled", False, "Give each hand a 3D position from an aligned depth image and CameraInfo"),
         Param(

@@ -7,6 +7,7 @@ import random
 import sys
 import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,3 +64,18 @@ def fake_trt(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
     monkeypatch.setitem(sys.modules, "cuda.bindings", bindings)
     monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", cuda)
     return cuda
+
+
+@pytest.fixture(scope="module")
+def reference(models: ModelsConfig, synthetic: dict[str, Path]) -> Any:
+    """The in-process core pipeline on the synthetic models with the default parameters: what
+    every node over DDS must reproduce."""
+    from gesture_ros.backends import create_backend
+    from gesture_ros.core.pipeline import GestureClassifier, GesturePipeline, HandDetector
+    from gesture_ros.factory import parameter_values
+    from gesture_ros.settings import CLUSTERING, ROI
+
+    values = parameter_values(None)
+    det = HandDetector(models.detector, create_backend("onnxruntime", synthetic["detector"]), CLUSTERING.build(values))
+    cls = GestureClassifier(models.classifier, create_backend("onnxruntime", synthetic["classifier"]))
+    return GesturePipeline(det, cls, ROI.build(values))

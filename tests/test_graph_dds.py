@@ -14,11 +14,7 @@ from gesture_ros_msgs.msg import DetectionArray, GestureArray, GestureEvent
 from ros_harness import WARMUP_NS, Graph, Harness, compressed, encode, stamp_ns
 from sensor_msgs.msg import CompressedImage, Image
 
-from gesture_ros.backends import create_backend
 from gesture_ros.core.image import ENCODINGS
-from gesture_ros.core.pipeline import GestureClassifier, GesturePipeline, HandDetector
-from gesture_ros.factory import parameter_values
-from gesture_ros.settings import CLUSTERING, ROI
 
 pytestmark = pytest.mark.dds
 
@@ -29,15 +25,6 @@ def scene(colour: str, x: int, y: int, size: int = 80) -> np.ndarray:
     img = np.zeros((240, 320, 3), np.uint8)
     img[y : y + size, x : x + size] = COLOURS[colour]
     return img
-
-
-@pytest.fixture(scope="module")
-def reference(models, synthetic):
-    """The in-process core pipeline with the default parameters: what every node must reproduce."""
-    values = parameter_values(None)
-    det = HandDetector(models.detector, create_backend("onnxruntime", synthetic["detector"]), CLUSTERING.build(values))
-    cls = GestureClassifier(models.classifier, create_backend("onnxruntime", synthetic["classifier"]))
-    return GesturePipeline(det, cls, ROI.build(values))
 
 
 def _start(graph: str, synthetic: dict[str, Path], tmp: Path, topic: str, **extra: str) -> Graph:

@@ -7,6 +7,7 @@ the fused node and evaluation give the same numbers for the same frame.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,7 +21,7 @@ from .inference import InferenceBackend, check_io
 from .link import Link, remote_link
 from .model_spec import ClassifierSpec, DetectorSpec
 from .motion import MotionConfig, MotionDetector, MotionEvent
-from .preprocess import Preprocessor
+from .preprocess import Letterbox, Preprocessor
 from .roi import RoiConfig, expand_rois, pixel_region
 from .speed import FrameSkipper, GestureMemory, IntervalConfig, ReuseConfig
 from .tracking import GestureChange, HandTracking
@@ -51,6 +52,8 @@ class HandDetector:
         self.clustering = clustering
         self.pre = Preprocessor(spec.input, max_batch=1)
         self.nonfinite_frames = 0
+        #: 1 for a model built for one frame at a time (one call per frame), 0 for a dynamic batch
+        self.fixed_batch = 0
         #: a remote backend (Triton) that can go away and come back; None for a local one
         self.link: Link | None = remote_link(backend, self._check, reconnect_max)
 
@@ -62,12 +65,17 @@ class HandDetector:
         n = len(spec.labels)
         outputs: dict[str, tuple[int, ...]] = {spec.coverage_output: (n, gh, gw), spec.bbox_output: (4 * n, gh, gw)}
         check_io(self.backend, spec.file, spec.input.name, (3, spec.input.height, spec.input.width), outputs)
+        batch_dim = next((t.shape[0] for t in self.backend.inputs if t.name == spec.input.name and t.shape), -1)
+        self.fixed_batch = batch_dim if batch_dim > 0 else 0
 
-    def warm_up(self) -> None:
-        """One inference on a blank frame, so the first real frame does not pay the runtime's first
-        run (memory planning, kernel selection) while frames queue up. Local backends only."""
+    def warm_up(self, batch: int = 1) -> None:
+        """One inference on a blank frame (and one on ``batch`` of them, for a node serving several
+        cameras), so the first real frame does not pay the runtime's first run (memory planning,
+        kernel selection) while frames queue up. Local backends only."""
         if self.link is None:
-            self.detect(np.zeros((self.spec.input.height, self.spec.input.width, 3), np.uint8), "bgr")
+            blank = np.zeros((self.spec.input.height, self.spec.input.width, 3), np.uint8)
+            for n in sorted({1, batch}):
+                self.detect_batch([(blank, "bgr")] * n)
             self.nonfinite_frames = 0
 
     def detect(self, image: Image, order: PixelOrder, timings: Timings | None = None) -> Detections:
@@ -77,20 +85,48 @@ class HandDetector:
         (nothing is sent; asking starts the due reconnection attempt) and after a failed
         request (the link goes down), so a node reports it and goes on with the next frame.
         """
+        return self.detect_batch([(image, order)], [timings] if timings is not None else None)[0]
+
+    def detect_batch(
+        self, frames: Sequence[tuple[Image, PixelOrder]], timings: Sequence[Timings] | None = None
+    ) -> list[Detections]:
+        """The hands in each of several frames (several cameras' newest), in one backend call
+        (one per frame for a model with a fixed batch of 1); each frame's ``timings`` get an
+        equal share of the call."""
         link = self.link
         if link is not None and not link.ready():
             raise BackendUnavailableError(f"detector backend down, reconnecting ({link.last_error})")
+        n = len(frames)
+        if n == 0:
+            return []
         t0 = time.perf_counter()
-        lb = self.pre.fill(0, image, order)
+        self.pre.ensure_batch(n)
+        boxes = [self.pre.fill(i, image, order) for i, (image, order) in enumerate(frames)]
         t1 = time.perf_counter()
+        name = self.spec.input.name
         try:
-            out = self.backend.infer({self.spec.input.name: self.pre.batch(1)})
+            if self.fixed_batch or n == 1:
+                outs = [self.backend.infer({name: self.pre.batch(n)[i : i + 1]}) for i in range(n)]
+                cov_all = np.concatenate([o[self.spec.coverage_output] for o in outs])
+                bbox_all = np.concatenate([o[self.spec.bbox_output] for o in outs])
+            else:
+                out = self.backend.infer({name: self.pre.batch(n)})
+                cov_all, bbox_all = out[self.spec.coverage_output], out[self.spec.bbox_output]
         except BackendUnavailableError as exc:
             if link is not None:
                 link.fault(str(exc))
             raise
         t2 = time.perf_counter()
-        cov, bbox = out[self.spec.coverage_output][0], out[self.spec.bbox_output][0]
+        results = [self._decode(cov_all[i], bbox_all[i], boxes[i]) for i in range(n)]
+        t3 = time.perf_counter()
+        for t in timings or []:
+            t.pre += (t1 - t0) * 1e3 / n
+            t.infer += (t2 - t1) * 1e3 / n
+            t.post += (t3 - t2) * 1e3 / n
+        return results
+
+    def _decode(self, cov: npt.NDArray[np.float32], bbox: npt.NDArray[np.float32], lb: Letterbox) -> Detections:
+        """One frame's grid outputs -> clustered boxes in its pixels."""
         if not (np.isfinite(cov).all() and np.isfinite(bbox).all()):
             self.nonfinite_frames += 1
         cands = decode(
@@ -107,10 +143,6 @@ class HandDetector:
         keep = (dets.boxes[:, 2] > dets.boxes[:, 0]) & (dets.boxes[:, 3] > dets.boxes[:, 1])
         if not keep.all():
             dets = Detections(dets.boxes[keep], dets.scores[keep], dets.class_ids[keep])
-        if timings is not None:
-            timings.pre += (t1 - t0) * 1e3
-            timings.infer += (t2 - t1) * 1e3
-            timings.post += (time.perf_counter() - t2) * 1e3
         return dets
 
 
@@ -290,15 +322,19 @@ class GesturePipeline:
         #: motion.*: swipes and waves of the tracked hands (needs ``stamp`` in :meth:`process`)
         self.motion = MotionDetector(motion)
 
-    def process(self, image: Image, order: PixelOrder, stamp: float | None = None) -> FrameResult:
+    def process(
+        self, image: Image, order: PixelOrder, stamp: float | None = None, dets: Detections | None = None
+    ) -> FrameResult:
         """Detect (or carry the boxes, see :mod:`.speed`), expand ROIs, track, classify (or reuse
         a track's gesture), debounce: one frame through every stage. ``stamp`` (seconds, the
-        image's) times the tracks for motion gestures."""
+        image's) times the tracks for motion gestures. ``dets``: the frame's detections when they
+        were made already (several cameras' frames detected in one call, :func:`detect_frames`)."""
         timings = Timings()
-        dets = self.skipper.carry(image, order)
         if dets is None:
-            dets = self.detector.detect(image, order, timings)
-            self.skipper.detections(image, order, dets)
+            dets = self.skipper.carry(image, order)
+            if dets is None:
+                dets = self.detector.detect(image, order, timings)
+                self.skipper.detections(image, order, dets)
         h, w = image.shape[:2]
         hands = build_hands(dets, self.detector.spec.labels, w, h, self.roi)
         ended = assign_tracks(hands, self.tracking)
@@ -310,6 +346,22 @@ class GesturePipeline:
         if stamp is not None:
             result.motions = detect_motion(hands, self.motion, stamp, (w, h))
         return result
+
+
+def detect_frames(pipelines: Sequence[GesturePipeline], frames: Sequence[tuple[Image, PixelOrder]]) -> list[Detections]:
+    """Each camera's detections for its frame (``pipelines[i]`` is camera i's, all sharing one
+    detector): carried by a camera's own frame skipper where its interval says so, and the rest
+    detected in one batched call."""
+    dets: list[Detections | None] = [
+        p.skipper.carry(img, order) for p, (img, order) in zip(pipelines, frames, strict=True)
+    ]
+    todo = [i for i, d in enumerate(dets) if d is None]
+    if todo:
+        found = pipelines[todo[0]].detector.detect_batch([frames[i] for i in todo])
+        for i, d in zip(todo, found, strict=True):
+            pipelines[i].skipper.detections(*frames[i], d)
+            dets[i] = d
+    return [d for d in dets if d is not None]
 
 
 def classify_or_reuse(

@@ -39,14 +39,14 @@ def build_classifier(node: GestureNode, models: ModelsConfig) -> GestureClassifi
     return cls
 
 
-def build_pipeline(node: GestureNode, models: ModelsConfig) -> GesturePipeline:
-    """The fused node's pipeline."""
+def build_pipeline(node: GestureNode, models: ModelsConfig, batch: int = 1) -> GesturePipeline:
+    """The fused node's pipeline (its detector warmed up for ``batch`` cameras' frames at once)."""
     p = factory.pipeline(node.values, models)
     node.owned_backends.append(p.detector.backend)
     if p.classifier is not None:
         node.owned_backends.append(p.classifier.backend)
     _say_backend(node, "detector", p.detector.backend)
-    p.detector.warm_up()
+    p.detector.warm_up(batch)
     if p.classifier is not None:
         _say_backend(node, "classifier", p.classifier.backend)
         p.classifier.warm_up()

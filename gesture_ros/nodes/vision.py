@@ -48,10 +48,11 @@ class VisionOutput:
     """The node's ``vision_msgs_topic`` publisher, or nothing (said once when asked for and
     impossible)."""
 
-    def __init__(self, node: Any, qos: Any) -> None:
+    def __init__(self, node: Any, qos: Any, topic: str | None = None) -> None:
+        """``topic``: the node's ``vision_msgs_topic`` unless given (a camera's, in its namespace)."""
         self.types: Any = None
         self.publisher: Any = None
-        topic = str(node.values.get("vision_msgs_topic", ""))
+        topic = str(node.values.get("vision_msgs_topic", "")) if topic is None else topic
         if not topic:
             return
         try:  # optional: not a dependency of the package
