@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .core.depth import DEPTH_ENCODINGS
 from .core.errors import ConfigError, GestureRosError
 from .core.sources import ImageFolderSource, open_source
 
@@ -176,7 +177,8 @@ def read_images(
 
     Bags from other distros (or with their own message definitions) are read with the
     definitions stored in the bag and written out with Kilted's, so field layout differences
-    do not reach the nodes.
+    do not reach the nodes. Depth images (16UC1, 32FC1) come only with ``REPLAY_TYPES`` or when
+    their topic is named: an evaluation of a bag with depth reads its colour images.
     """
     from rosbags.highlevel import AnyReader, AnyReaderError
     from rosbags.rosbag2 import ReaderError
@@ -194,6 +196,8 @@ def read_images(
                 )
             for conn, t, raw in reader.messages(connections=conns):
                 msg = reader.deserialize(raw, conn.msgtype)
+                if types == IMAGE_TYPES and not topics and getattr(msg, "encoding", "") in DEPTH_ENCODINGS:
+                    continue
                 yield BagMessage(conn.topic, conn.msgtype, int(t), bytes(ts.serialize_cdr(msg, conn.msgtype)))
     except (AnyReaderError, ReaderError) as exc:
         raise BagError(f"cannot read bag {bag}: {exc}") from None

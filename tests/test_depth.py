@@ -230,3 +230,24 @@ def test_the_readme_depth_bag_example(tmp_path: Path) -> None:
     finally:
         g.stop()
         h.close()
+
+
+def test_a_bag_with_depth_replays_depth_and_evaluates_colour(tmp_path: Path) -> None:
+    """``make-bag --depth``: replay reads colour, depth and CameraInfo with the same stamps; an
+    evaluation reads the colour frames only (the depth topic is not taken for images)."""
+    from gesture_ros.bags import REPLAY_TYPES, make_bag, read_images
+    from gesture_ros.evaluation import evaluate_bag
+
+    bag = tmp_path / "depth_bag"
+    n = make_bag(str(ROOT / "samples" / "hands_demo.mp4"), bag, topic="/camera/color/image_raw", depth=1.5)
+    replayed = list(read_images(bag, None, REPLAY_TYPES))
+    topics = {m.topic for m in replayed}
+    assert topics == {
+        "/camera/color/image_raw",
+        "/camera/aligned_depth_to_color/image_raw",
+        "/camera/color/camera_info",
+    }
+    stamps = {t: sorted(m.timestamp_ns for m in replayed if m.topic == t) for t in topics}
+    assert len({tuple(v) for v in stamps.values()}) == 1 and len(stamps["/camera/color/image_raw"]) == n
+    assert {m.topic for m in read_images(bag)} == {"/camera/color/image_raw"}
+    assert len(evaluate_bag(bag)["per_frame"]) == n
