@@ -171,13 +171,13 @@ class BagMessage:
 
 
 def read_images(
-    bag: Path, topics: list[str] | None = None, types: tuple[str, ...] = IMAGE_TYPES
+    bag: Path, topics: list[str] | None = None, types: tuple[str, ...] = IMAGE_TYPES, depth: bool = False
 ) -> Iterator[BagMessage]:
     """The bag's image messages in time order, re-serialised for this distro's types.
 
     Bags from other distros (or with their own message definitions) are read with the
     definitions stored in the bag and written out with Kilted's, so field layout differences
-    do not reach the nodes. Depth images (16UC1, 32FC1) come only with ``REPLAY_TYPES`` or when
+    do not reach the nodes. Depth images (16UC1, 32FC1) come only with ``depth`` (replay) or when
     their topic is named: an evaluation of a bag with depth reads its colour images.
     """
     from rosbags.highlevel import AnyReader, AnyReaderError
@@ -196,7 +196,7 @@ def read_images(
                 )
             for conn, t, raw in reader.messages(connections=conns):
                 msg = reader.deserialize(raw, conn.msgtype)
-                if types == IMAGE_TYPES and not topics and getattr(msg, "encoding", "") in DEPTH_ENCODINGS:
+                if not depth and not topics and getattr(msg, "encoding", "") in DEPTH_ENCODINGS:
                     continue
                 yield BagMessage(conn.topic, conn.msgtype, int(t), bytes(ts.serialize_cdr(msg, conn.msgtype)))
     except (AnyReaderError, ReaderError) as exc:
@@ -229,7 +229,9 @@ def replay(
 
     if rate <= 0:
         raise ConfigError(f"rate must be > 0, got {rate}")
-    messages = list(read_images(bag, topics, REPLAY_TYPES))  # the whole bag first: damage is found before publishing
+    messages = list(
+        read_images(bag, topics, REPLAY_TYPES, depth=True)
+    )  # the whole bag first: damage is found before publishing
     remap = remap or {}
     rclpy.init()
     node = rclpy.create_node("gesture_ros_replay")

@@ -485,37 +485,13 @@ TRACKING: Group[TrackingConfig] = Group(
 RECONNECT: Group[ReconnectConfig] = Group("reconnect", ReconnectConfig, {"triton.reconnect_max": "max_wait"})
 INTERVAL: Group[IntervalConfig] = Group("interval", IntervalConfig, {"detector.interval": "interval"})
 MOTION: Group[MotionConfig] = Group(
-    "motion",
-    MotionConfig,
-    {
-        p: p.removeprefix("motion.")
-        for p in (
-            "motion.enabled",
-            "motion.window",
-            "motion.swipe_distance",
-            "motion.swipe_speed",
-            "motion.axis_ratio",
-            "motion.wave_reversals",
-            "motion.wave_amplitude",
-            "motion.cooldown",
-            "motion.settle",
-        )
-    },
+    "motion", MotionConfig, {n: n.removeprefix("motion.") for n in PARAMS if n.startswith("motion.")}
 )
 DEPTH: Group[DepthConfig] = Group(
     "depth",
     DepthConfig,
-    {
-        p: p.removeprefix("depth.")
-        for p in (
-            "depth.core",
-            "depth.near_percentile",
-            "depth.thickness",
-            "depth.min_valid",
-            "depth.min_depth",
-            "depth.max_depth",
-        )
-    },
+    # how a hand's depth is read; depth.enabled decides the subscriptions, read once at start
+    {n: n.removeprefix("depth.") for n in PARAMS if n.startswith("depth.") and n != "depth.enabled"},
 )
 REUSE: Group[ReuseConfig] = Group(
     "reuse", ReuseConfig, {"classifier.reuse_frames": "frames", "classifier.reuse_iou": "iou"}

@@ -240,7 +240,7 @@ def test_a_bag_with_depth_replays_depth_and_evaluates_colour(tmp_path: Path) -> 
 
     bag = tmp_path / "depth_bag"
     n = make_bag(str(ROOT / "samples" / "hands_demo.mp4"), bag, topic="/camera/color/image_raw", depth=1.5)
-    replayed = list(read_images(bag, None, REPLAY_TYPES))
+    replayed = list(read_images(bag, None, REPLAY_TYPES, depth=True))
     topics = {m.topic for m in replayed}
     assert topics == {
         "/camera/color/image_raw",

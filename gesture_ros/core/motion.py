@@ -169,22 +169,24 @@ def _swipe(hist: deque[_Sample], cfg: MotionConfig) -> str | None:
     samples = list(hist)
     end = samples[-1]
     scale = float(np.median([s.size for s in samples]))
-    xs = np.array([s.x for s in samples])
-    ys = np.array([s.y for s in samples])
+    # travelled path from sample i to now, per axis: total - cumulative[i] (one pass, not one per start)
+    paths = []
+    for coords in (np.array([s.x for s in samples]), np.array([s.y for s in samples])):
+        cum = np.concatenate([[0.0], np.cumsum(np.abs(np.diff(coords)))])
+        paths.append(cum[-1] - cum)
     for i, start in enumerate(samples[:-2]):
         dt = end.t - start.t
         if dt <= 0:
             continue
         dx, dy = end.x - start.x, end.y - start.y
-        for along, across, coords, names in ((dx, dy, xs, ("swipe_left", "swipe_right")),
-                                             (dy, dx, ys, ("swipe_up", "swipe_down"))):  # fmt: skip
+        for along, across, path_of, names in ((dx, dy, paths[0], ("swipe_left", "swipe_right")),
+                                              (dy, dx, paths[1], ("swipe_up", "swipe_down"))):  # fmt: skip
             dist = abs(along)
             if dist < cfg.swipe_distance * scale or dist < cfg.axis_ratio * abs(across):
                 continue
             if dist / dt < cfg.swipe_speed * scale:
                 continue
-            path = float(np.abs(np.diff(coords[i:])).sum())
-            if path <= 1.5 * dist:
+            if float(path_of[i]) <= 1.5 * dist:
                 return names[1] if along > 0 else names[0]
     return None
 

@@ -105,7 +105,7 @@ class HandDetector:
         t1 = time.perf_counter()
         name = self.spec.input.name
         try:
-            if self.fixed_batch or n == 1:
+            if self.fixed_batch and n > 1:  # a model built for one frame: one call per frame
                 outs = [self.backend.infer({name: self.pre.batch(n)[i : i + 1]}) for i in range(n)]
                 cov_all = np.concatenate([o[self.spec.coverage_output] for o in outs])
                 bbox_all = np.concatenate([o[self.spec.bbox_output] for o in outs])
