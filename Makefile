@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 OUT ?= out
 
-.PHONY: setup setup-triton setup-mediapipe setup-ros-tools bench bench-multicam run-triton run run-separate test test-fast lint typecheck colcon-check train clean
+.PHONY: setup setup-triton setup-mediapipe setup-ros-tools bench bench-multicam compare-mediapipe run-triton run run-separate test test-fast lint typecheck colcon-check train clean
 
 setup:
 	@bash scripts/setup.sh
@@ -51,6 +51,12 @@ setup-ros-tools: setup
 bench-multicam: setup
 	@bash scripts/ros_env.sh $(PY) -m gesture_ros.bench.multicam --json $(OUT)/bench/multicam.json
 
+## compare-mediapipe: hand AP50/AP70 of the shipped detector and of MediaPipe Hands on each part of
+## the detector's validation (unseen HaGRID people at a distance, unseen SubhiH places), in one run;
+## writes $(OUT)/bench/parts.json and prints the table of models/README.md (about a minute)
+compare-mediapipe: setup setup-mediapipe
+	@$(PY) -m gesture_ros.bench.parts --json $(OUT)/bench/parts.json
+
 ## bench: the performance benchmark (raw inference, core, fused and separate graphs over DDS, MediaPipe);
 ## writes $(OUT)/bench/bench.json + bench.png, prints the table (4 to 9 minutes on a 2-core CPU)
 bench: setup setup-mediapipe
@@ -70,9 +76,9 @@ typecheck: setup
 	@$(VENV)/bin/mypy gesture_ros
 
 ## train: retrain both default models on ../shared/data and publish them into models/
-## (detector: MediaPipe's palm-detector trunk + DetectNet_v2 heads, 15 epochs -> prune -> 4 epochs
-## retraining the pruned model -> 2 epochs fine-tuning on real frames; classifier: 30 epochs on
-## the same trunk, started from the stage-1 detector); under an hour on a 2-core CPU.
+## (detector: MediaPipe's palm-detector trunk + DetectNet_v2 heads, 10 epochs -> prune -> 3 epochs
+## retraining the pruned model -> 2 epochs fine-tuning without mosaics; classifier: 30 epochs on
+## the same trunk, started from the stage-1 detector); about 40 minutes on a 2-core CPU.
 ## `make train QUICK=1`: the same six steps at 1 epoch on 2 images of each scene and 8 crops of
 ## each class (a few minutes), into runs/quick and $(OUT)/models_quick: the shipped models stay
 QUICK ?=

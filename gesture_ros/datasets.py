@@ -124,23 +124,48 @@ def select_samples(samples: Sequence[S], scenes: Collection[str] = (), per_scene
     return picked
 
 
-def split_by_scene(scenes: list[str], val_scenes: set[str] | None = None, val_fraction: float = 0.25) -> set[str]:
+def split_by_scene(
+    scenes: list[str],
+    val_scenes: set[str] | None = None,
+    val_fraction: float = 0.25,
+    val_fraction_of: dict[str, float] | None = None,
+) -> set[str]:
     """Validation scenes: the given ones, or a deterministic hash-chosen fraction of scenes.
+
+    ``val_fraction_of`` adds, for each scene-name prefix, the scenes starting with it whose name
+    hashes below that fraction (``{"hagrid_": 0.25}``: about a quarter of HaGRID's people, whole).
+    The choice depends on the name alone, not on which other scenes a trainer loaded, so the
+    classifier's validation people are among the detector's and stay unseen by the detector
+    trunk it starts from.
 
     A given scene that no image has is an error, not an empty set: a misspelt name would
     otherwise leave the frames meant for validation in the training set without a word.
     """
     uniq = sorted(set(scenes))
-    if val_scenes:
-        missing = sorted(set(val_scenes) - set(uniq))
+    if val_scenes or val_fraction_of:
+        missing = sorted(set(val_scenes or ()) - set(uniq))
         if missing:
             raise ValueError(
                 f"validation scene(s) {', '.join(missing)} not in the data (its scenes: {', '.join(uniq)})"
             )
-        return set(val_scenes)
-    ranked = sorted(uniq, key=lambda s: hashlib.sha1(s.encode()).hexdigest())
+        chosen = set(val_scenes or ())
+        for prefix, fraction in (val_fraction_of or {}).items():
+            group = [s for s in uniq if s.startswith(prefix)]
+            if not group:
+                raise ValueError(f"no scene starts with {prefix!r} (val_fraction_of): its scenes: {', '.join(uniq)}")
+            chosen |= {s for s in group if _hash_unit(s) < fraction}
+        return chosen
     n = min(max(1, round(len(uniq) * val_fraction)), len(uniq) - 1)  # keep a training scene
-    return set(ranked[:n])
+    return set(_hash_ranked(uniq)[:n])
+
+
+def _hash_ranked(scenes: list[str]) -> list[str]:
+    return sorted(scenes, key=lambda s: hashlib.sha1(s.encode()).hexdigest())
+
+
+def _hash_unit(scene: str) -> float:
+    """The scene name's SHA-1 as a number in [0, 1): uniform, and the same in every process."""
+    return int(hashlib.sha1(scene.encode()).hexdigest(), 16) / 16**40
 
 
 @dataclass(frozen=True)
@@ -152,8 +177,14 @@ class GestureSample:
 
 
 def load_gesture_set(root: Path, labels: tuple[str, ...]) -> list[GestureSample]:
-    """``root/gestures/<class>/*.jpg`` (+ ``root/gestures_labels/<class>/*.txt`` for full frames)."""
+    """``root/gestures/<class>/*.jpg`` (+ ``root/gestures_labels/<class>/*.txt`` for full frames).
+
+    A full frame's scene is its person or room from the manifest (``gesture_frame_scenes``, the
+    detector's names for them), so frames of one person fall on one side of a split; SubhiH
+    frames keep their recording place (``scene_of``), which the classifier's ``val_scenes`` name.
+    """
     out = []
+    manifest_scenes = gesture_frame_scenes(root)
     for cls in labels:
         folder = root / "gestures" / cls
         if not folder.is_dir():
@@ -166,8 +197,11 @@ def load_gesture_set(root: Path, labels: tuple[str, ...]) -> list[GestureSample]
                 # tight crop: every crop is its own photo of its own person
                 out.append(GestureSample(img, None, cls, "crop:" + img.stem))
             else:
+                scene = scene_of(img.name)
+                if not img.name.startswith("subhih__"):
+                    scene = manifest_scenes.get(img.name, scene)
                 for b in boxes:
-                    out.append(GestureSample(img, b, cls, scene_of(img.name)))
+                    out.append(GestureSample(img, b, cls, scene))
     return out
 
 
@@ -221,15 +255,37 @@ def gesture_crop(
 
 
 def split_gestures(
-    samples: list[GestureSample], val_scenes: set[str], val_crop_fraction: float = 0.2
+    samples: list[GestureSample],
+    val_scenes: set[str],
+    val_crop_fraction: float = 0.2,
+    val_fraction_of: dict[str, float] | None = None,
 ) -> tuple[list[GestureSample], list[GestureSample], set[str]]:
-    """Full frames split by scene; tight crops (one photo each) by a deterministic hash."""
+    """Full frames split by scene (``split_by_scene``); tight crops (one photo each) by a
+    deterministic hash."""
     frame_scenes = [s.scene for s in samples if s.box is not None]
-    val_frames = split_by_scene(frame_scenes, val_scenes) if frame_scenes else set()
+    val_frames = split_by_scene(frame_scenes, val_scenes, val_fraction_of=val_fraction_of) if frame_scenes else set()
     crop_scenes = [s.scene for s in samples if s.box is None]
     val_crops = split_by_scene(crop_scenes, None, val_crop_fraction) if crop_scenes else set()
     val = val_frames | val_crops
     return [s for s in samples if s.scene not in val], [s for s in samples if s.scene in val], val_frames
+
+
+def gesture_frame_scenes(root: Path) -> dict[str, str]:
+    """File name -> scene of the gesture images, from ``root/gestures_manifest.csv`` (empty
+    without one): ``session_<n>`` for SubhiH (the detection set's naming), otherwise the
+    manifest's scene behind the source prefix (``anton_single_room``), kept as it is when it
+    already carries it (HaGRID's people: ``hagrid_u49386f3f5d25``, the detection set's naming)."""
+    scenes: dict[str, str] = {}
+    manifest = root / "gestures_manifest.csv"
+    if manifest.is_file():
+        for row in csv.DictReader(manifest.open()):
+            name = Path(row["image"]).name
+            scene, prefix = row.get("scene") or scene_of(name), name.split("__", 1)[0]
+            if name.startswith("subhih__"):
+                scenes[name] = f"session_{scene}"
+            else:
+                scenes[name] = scene if scene.startswith(prefix + "_") else f"{prefix}_{scene}"
+    return scenes
 
 
 def load_gesture_frames_for_detection(root: Path) -> list[DetSample]:
@@ -239,13 +295,7 @@ def load_gesture_frames_for_detection(root: Path) -> list[DetSample]:
     Scenes follow the detection set's naming (``session_<n>`` for SubhiH, from
     ``gestures_manifest.csv`` when present), so validation scenes can be kept out by name.
     """
-    scenes: dict[str, str] = {}
-    manifest = root / "gestures_manifest.csv"
-    if manifest.is_file():
-        for row in csv.DictReader(manifest.open()):
-            name = Path(row["image"]).name
-            scene = row.get("scene") or scene_of(name)
-            scenes[name] = f"session_{scene}" if name.startswith("subhih__") else f"{name.split('__', 1)[0]}_{scene}"
+    scenes = gesture_frame_scenes(root)
     out = []
     labels_root = root / "gestures_labels"
     for folder in sorted((root / "gestures").iterdir()) if (root / "gestures").is_dir() else []:
@@ -256,3 +306,22 @@ def load_gesture_frames_for_detection(root: Path) -> list[DetSample]:
             if len(boxes):
                 out.append(DetSample(img, boxes, ("hand",) * len(boxes), scenes.get(img.name, scene_of(img.name))))
     return out
+
+
+def validation_frames(
+    data: Path, extra_roots: Sequence[Path], val_scenes: Collection[str], val_fraction_of: Collection[str] = ()
+) -> list[DetSample]:
+    """The labelled frames a detector run validated on: the detection set's images of its
+    validation scenes, plus the extra full frames (``extra_roots``, laid out like ../shared/data)
+    of validation scenes drawn by ``val_fraction_of``'s prefixes (HaGRID's people). Training and
+    the benchmarks both call this, so a figure means the same frames everywhere."""
+    prefixes = tuple(val_fraction_of)
+    frames = [s for s in load_detection_set(data) if s.scene in val_scenes]
+    if prefixes:
+        frames += [
+            s
+            for root in extra_roots
+            for s in load_gesture_frames_for_detection(root)
+            if s.scene in val_scenes and s.scene.startswith(prefixes)
+        ]
+    return frames

@@ -19,7 +19,8 @@ def test_onnxruntime_reports_tensors_and_runs(synthetic: dict[str, Path], models
     assert {t.name for t in be.outputs} == {"output_cov/Sigmoid", "output_bbox/BiasAdd"}
     h, w = models.detector.input.height, models.detector.input.width
     out = be.infer({"input_1": np.ones((2, 3, h, w), np.float32)})
-    assert out["output_cov/Sigmoid"].shape == (2, 1, h // 16, w // 16)
+    s = models.detector.stride
+    assert out["output_cov/Sigmoid"].shape == (2, 1, h // s, w // s)
     assert np.allclose(out["output_cov/Sigmoid"], 1 / (1 + np.exp(-10.0)), atol=1e-5)
 
 

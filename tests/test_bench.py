@@ -23,7 +23,7 @@ def test_bench_writes_ratios_table_and_chart(tmp_path: Path, shared_data: Path) 
     out = tmp_path / "bench.json"
     cmd = [sys.executable, "-m", "gesture_ros.cli", "bench", "--json", str(out), "--sizes", "640x480", "--n-images", "4", "--rounds", "1",
            "--graphs", "fused", "--rss-frames", "30", "--images", str(shared_data / "hands_detect" / "images"),
-           "--ap-data", str(shared_data / "hands_detect"), "--mediapipe-venv", str(MP_VENV),
+           "--ap-data", str(shared_data), "--mediapipe-venv", str(MP_VENV),
            "--videos", str(shared_data.parent / "videos"), "--mode-frames", "12"]  # fmt: skip
     tmp = tmp_path / "tmp"  # where the bench writes the graphs' parameter files
     tmp.mkdir()
@@ -57,10 +57,55 @@ def test_bench_writes_ratios_table_and_chart(tmp_path: Path, shared_data: Path) 
         assert 0.0 <= r["recall"] <= 1.0 and 0.0 <= r["precision"] <= 1.0
     assert "speed modes: 2 real clips x 12 frames" in proc.stdout
     assert not list(tmp.glob("gesture_ros_bench_fused_*"))  # the graph's parameter files are removed
-    # both systems' hand AP on the validation scenes of the shipped detector
+    # both systems' hand AP on the validation frames of the shipped detector, per part too
     assert res["hand_ap"]["images"] > 10
     assert 0.3 < res["hand_ap"]["ours"]["ap50"] <= 1 and 0 <= res["mediapipe"]["ap50"] <= 1
+    parts = res["hand_ap"]["parts"]
+    assert parts["ours"]["all"]["images"] == res["hand_ap"]["images"]
+    assert parts["mediapipe"]["all"]["ap50"] == pytest.approx(res["mediapipe"]["ap50"])
     assert res["mediapipe"]["rss_mb"] > 20
     chart = cv2.imread(str(out.with_suffix(".png")))
     assert chart is not None and chart.shape[1] > 500
     assert "fused node / DDS" in proc.stdout and "ratios:" in proc.stdout
+
+
+def test_per_part_ap_scores_each_part_on_its_own() -> None:
+    """``parts.scores``: a part whose hands are all found scores 1, one whose hands are all
+    missed scores 0, and "all" pools the two; a scene no part names goes to "other"."""
+    import numpy as np
+
+    from gesture_ros.bench.parts import PARTS, scores
+    from gesture_ros.datasets import DetSample
+
+    box = np.array([[10, 10, 50, 60]], np.float32)
+    far, near = (next(n for p, n in PARTS.items() if p == prefix) for prefix in ("hagrid_", "session_"))
+    samples = [DetSample(Path(f"{k}.jpg"), box, ("hand",), scene) for k, scene in
+               enumerate(["hagrid_u1", "hagrid_u2", "session_16", "session_25", "asl_letters"])]  # fmt: skip
+    hit, miss = (box, np.array([0.9], np.float32)), (box[:0], np.zeros(0, np.float32))
+    res = scores([hit, hit, miss, miss, hit], samples)
+    assert res[far]["ap50"] == 1.0 and res[far]["images"] == 2 and res[far]["hands"] == 2
+    assert res[near]["ap50"] == 0.0 and res["other"]["ap50"] == 1.0
+    assert res["all"]["images"] == 5 and 0.0 < res["all"]["ap50"] < 1.0
+
+
+@pytest.mark.slow
+def test_compare_mediapipe_prints_the_per_part_table(tmp_path: Path, shared_data: Path) -> None:
+    """``make compare-mediapipe``: both systems on every part of the shipped detector's
+    validation in one run; our figure is the one training recorded (same frames, same decoder)."""
+    if not (MP_VENV / "bin" / "python").is_file():
+        pytest.fail("no .venv-mediapipe: run `make setup-mediapipe` (make test does)")
+    out = tmp_path / "parts.json"
+    cmd = [sys.executable, "-m", "gesture_ros.bench.parts", "--json", str(out), "--data", str(shared_data),
+           "--mediapipe-venv", str(MP_VENV)]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    metrics = json.loads((ROOT / "models" / "metrics.json").read_text())["detector"]
+    parts = [p for p in res["ours"] if p != "all"]
+    assert parts and set(res["mediapipe"]) == set(res["ours"])
+    assert sum(res["ours"][p]["images"] for p in parts) == res["ours"]["all"]["images"]
+    assert res["ours"]["all"]["ap50"] == pytest.approx(metrics["val"]["ap50"], abs=0.02)
+    for system in ("ours", "mediapipe"):
+        assert all(0.0 <= r["ap50"] <= 1.0 and 0.0 <= r["ap70"] <= r["ap50"] + 1e-9 for r in res[system].values())
+    assert res["ours_ms_per_frame"] > 0 and res["mediapipe_box_margin"] == 0.1
+    assert "| validation part | images / hands |" in proc.stdout

@@ -15,6 +15,7 @@ import torch
 
 from gesture_ros import paths
 from gesture_ros.backends import create_backend
+from gesture_ros.bench.parts import shipped_validation
 from gesture_ros.core.metrics import average_precision, classification_metrics
 from gesture_ros.core.pipeline import GestureClassifier, HandDetector
 from gesture_ros.datasets import gesture_crop, load_detection_set, load_gesture_set, split_gestures
@@ -46,8 +47,7 @@ def test_detector_on_validation_scenes(models, values, shared_data) -> None:
     det = HandDetector(
         models.detector, create_backend("onnxruntime", paths.resolve(models.detector.file)), CLUSTERING.build(values)
     )
-    val = set(METRICS["detector"]["val_scenes"])
-    samples = [s for s in load_detection_set(shared_data / "hands_detect") if s.scene in val]
+    samples = shipped_validation(shared_data, METRICS)
     assert len(samples) >= 20
     outs, gts = [], []
     for s in samples:
@@ -67,7 +67,9 @@ def test_shipped_detector_checkpoint_holds_the_shipped_onnx(models, values, shar
     path = ROOT / "models" / entry["file"]
     assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
     logs: list[str] = []
-    model = initial_model(DetectorTrainConfig(init_from=str(path)), len(models.detector.labels), logs.append).eval()
+    model = initial_model(
+        DetectorTrainConfig(init_from=str(path)), len(models.detector.labels), logs.append, models.detector.stride
+    ).eval()
     assert any("retraining the pruned model" in m for m in logs)
     assert sum(p.numel() for p in model.parameters()) == METRICS["detector"]["parameters"]
     det = HandDetector(
@@ -90,7 +92,10 @@ def test_classifier_on_validation_crops(models, values, shared_data) -> None:
     cls = GestureClassifier(models.classifier, create_backend("onnxruntime", paths.resolve(models.classifier.file)))
     cfg = METRICS["classifier"]["config"]
     _, samples, _ = split_gestures(
-        load_gesture_set(shared_data, models.classifier.labels), set(cfg["val_scenes"]), cfg["val_crop_fraction"]
+        load_gesture_set(shared_data, models.classifier.labels),
+        set(cfg["val_scenes"]),
+        cfg["val_crop_fraction"],
+        cfg.get("val_fraction_of"),
     )
     assert len(samples) >= 20
     roi = ROI.build(values)

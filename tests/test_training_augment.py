@@ -33,6 +33,18 @@ def _painted_samples(shared_data: Path, tmp_path: Path, n: int = 6) -> list[DetS
     return out
 
 
+def _painted_and_labelled(canvas: np.ndarray, boxes: np.ndarray) -> tuple[int, int]:
+    """Magenta (painted hand) pixels of an augmented image, and how many of them lie in a box;
+    every box must sit on a painted hand."""
+    magenta = np.all(np.abs(canvas.astype(int) - MAGENTA) < 40, axis=2)
+    covered = np.zeros_like(magenta)
+    for x1, y1, x2, y2 in boxes:
+        inner = magenta[int(np.ceil(y1)) + 1 : int(y2) - 1, int(np.ceil(x1)) + 1 : int(x2) - 1]
+        assert inner.size == 0 or inner.mean() > 0.95, "a box is off its hand"
+        covered[int(y1) : int(np.ceil(y2)), int(x1) : int(np.ceil(x2))] = True
+    return int(magenta.sum()), int(magenta[covered].sum())
+
+
 def test_mosaic_boxes_cover_their_hands(shared_data: Path, tmp_path: Path, models) -> None:
     data = DetectorData(
         _painted_samples(shared_data, tmp_path), models.detector, models.detector.labels, 1024, mosaic=1.0
@@ -43,16 +55,37 @@ def test_mosaic_boxes_cover_their_hands(shared_data: Path, tmp_path: Path, model
         canvas, boxes, cls = data.mosaic_of(i % len(data), rng)
         assert canvas.shape == (2 * models.detector.input.height, 2 * models.detector.input.width, 3)
         assert len(boxes) == len(cls) and len(boxes) > 0
-        magenta = np.all(np.abs(canvas.astype(int) - MAGENTA) < 40, axis=2)
-        covered = np.zeros_like(magenta)
-        for x1, y1, x2, y2 in boxes:
-            inner = magenta[int(np.ceil(y1)) + 1 : int(y2) - 1, int(np.ceil(x1)) + 1 : int(x2) - 1]
-            assert inner.size == 0 or inner.mean() > 0.95, "a box is off its hand"
-            covered[int(y1) : int(np.ceil(y2)), int(x1) : int(np.ceil(x2))] = True
-        painted += magenta.sum()
-        labelled += magenta[covered].sum()
+        p, lab = _painted_and_labelled(canvas, boxes)
+        painted, labelled = painted + p, labelled + lab
     # hands left unlabelled are only the ones mostly cut off by their tile (< 1/4 visible)
     assert labelled >= 0.7 * painted
+
+
+def test_zoom_out_boxes_cover_their_hands_on_a_real_canvas(shared_data: Path, tmp_path: Path, models) -> None:
+    """A frame shrunk onto another: its boxes shrink with it onto its painted hands, the canvas
+    frame's hands keep a box on their visible part, and painted hands left without a box are
+    only slivers (cut by the canvas crop or hidden behind the pasted frame)."""
+    data = DetectorData(
+        _painted_samples(shared_data, tmp_path), models.detector, models.detector.labels, 1024, zoom_out=2.5
+    )
+    rng = np.random.default_rng(0)
+    painted = labelled = shrunk = 0
+    for n in range(16):
+        i = n % len(data)
+        canvas, boxes, cls = data.zoomed_out(i, rng)
+        w, h = models.detector.input.width, models.detector.input.height
+        assert canvas.shape[1] <= 2 * w + 1 and canvas.shape[0] <= 2 * h + 1  # the runtime resize comes after
+        own = data.boxes[i]
+        assert len(boxes) == len(cls) and len(boxes) >= len(own)
+        p, lab = _painted_and_labelled(canvas, boxes)
+        painted, labelled = painted + p, labelled + lab
+        # the frame's own hands come first, all shrunk by one factor: the canvas is 1 to 2.5 times
+        # the pasted frame
+        k = (boxes[: len(own), 2] - boxes[: len(own), 0]) / (own[:, 2] - own[:, 0])
+        canvas_k = canvas.shape[1] / data.images[i].shape[1]
+        shrunk += bool(np.ptp(k) < 0.02 * k.max() and canvas_k / 2.5 - 0.01 <= k.mean() <= canvas_k + 0.01)
+    assert labelled >= 0.8 * painted
+    assert shrunk == 16
 
 
 def test_item_with_mosaic_and_blur_feeds_the_network_shapes(shared_data: Path, models) -> None:

@@ -171,6 +171,61 @@ def test_full_frame_gesture_images_as_extra_detection_data(shared_data: Path) ->
     assert [s.image for s in val] == [s.image for s in base_val]  # validation is the detection set's own scenes only
 
 
+def test_val_fraction_of_draws_whole_scenes_by_their_name_alone() -> None:
+    """The people drawn for validation depend on each name only: a trainer that loaded more
+    (or fewer) people draws the same ones among those it shares, and the fraction is about right."""
+    people = [f"hagrid_u{k:04d}" for k in range(400)]
+    others = ["session_16", "CARDS_OFFICE_S_B"]
+    val = split_by_scene(people + others, {"session_16"}, val_fraction_of={"hagrid_": 0.25})
+    assert "session_16" in val and "CARDS_OFFICE_S_B" not in val
+    drawn = val - {"session_16"}
+    # binomial(400, 0.25): mean 100, sd 8.7; +-4 sd
+    assert 65 <= len(drawn) <= 135
+    half = split_by_scene(people[::2], set(), val_fraction_of={"hagrid_": 0.25})
+    assert half == drawn & set(people[::2])
+    assert split_by_scene(people, set(), val_fraction_of={"hagrid_": 0.5}) >= drawn  # a larger fraction adds people
+    with pytest.raises(ValueError, match="no scene starts with 'hagird_'"):
+        split_by_scene(people, set(), val_fraction_of={"hagird_": 0.25})
+
+
+def test_distant_people_validate_whole_and_the_classifier_never_sees_the_detector_trunks_frames(
+    shared_data: Path,
+) -> None:
+    """The shipped recipe's split: HaGRID people are on one side only, over the detection set
+    and the gesture frames; the classifier's HaGRID validation people are among the detector's,
+    so the trunk it starts from never trained on them; ``validation_frames`` is that validation."""
+    from gesture_ros.datasets import load_gesture_set, split_gestures, validation_frames
+    from gesture_ros.training.cli import read_config_yaml
+    from gesture_ros.training.train_classifier import ClassifierTrainConfig
+    from gesture_ros.training.train_detector import DetectorTrainConfig, split_detection_set
+
+    root = Path(__file__).resolve().parents[1] / "gesture_ros" / "training"
+    det_yaml = read_config_yaml(root / "default_detector.yaml")
+    cfg = DetectorTrainConfig(
+        data=str(shared_data / "hands_detect"),
+        extra_data=[str(shared_data)],
+        val_scenes=det_yaml["val_scenes"],
+        val_fraction_of=det_yaml["val_fraction_of"],
+    )
+    train, val, val_scenes = split_detection_set(cfg)
+    people = lambda part: {s.scene for s in part if s.scene.startswith("hagrid_")}  # noqa: E731
+    assert people(val) and people(train) and not people(val) & people(train)
+    assert {s.image for s in val} == {
+        s.image for s in validation_frames(Path(cfg.data), [shared_data], val_scenes, cfg.val_fraction_of)
+    }
+    distant_val = [s for s in val if s.scene.startswith("hagrid_")]
+    assert len({s.image.parent.parent.name for s in distant_val}) == 2  # hands_detect/images and gestures/<class>
+    cls_yaml = read_config_yaml(root / "default_classifier.yaml")
+    labels = ("thumbs_up", "fist", "stop", "ok", "two", "random")
+    ccfg = ClassifierTrainConfig(val_scenes=cls_yaml["val_scenes"], val_fraction_of=cls_yaml["val_fraction_of"])
+    ctrain, cval, _ = split_gestures(
+        load_gesture_set(shared_data, labels), set(ccfg.val_scenes), ccfg.val_crop_fraction, ccfg.val_fraction_of
+    )
+    assert people(cval) and people(cval) <= people(val)
+    assert not people(cval) & people(ctrain)
+    assert not {s.image for s in cval} & {s.image for s in train}
+
+
 def test_repeat_weights_a_dataset_by_file_name_prefix(shared_data: Path) -> None:
     from gesture_ros.training.train_detector import repeat_order
 
@@ -247,21 +302,25 @@ def test_experiment_yaml_base_chain(tmp_path: Path) -> None:
     (tmp_path / "orphan.yaml").write_text("base: missing.yaml\n")
     with pytest.raises(ConfigError, match=r"not found: .*missing\.yaml \(base of .*orphan\.yaml\)"):
         read_config_yaml(tmp_path / "orphan.yaml")
-    # the shipped recipe: every later detector stage validates on stage 1's scenes and data
+    # the shipped recipe: every later detector stage validates on stage 1's frames (the same
+    # scenes, people drawn and data)
     recipe = Path(__file__).resolve().parents[1] / "gesture_ros" / "training"
     stage1 = DetectorTrainConfig(**read_config_yaml(recipe / "default_detector.yaml"))
-    assert stage1.val_scenes and stage1.extra_data
+    assert stage1.val_scenes and stage1.extra_data and stage1.val_fraction_of
+    same = lambda c: (c.val_scenes, c.val_fraction_of, c.data, c.extra_data)  # noqa: E731
     for name in ("retrain_detector.yaml", "finetune_detector.yaml", "qat_detector.yaml"):
         stage = DetectorTrainConfig(**read_config_yaml(recipe / name))
-        assert (stage.val_scenes, stage.data) == (stage1.val_scenes, stage1.data), name
+        assert same(stage) == same(stage1), name
         assert stage.init_from and stage.out != stage1.out
+    # the fine-tune ends without mosaics, blur and weight averaging, but keeps the zoom-out
+    # (distant hands) and the box loss
     finetune = DetectorTrainConfig(**read_config_yaml(recipe / "finetune_detector.yaml"))
-    assert (finetune.extra_data, finetune.mosaic, finetune.blur, finetune.ema) == (
-        [],
-        0.0,
-        0.0,
-        0.0,
-    )  # real frames only
+    assert (finetune.mosaic, finetune.blur, finetune.ema) == (0.0, 0.0, 0.0)
+    assert (finetune.zoom_out, finetune.zoom_out_p, finetune.giou_weight) == (
+        stage1.zoom_out,
+        stage1.zoom_out_p,
+        stage1.giou_weight,
+    )
 
 
 def test_subsets_are_chosen_by_scene_not_by_listing_position() -> None:

@@ -51,7 +51,10 @@ def test_triton_repository_flavours(tmp_path: Path, models, capsys: pytest.Captu
     ).read_bytes()
     py_compile.compile(str(repo / "gesture_classifier" / "1" / "model.py"), doraise=True)
     det = (repo / "hand_detector" / "config.pbtxt").read_text()
-    assert 'name: "output_cov/Sigmoid"' in det and "dims: [ 1, 18, 32 ]" in det and "dims: [ 4, 18, 32 ]" in det
+    gh, gw = models.detector.grid
+    assert (
+        'name: "output_cov/Sigmoid"' in det and f"dims: [ 1, {gh}, {gw} ]" in det and f"dims: [ 4, {gh}, {gw} ]" in det
+    )
     assert "dynamic_batching" not in det
     assert train_cli(["triton-repo", "--out", str(tmp_path / "ort"), "--flavour", "onnxruntime_onnx"]) == 0
     assert 'platform: "onnxruntime_onnx"' in (tmp_path / "ort" / "gesture_classifier" / "config.pbtxt").read_text()

@@ -18,6 +18,7 @@ from gesture_ros.training.models import DetectNetV2, build_model  # noqa: E402
 from gesture_ros.training.palm_trunk import (  # noqa: E402
     PalmTrunk,
     freeze_palm_stages,
+    palm_cut,
     palm_trunk_from_tflite,
     read_palm_graph,
     resolve_palm_tflite,
@@ -46,6 +47,28 @@ def test_trunk_matches_litert_on_a_real_image(palm_tflite: Path) -> None:
     # float16 storage of the reference: ~1e-2 at |18|; a wrong padding or weight layout is off by units
     assert np.abs(got - want).max() < 0.05, np.abs(got - want).max()
     assert trunk.out_channels == 256 and trunk.stride == 16
+
+
+def test_stride_8_trunk_matches_litert_and_extends_the_stride_16_one(palm_tflite: Path) -> None:
+    """Cut at the palm detector's stride-8 map (a detector of ``stride: 8``): the path past the
+    stride-16 map (upsampling, the addition of the stride-8 features, two residual blocks) matches
+    LiteRT too, the palm heads that branch off in between are left out, and the stride-16 graph's
+    layers come first, unchanged (a stride-16 classifier can start from a stride-8 detector)."""
+    ref = np.load(REFERENCE)
+    graph8, state8 = read_palm_graph(palm_tflite, palm_cut(8))
+    graph16, _ = read_palm_graph(palm_tflite, palm_cut(16))
+    trunk = PalmTrunk(graph8).eval()
+    trunk.load_state_dict(state8)
+    x = torch.from_numpy(ref["rgb"].astype(np.float32) / 255.0).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        got = trunk(x)[0].permute(1, 2, 0).numpy()
+    want = ref["feature_8"].astype(np.float32)
+    assert got.shape == want.shape == (24, 24, 128)
+    assert np.abs(got - want).max() < 0.1, np.abs(got - want).max()  # float16 storage: ~2e-2 at |40|
+    assert trunk.out_channels == 128 and trunk.stride == 8
+    assert graph8["nodes"][: len(graph16["nodes"])] == graph16["nodes"]
+    with pytest.raises(ValueError, match="strides \\[8, 16\\], not 4"):
+        palm_cut(4)
 
 
 def test_trunk_runs_at_the_detector_input_and_freezes_the_early_stages(palm_tflite: Path) -> None:
@@ -266,3 +289,21 @@ def test_pruning_dead_channels_changes_nothing_else(palm_tflite: Path) -> None:
         "detector", pruned.config, pruned.state_dict()
     )  # the saved config describes the smaller graph
     assert sum(p.numel() for p in rebuilt.parameters()) == sum(p.numel() for p in pruned.parameters())
+
+
+def test_the_detector_stride_is_config_models_yaml_s(palm_tflite: Path, tmp_path: Path) -> None:
+    """``stride`` in config/models.yaml decides where either trunk is cut (palm: its stride-8 or
+    stride-16 map; ResNet: which stages halve), and a checkpoint of another stride is refused
+    with the reason instead of training a grid the runtime would decode wrongly."""
+    from gesture_ros.training.train_detector import DetectorTrainConfig, initial_model
+
+    logs: list[str] = []
+    for stride, grid in ((8, (36, 64)), (16, (18, 32))):
+        resnet = initial_model(DetectorTrainConfig(width=0.125), 1, logs.append, stride)
+        palm = initial_model(DetectorTrainConfig(palm_tflite=str(palm_tflite)), 1, logs.append, stride)
+        for model in (resnet, palm):
+            assert model.backbone.stride == stride
+            assert tuple(model(torch.rand(1, 3, 288, 512))[0].shape[2:]) == grid
+    torch.save({"config": palm.config, "state_dict": palm.state_dict()}, tmp_path / "detector.pt")
+    with pytest.raises(ValueError, match=r"output stride is 16, config/models\.yaml says 8"):
+        initial_model(DetectorTrainConfig(init_from=str(tmp_path / "detector.pt")), 1, logs.append, 8)

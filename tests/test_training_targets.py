@@ -24,3 +24,40 @@ def test_small_objects_get_at_least_one_cell_and_win_shared_cells() -> None:
     cands = decode(cov, bbox, threshold=0.5)
     decoded = {tuple(b) for b in cands.boxes.round(2).tolist()}
     assert tuple(map(float, small)) in decoded and tuple(map(float, big)) in decoded
+
+
+def test_giou_of_cell_distances_is_the_giou_of_the_decoded_boxes() -> None:
+    """The loss's GIoU, computed from each cell's four distances, equals the GIoU of the two
+    boxes the runtime would decode from them (targets from ``rasterise``, predictions perturbed,
+    some inverted), and it is scale-free: the same relative error costs a small box what it
+    costs a big one."""
+    import pytest
+
+    torch = pytest.importorskip("torch")
+    from gesture_ros.training.train_detector import giou_of_distances
+
+    boxes = np.array([[40, 30, 120, 110], [300, 60, 330, 90], [10, 150, 60, 190]], np.float32)
+    cov, bbox = rasterise(boxes, np.array([0, 0, 0]), 1, (16, 32), cov_radius=0.5)
+    rng = np.random.default_rng(0)
+    pred = (bbox + rng.normal(0, 0.4, bbox.shape)).astype(np.float32)
+    got = giou_of_distances(torch.from_numpy(pred)[None], torch.from_numpy(bbox)[None])[0, 0].numpy()
+
+    def decoded(d: np.ndarray, r: int, c: int) -> np.ndarray:
+        cx, cy = 16 * c + 0.5, 16 * r + 0.5
+        return np.array([cx - 35 * d[0, r, c], cy - 35 * d[1, r, c], cx + 35 * d[2, r, c], cy + 35 * d[3, r, c]])
+
+    def giou(a: np.ndarray, b: np.ndarray) -> float:
+        area = lambda x: max(0.0, x[2] - x[0]) * max(0.0, x[3] - x[1])  # noqa: E731
+        inter = area([max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])])
+        union = area(a) + area(b) - inter
+        hull = area([min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])])
+        return inter / union - (hull - union) / hull
+
+    cells = np.argwhere(cov[0] > 0)
+    assert len(cells) >= 3
+    for r, c in cells:
+        assert got[r, c] == pytest.approx(giou(decoded(pred, r, c), decoded(bbox, r, c)), abs=1e-4)
+    one = torch.tensor([1.0, 1.0, 1.0, 1.0]).reshape(1, 4, 1, 1)
+    for scale in (0.2, 5.0):  # 20 % wider, at two sizes
+        wider = one * scale * torch.tensor([1.2, 1.0, 1.2, 1.0]).reshape(1, 4, 1, 1)
+        assert giou_of_distances(wider, one * scale).item() == pytest.approx(1 / 1.2, abs=1e-5)

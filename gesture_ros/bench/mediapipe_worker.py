@@ -2,7 +2,9 @@
 
 Usage: ``python mediapipe_worker.py SPEC.json OUT.json``. The spec names the frame sources and
 sizes (loaded by gesture_ros.bench.frames, so both systems see the same pixels) and the labelled
-images for AP. Hand boxes are the min/max of the 21 landmarks; their score is the handedness
+images for AP (either may be absent). Hand boxes are the min/max of the 21 landmarks, enlarged by
+``box_margin`` of their size on each axis (landmarks are joint centres: the min/max box stops short
+of the fingertips' and the palm's edges that a labelled box includes); their score is the handedness
 score (the legacy API exposes no hand-presence score).
 """
 
@@ -23,12 +25,14 @@ import mediapipe as mp
 from gesture_ros.bench import frames as bench_frames
 
 
-def boxes(result: Any, w: int, h: int) -> list[list[float]]:
+def boxes(result: Any, w: int, h: int, margin: float = 0.0) -> list[list[float]]:
     out = []
     for lm, hd in zip(result.multi_hand_landmarks or [], result.multi_handedness or [], strict=False):
         xs = [p.x * w for p in lm.landmark]
         ys = [p.y * h for p in lm.landmark]
-        x1, y1, x2, y2 = max(0.0, min(xs)), max(0.0, min(ys)), min(float(w), max(xs)), min(float(h), max(ys))
+        mx, my = (max(xs) - min(xs)) * margin / 2, (max(ys) - min(ys)) * margin / 2
+        x1, y1 = max(0.0, min(xs) - mx), max(0.0, min(ys) - my)
+        x2, y2 = min(float(w), max(xs) + mx), min(float(h), max(ys) + my)
         out.append([x1, y1, x2, y2, float(hd.classification[0].score)])
     return out
 
@@ -37,7 +41,7 @@ def main() -> int:
     spec = json.loads(Path(sys.argv[1]).read_text())
     hands = mp.solutions.hands
     report: dict[str, Any] = {"version": mp.__version__, "fps": {}, "detections": {}}
-    for name, size in spec["sizes"].items():
+    for name, size in spec.get("sizes", {}).items():
         frames = bench_frames.load(spec["sources"], tuple(size))
         rgb = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames]
         rounds = []
@@ -72,12 +76,12 @@ def main() -> int:
     with hands.Hands(
         static_image_mode=True, max_num_hands=spec["max_hands_ap"], model_complexity=1, min_detection_confidence=0.1
     ) as model:
-        for path in spec["ap_images"]:
+        for path in spec.get("ap_images", []):
             img = cv2.imread(path, cv2.IMREAD_COLOR)
             if img is None:
                 raise FileNotFoundError(f"cannot read image {path}")
             res = model.process(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
-            report["detections"][path] = boxes(res, img.shape[1], img.shape[0])
+            report["detections"][path] = boxes(res, img.shape[1], img.shape[0], spec.get("box_margin", 0.0))
         # RSS with the model loaded and no frame set held (ru_maxrss would include the parent's: Linux
         # keeps it across fork + exec), comparable to a node's steady RSS
         status = Path("/proc/self/status").read_text().splitlines()

@@ -1,9 +1,9 @@
 """MediaPipe Hands, the CPU peer, run in its own venv on the same frames; hand-box AP of both.
 
-AP50 is measured on the labelled detection images of the scenes the shipped detector never saw
-in training (the validation scenes its metrics.json records), at their own resolution, with the
-same loader and evaluation as training (``gesture_ros.model_eval.evaluate_detector``: our number is the
-one ``gesture-train evaluate-detector`` gives) and the same AP function for MediaPipe's boxes.
+AP50 is measured on the labelled frames of the scenes the shipped detector never saw in training
+(``parts.shipped_validation``: the validation its metrics.json records, SubhiH places and HaGRID
+people at a distance), at their own resolution, through the runtime's detector and the same AP
+function for MediaPipe's boxes, per part (``parts.scores``).
 """
 
 from __future__ import annotations
@@ -16,17 +16,20 @@ from typing import Any
 
 import numpy as np
 
-from gesture_ros.datasets import DetSample, load_detection_set
+from gesture_ros.datasets import DetSample
 
 from ..core.metrics import average_precision
 
 WORKER = Path(__file__).with_name("mediapipe_worker.py")
 
 
-def validation_samples(data: Path, val_scenes: list[str]) -> list[DetSample]:
-    """The labelled images of ``data`` (images/, labels/, manifest.csv) in the validation scenes,
-    read by the same loader training uses (no torch needed)."""
-    return [s for s in load_detection_set(data) if s.scene in val_scenes]
+def mediapipe_boxes(report: dict[str, Any], samples: list[DetSample]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The worker's boxes and scores for each sample, in the samples' order."""
+    out = []
+    for sample in samples:
+        found = np.asarray(report["detections"][str(sample.image)], np.float32).reshape(-1, 5)
+        out.append((found[:, :4], found[:, 4]))
+    return out
 
 
 def run_mediapipe(venv: Path, spec: dict[str, Any], samples: list[DetSample], timeout: float = 900) -> dict[str, Any]:
@@ -46,11 +49,7 @@ def run_mediapipe(venv: Path, spec: dict[str, Any], samples: list[DetSample], ti
             tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
             raise RuntimeError(f"MediaPipe worker failed ({proc.returncode}): {tail}")
         report: dict[str, Any] = json.loads(out_file.read_text())
-    dets, gts = [], []
-    for sample in samples:
-        found = np.asarray(report["detections"][str(sample.image)], np.float32).reshape(-1, 5)
-        dets.append((found[:, :4], found[:, 4]))
-        gts.append(sample.boxes)
+    dets, gts = mediapipe_boxes(report, samples), [sample.boxes for sample in samples]
     report["ap50"] = average_precision(dets, gts, 0.5)["ap"]
     report["ap70"] = average_precision(dets, gts, 0.7)["ap"]
     return report

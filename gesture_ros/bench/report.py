@@ -83,6 +83,9 @@ def print_table(result: dict[str, Any]) -> None:
         ap = result["hand_ap"]
         ours, theirs = _f(ap["ours"].get("ap50"), "{:.3f}"), _f(result["mediapipe"]["ap50"], "{:.3f}")
         print(f"\nhand AP50 on {ap['images']} validation images: ours {ours}, MediaPipe {theirs}")
+        for part, o in ap.get("parts", {}).get("ours", {}).items():
+            m = ap["parts"]["mediapipe"][part]
+            print(f"  {part}: {o['images']} images, AP50 ours {o['ap50']:.3f}, MediaPipe {m['ap50']:.3f}")
     print(
         "ratios: "
         + ", ".join(f"{k} {_f(v)}" for k, v in result["ratios"].items() if k != "size")

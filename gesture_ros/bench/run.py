@@ -25,10 +25,8 @@ from ..core.model_spec import load_models
 from ..factory import parameter_values, pipeline
 from . import frames as bench_frames
 from .inproc import as_messages, core_pass, count_hands, peak_rss_mb, raw_pass, rss_over
+from .parts import SHARED
 from .report import chart_png, print_table
-
-#: the shared data beside a checkout (tests and benchmarks may read it; users' clones lack it)
-SHARED = paths.share_dir().parent / "shared" / "data"
 
 
 def summary(per_frame_rounds: list[list[float]]) -> dict[str, Any]:
@@ -112,8 +110,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--ap-data",
         type=Path,
-        default=SHARED / "hands_detect",
-        help="labelled images for hand AP50 (images/, labels/, manifest.csv)",
+        default=SHARED,
+        help="../shared/data: hand AP50 on the shipped detector's validation frames (hands_detect/ + gestures/)",
     )
     p.add_argument("--params-file", default="config/gesture_ros.yaml")
     p.add_argument("--videos", type=Path, default=SHARED.parent / "videos", help="real clips for the speed modes")
@@ -204,13 +202,12 @@ def main(argv: list[str] | None = None) -> int:
             f"[bench] MediaPipe skipped: no venv at {args.mediapipe_venv} (make setup-mediapipe creates it)", flush=True
         )
     elif str(args.mediapipe_venv) not in ("", "."):
-        from gesture_ros.model_eval import evaluate_detector
-
-        from .peer import run_mediapipe, validation_samples
+        from .parts import MP_BOX_MARGIN, run_ours, scores, shipped_validation
+        from .peer import mediapipe_boxes, run_mediapipe
 
         metrics = json.loads((paths.share_dir() / "models" / "metrics.json").read_text())
-        val_scenes = metrics["detector"]["config"]["val_scenes"]
-        images = validation_samples(args.ap_data, val_scenes) if (args.ap_data / "images").is_dir() else []
+        labelled = (args.ap_data / "hands_detect" / "images").is_dir()
+        images = shipped_validation(args.ap_data, metrics) if labelled else []
         spec = {
             "sources": srcs,
             "sizes": {n: bench_frames.SIZES[n] for n in args.sizes},
@@ -223,15 +220,14 @@ def main(argv: list[str] | None = None) -> int:
                 "size": list(clip_size),
                 "frames": args.mode_frames,
             }
-        mp = run_mediapipe(args.mediapipe_venv, {**spec, "max_hands_fps": 2, "max_hands_ap": 4}, images)
+        mp_spec = {**spec, "max_hands_fps": 2, "max_hands_ap": 4, "box_margin": MP_BOX_MARGIN}
+        mp = run_mediapipe(args.mediapipe_venv, mp_spec, images)
         result["mediapipe"] = {"version": mp["version"], "rss_mb": mp["rss_mb"], "ap50": mp["ap50"], "ap70": mp["ap70"]}
-        det = pipe.detector
-        ours = evaluate_detector(Path(det.spec.file), det.spec, images, det.clustering) if images else {}
-        result["hand_ap"] = {
-            "images": len(images),
-            "scenes": val_scenes,
-            "ours": {k: ours[k] for k in ("ap50", "ap70") if k in ours},
-        }
+        result["hand_ap"] = {"images": len(images), "scenes": metrics["detector"]["val_scenes"]}
+        if images:
+            ours = scores(run_ours(pipe.detector, images)[0], images)
+            result["hand_ap"]["ours"] = ours["all"]
+            result["hand_ap"]["parts"] = {"ours": ours, "mediapipe": scores(mediapipe_boxes(mp, images), images)}
         if not images:
             print(f"[bench] no labelled images under {args.ap_data}: hand AP50 not measured", flush=True)
         if "clips" in mp:

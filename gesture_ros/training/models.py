@@ -71,7 +71,10 @@ class BasicBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    def __init__(self, depth: int = 18, width: float = 1.0, last_stride: int = 2) -> None:
+    """``stride``: the output stride, 32 (classification), 16 or 8 (a DetectNet_v2 grid: the
+    last stage, then the last two, keep stride 1 as TAO's detection trunks do)."""
+
+    def __init__(self, depth: int = 18, width: float = 1.0, stride: int = 32) -> None:
         super().__init__()
         if depth not in DEPTHS:
             raise ValueError(f"ResNet depth must be one of {sorted(DEPTHS)}, got {depth}")
@@ -84,10 +87,14 @@ class ResNet(nn.Module):
         )
         layers: list[nn.Module] = []
         cin = chans[0]
+        if stride not in (8, 16, 32):
+            raise ValueError(f"a ResNet trunk has output stride 8, 16 or 32, not {stride}")
+        self.stride = stride
+        downs = {8: (), 16: (2,), 32: (2, 3)}[stride]  # stages 2 and 3 halve the map when asked
         for i, (n, c) in enumerate(zip(DEPTHS[depth], chans, strict=True)):
-            stride = 1 if i == 0 else (last_stride if i == 3 else 2)
+            first = 2 if i == 1 or i in downs else 1
             for j in range(n):
-                layers.append(BasicBlock(cin, c, stride if j == 0 else 1))
+                layers.append(BasicBlock(cin, c, first if j == 0 else 1))
                 cin = c
         self.layers = nn.Sequential(*layers)
         self.out_channels = cin
@@ -104,14 +111,19 @@ class DetectNetV2(nn.Module):
     hand-pretrained palm-detector trunk; ``depth`` and ``width`` are then unused."""
 
     def __init__(
-        self, num_classes: int = 1, depth: int = 18, width: float = 1.0, palm_graph: dict[str, Any] | None = None
+        self,
+        num_classes: int = 1,
+        depth: int = 18,
+        width: float = 1.0,
+        palm_graph: dict[str, Any] | None = None,
+        stride: int = 16,
     ) -> None:
         super().__init__()
         self.backbone: ResNet | PalmTrunk
         if palm_graph is not None:
-            self.backbone = PalmTrunk(palm_graph)
+            self.backbone = PalmTrunk(palm_graph)  # its stride is where the graph was cut
         else:
-            self.backbone = ResNet(depth, width, last_stride=1)  # stride 4 * 2 * 2 = 16
+            self.backbone = ResNet(depth, width, stride)
         c = self.backbone.out_channels
         # the palm trunk has no batch norm and its features reach |30|: normalise them for the heads
         self.neck: nn.Module = nn.BatchNorm2d(c) if palm_graph is not None else nn.Identity()
@@ -124,6 +136,8 @@ class DetectNetV2(nn.Module):
         self.config: dict[str, Any] = {"num_classes": num_classes, "depth": depth, "width": width}
         if palm_graph is not None:
             self.config["palm_graph"] = palm_graph
+        elif stride != 16:  # checkpoints before strides were configurable are stride 16
+            self.config["stride"] = stride
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.neck(self.backbone(x))
@@ -146,7 +160,7 @@ class GestureNet(nn.Module):
     ) -> None:
         super().__init__()
         self.backbone: ResNet | PalmTrunk
-        self.backbone = PalmTrunk(palm_graph) if palm_graph is not None else ResNet(depth, width, last_stride=2)
+        self.backbone = PalmTrunk(palm_graph) if palm_graph is not None else ResNet(depth, width, stride=32)
         c = self.backbone.out_channels
         self.neck: nn.Module = nn.BatchNorm2d(c) if palm_graph is not None else nn.Identity()
         self.dropout = nn.Dropout(0.2)
@@ -209,7 +223,7 @@ def conform_to_state(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Mod
 def build_model(kind: str, config: dict[str, Any], state: dict[str, torch.Tensor] | None = None) -> nn.Module:
     """The model a checkpoint describes (``config`` as saved), pruned shapes included."""
     cls = {"detector": DetectNetV2, "classifier": GestureNet}[kind]
-    extra = {k: config[k] for k in ("palm_graph", "input_affine") if config.get(k)}
+    extra = {k: config[k] for k in ("palm_graph", "input_affine", "stride") if config.get(k)}
     model = cls(**{k: config[k] for k in ("num_classes", "depth", "width")}, **extra)
     if state is not None:
         conform_to_state(model, state)

@@ -44,6 +44,18 @@ class TrunkOptions:
 #: the palm detector's feature map at stride 16 (its palm_16 heads read it): 256 channels
 PALM_CUT = "p_re_lu_27"
 
+#: where the trunk is cut for a detector of each output stride (config/models.yaml's ``stride``):
+#: 16, the map above; 8, the map its palm_8 heads read (the stride-16 map upsampled and added to
+#: the stride-8 one, two residual blocks on; 128 channels)
+PALM_CUTS = {16: PALM_CUT, 8: "p_re_lu_30"}
+
+
+def palm_cut(stride: int) -> str:
+    """The tensor to cut the palm trunk at for a detector of this output stride."""
+    if stride not in PALM_CUTS:
+        raise ValueError(f"the palm trunk has feature maps at strides {sorted(PALM_CUTS)}, not {stride}")
+    return PALM_CUTS[stride]
+
 
 #: input sides must be multiples of this: five stride-2 steps, and the stride-32 map is upsampled
 #: onto the stride-16 one
@@ -185,6 +197,25 @@ def read_palm_graph(path: Path, cut: str = PALM_CUT) -> tuple[dict[str, Any], di
             .astype(np.float32 if t.Type() < 2 else np.int32)
         )
 
+    # only the operators the cut depends on: past the stride-16 map the palm heads branch off
+    # (reshapes this port does not run) before the stride-8 path goes on
+    def op_name(i: int) -> str:
+        code = model.OperatorCodes(g.Operators(i).OpcodeIndex())
+        return names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "?")
+
+    def out_name(i: int) -> str:
+        return g.Tensors(int(g.Operators(i).OutputsAsNumpy()[0])).Name().decode()
+
+    ops = range(g.OperatorsLength())
+    producer = {int(g.Operators(i).OutputsAsNumpy()[0]): i for i in ops}
+    cut_op = next((i for i in ops if op_name(i) != "DEQUANTIZE" and cut in out_name(i)), -1)
+    needed, todo = set(), [cut_op] if cut_op >= 0 else []
+    while todo:
+        i = todo.pop()
+        if i in needed:
+            continue
+        needed.add(i)
+        todo += [producer[int(j)] for j in g.Operators(i).InputsAsNumpy() if int(j) in producer]
     const: dict[int, np.ndarray] = {}
     index = {int(g.Inputs(0)): 0}
     nodes: list[dict[str, Any]] = []
@@ -192,14 +223,13 @@ def read_palm_graph(path: Path, cut: str = PALM_CUT) -> tuple[dict[str, Any], di
     out_index = -1
     for i in range(g.OperatorsLength()):
         op = g.Operators(i)
-        code = model.OperatorCodes(op.OpcodeIndex())
-        name = names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "?")
+        name = op_name(i)
         ins = [int(j) for j in op.InputsAsNumpy()]
         out = int(op.OutputsAsNumpy()[0])
         if name == "DEQUANTIZE":
             const[out] = raw(ins[0])  # type: ignore[assignment]
             continue
-        if ins[0] not in index:  # a branch off the part that was cut away (the palm heads)
+        if i not in needed or ins[0] not in index:  # a branch off the part that was cut away (the palm heads)
             continue
         for j in ins[1:]:
             if j >= 0 and j not in const and (value := raw(j)) is not None:

@@ -32,6 +32,9 @@ class ClassifierTrainConfig(RunOptions, TrunkOptions):
     out: str = "runs/classifier"
     val_scenes: list[str] = field(default_factory=list)
     val_crop_fraction: float = 0.2
+    #: scene-name prefix -> fraction of those full-frame scenes (people) that validate, chosen by
+    #: the same hash as the detector's ``val_fraction_of``: ``{"hagrid_": 0.25}``
+    val_fraction_of: dict[str, float] = field(default_factory=dict)
     depth: int = 10
     width: float = 0.5
     epochs: int = 60
@@ -178,7 +181,9 @@ def train_classifier(
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed + rt.rank)
     samples = load_gesture_set(Path(cfg.data), spec.labels)
-    train_s, val_s, val_scenes = split_gestures(samples, set(cfg.val_scenes), cfg.val_crop_fraction)
+    train_s, val_s, val_scenes = split_gestures(
+        samples, set(cfg.val_scenes), cfg.val_crop_fraction, cfg.val_fraction_of
+    )
     if cfg.limit_per_class:
         train_s, val_s = (per_class(part, spec.labels, cfg.limit_per_class) for part in (train_s, val_s))
     for root in cfg.extra_detection_data:

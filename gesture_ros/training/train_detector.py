@@ -22,6 +22,7 @@ from ..datasets import (
     load_gesture_frames_for_detection,
     select_samples,
     split_by_scene,
+    validation_frames,
 )
 from ..model_eval import evaluate_detector
 from .augment import BLUR_MAX_KERNEL, blur, colour_jitter, flip_boxes
@@ -29,7 +30,7 @@ from .experiment import Experiment, RunOptions
 from .export import export_detector
 from .loop import EmaWeights, fit, load_checkpoint, load_matching, make_runtime, with_state
 from .models import DetectNetV2, build_model
-from .palm_trunk import TrunkOptions, freeze_if_palm, read_palm_graph, resolve_palm_tflite
+from .palm_trunk import TrunkOptions, freeze_if_palm, palm_cut, read_palm_graph, resolve_palm_tflite
 from .qat import calibrate, quant_convs, quantize
 from .targets import rasterise
 
@@ -39,6 +40,9 @@ class DetectorTrainConfig(RunOptions, TrunkOptions):
     data: str = "../shared/data/hands_detect"
     out: str = "runs/detector"
     val_scenes: list[str] = field(default_factory=list)
+    #: scene-name prefix -> fraction of those scenes (whole people or videos, chosen by hash over
+    #: the detection set and ``extra_data``) that validate too: ``{"hagrid_": 0.25}``
+    val_fraction_of: dict[str, float] = field(default_factory=dict)
     depth: int = 18
     width: float = 0.375
     epochs: int = 30
@@ -47,6 +51,8 @@ class DetectorTrainConfig(RunOptions, TrunkOptions):
     weight_decay: float = 1e-4
     cov_radius: float = 0.5
     bbox_weight: float = 0.5
+    #: weight of the 1 - GIoU term on the boxes (``giou_of_distances``; 0: L1 only, as before)
+    giou_weight: float = 0.0
     fg_weight: float = 4.0
     seed: int = 0
     max_source_width: int = 1024
@@ -69,6 +75,10 @@ class DetectorTrainConfig(RunOptions, TrunkOptions):
     mosaic: float = 0.0
     #: probability of motion blur / defocus on a training image (augment.blur)
     blur: float = 0.0
+    #: a non-mosaic training image is, with probability ``zoom_out_p``, shrunk by a factor of 1 to
+    #: ``zoom_out`` onto another training image (DetectorData.zoomed_out): small, distant hands
+    zoom_out: float = 1.6
+    zoom_out_p: float = 0.3
     #: the largest blur kernel, as a fraction of the network input width (0.015: 7 px at 512)
     blur_kernel: float = BLUR_MAX_KERNEL
     #: draw training images whose file name starts with a key this many times per epoch
@@ -92,6 +102,34 @@ def clip_to_region(
     return clipped[keep], cls[keep]
 
 
+def visible_part(
+    boxes: np.ndarray, cls: np.ndarray, cover: tuple[int, int, int, int], min_visible: float = 0.4
+) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes partly hidden behind the rectangle ``cover``, cut to their largest part beside it
+    (left, right, above or below); a hand with less than ``min_visible`` of its area in that part
+    is dropped, as ``clip_to_region`` drops one cut by a crop."""
+    if not len(boxes):
+        return boxes, cls
+    cx1, cy1, cx2, cy2 = cover
+    x1, y1, x2, y2 = (boxes[:, k] for k in range(4))
+    hidden = (x1 < cx2) & (x2 > cx1) & (y1 < cy2) & (y2 > cy1)
+    parts = np.stack(
+        [
+            np.stack([x1, y1, np.minimum(x2, cx1), y2], 1),
+            np.stack([np.maximum(x1, cx2), y1, x2, y2], 1),
+            np.stack([x1, y1, x2, np.minimum(y2, cy1)], 1),
+            np.stack([x1, np.maximum(y1, cy2), x2, y2], 1),
+        ],
+        1,
+    )  # (N, 4 sides, 4)
+    areas = np.clip(parts[..., 2] - parts[..., 0], 0, None) * np.clip(parts[..., 3] - parts[..., 1], 0, None)
+    best = areas.argmax(1)
+    cut = np.where(hidden[:, None], parts[np.arange(len(boxes)), best], boxes)
+    full = np.maximum((x2 - x1) * (y2 - y1), 1e-6)
+    keep = ~hidden | (areas.max(1) >= min_visible * full)
+    return cut[keep].astype(np.float32), cls[keep]
+
+
 class DetectorData:
     """Decoded, down-sized frames in memory plus the augmentation that feeds the runtime
     pre-processor (so training tensors are exactly what the node computes)."""
@@ -105,8 +143,11 @@ class DetectorData:
         mosaic: float = 0.0,
         blur: float = 0.0,
         blur_kernel: float = BLUR_MAX_KERNEL,
+        zoom_out: float = 1.6,
+        zoom_out_p: float = 0.3,
     ) -> None:
         self.spec = spec
+        self.zoom_out, self.zoom_out_p = zoom_out, zoom_out_p
         self.labels = labels
         self.scenes = [s.scene for s in samples]
         self.mosaic = mosaic
@@ -160,6 +201,58 @@ class DetectorData:
             all_cls.append(c)
         return canvas, np.concatenate(all_boxes).reshape(-1, 4), np.concatenate(all_cls)
 
+    def zoomed_out(self, i: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Image ``i`` shrunk by 1 to ``zoom_out`` onto another training image as the canvas.
+
+        A person a few metres from a robot shows hands a few cells of the output grid wide; the
+        data has few of them. Shrinking a real frame makes such hands out of real ones, and a
+        real frame around it (not a black border) keeps the scene statistics the network will
+        see: its hands stay hands where the pasted frame leaves enough of them (``visible_part``).
+        """
+        img, boxes, cls = self.images[i], self.boxes[i], self.classes[i]
+        h, w = img.shape[:2]
+        f = rng.uniform(1.0, self.zoom_out)
+        # the canvas at most twice the network input: the runtime's resize comes after this
+        k = min(1.0, 2 * self.spec.input.width / (w * f), 2 * self.spec.input.height / (h * f))
+        cw, ch, pw, ph = round(w * f * k), round(h * f * k), max(1, round(w * k)), max(1, round(h * k))
+        small = cv2.resize(img, (pw, ph), interpolation=cv2.INTER_AREA)
+        inner = boxes * np.array([pw / w, ph / h] * 2, np.float32)
+        # up to four canvases at four places each: the first that hides none of its own hands
+        # whole (a hand cut into a U around the pasted frame is neither a clean positive nor a
+        # negative); failing that, a plain canvas of the frame's mean colour
+        for _ in range(4):
+            canvas, outer, outer_cls = self.canvas_of(int(rng.integers(0, len(self))), cw, ch)
+            for _ in range(4):
+                px, py = int(rng.integers(0, cw - pw + 1)), int(rng.integers(0, ch - ph + 1))
+                kept, kept_cls = visible_part(outer, outer_cls, (px, py, px + pw, py + ph))
+                if len(kept) == len(outer):
+                    break
+            if len(kept) == len(outer):
+                break
+        else:
+            canvas = np.empty((ch, cw, 3), np.uint8)
+            canvas[:] = img.reshape(-1, 3).mean(0).astype(np.uint8)
+            kept, kept_cls = outer[:0], outer_cls[:0]
+        canvas[py : py + ph, px : px + pw] = small
+        inner += np.array([px, py, px, py], np.float32)
+        outer, outer_cls = kept, kept_cls
+        return (
+            canvas,
+            np.concatenate([inner, outer]).astype(np.float32).reshape(-1, 4),
+            np.concatenate([cls, outer_cls]),
+        )
+
+    def canvas_of(self, j: int, cw: int, ch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Image ``j`` scaled to cover ``cw`` x ``ch`` and centre-cropped, with its boxes."""
+        back = self.images[j]
+        bh, bw = back.shape[:2]
+        s = max(cw / bw, ch / bh)
+        bx, by = (bw * s - cw) / 2, (bh * s - ch) / 2
+        canvas = cv2.resize(back, (max(cw, round(bw * s)), max(ch, round(bh * s))), interpolation=cv2.INTER_AREA)
+        canvas = np.ascontiguousarray(canvas[round(by) : round(by) + ch, round(bx) : round(bx) + cw])
+        boxes = (self.boxes[j] * s - np.array([bx, by, bx, by], np.float32)).astype(np.float32)
+        return (canvas, *clip_to_region(boxes, self.classes[j], (0, 0, cw, ch)))
+
     def item(
         self, i: int, rng: np.random.Generator | None, cov_radius: float
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -171,13 +264,8 @@ class DetectorData:
                 img, boxes, cls = self.mosaic_of(i, rng)
                 h, w = img.shape[:2]
                 region = (0, 0, w, h)
-            elif rng.random() < 0.3:  # zoom out: hands smaller than in the data
-                f = rng.uniform(1.0, 1.6)
-                px, py = int(w * (f - 1) * rng.random()), int(h * (f - 1) * rng.random())
-                img = cv2.copyMakeBorder(
-                    img, py, int(h * (f - 1)) - py, px, int(w * (f - 1)) - px, cv2.BORDER_CONSTANT, value=0
-                )
-                boxes = boxes + np.array([px, py, px, py], np.float32)
+            elif rng.random() < self.zoom_out_p:  # zoom out: hands smaller than in the data
+                img, boxes, cls = self.zoomed_out(i, rng)
                 h, w = img.shape[:2]
                 region = (0, 0, w, h)
             elif rng.random() < 0.6:  # zoom in: a random window
@@ -222,10 +310,33 @@ class DetectorData:
         return self.pre.tensor[0].copy(), cov, bbox
 
 
+def giou_of_distances(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Generalised IoU of boxes given, per cell, as distances from the cell centre to the left,
+    top, right and bottom edges ([N, 4C, H, W] -> [N, C, H, W]; FCOS's form, any common scale).
+
+    IoU is relative: a 10 px error costs a 30 px hand what a 100 px error costs a 300 px one,
+    where an L1 on distances charges both alike and so leaves small, distant hands loose. GIoU
+    keeps a gradient when the boxes do not overlap.
+    """
+    n, c4, h, w = pred.shape
+    p, t = pred.reshape(n, c4 // 4, 4, h, w), target.reshape(n, c4 // 4, 4, h, w)
+    pw, ph = (p[:, :, 0] + p[:, :, 2]).clamp(min=0), (p[:, :, 1] + p[:, :, 3]).clamp(min=0)
+    tw, th = t[:, :, 0] + t[:, :, 2], t[:, :, 1] + t[:, :, 3]
+    iw = (torch.minimum(p[:, :, 0], t[:, :, 0]) + torch.minimum(p[:, :, 2], t[:, :, 2])).clamp(min=0)
+    ih = (torch.minimum(p[:, :, 1], t[:, :, 1]) + torch.minimum(p[:, :, 3], t[:, :, 3])).clamp(min=0)
+    inter = iw * ih
+    union = (pw * ph + tw * th - inter).clamp(min=1e-6)
+    cw = torch.maximum(p[:, :, 0], t[:, :, 0]) + torch.maximum(p[:, :, 2], t[:, :, 2])
+    ch = torch.maximum(p[:, :, 1], t[:, :, 1]) + torch.maximum(p[:, :, 3], t[:, :, 3])
+    enclosing = (cw * ch).clamp(min=1e-6)
+    return inter / union - (enclosing - union) / enclosing
+
+
 def detector_loss(
     pred_cov: torch.Tensor, pred_bbox: torch.Tensor, cov: torch.Tensor, bbox: torch.Tensor, cfg: DetectorTrainConfig
 ) -> torch.Tensor:
-    """Weighted coverage BCE + coverage-masked L1 on the box distances.
+    """Weighted coverage BCE + coverage-masked L1 on the box distances (+ ``giou_weight`` x the
+    coverage-masked 1 - GIoU of the same boxes).
 
     The BCE is written out (not ``F.binary_cross_entropy``) and computed in float32 so it is
     safe under autocast.
@@ -235,16 +346,29 @@ def detector_loss(
     l_cov = -(weight * (cov * torch.log(p) + (1 - cov) * torch.log(1 - p))).mean()
     mask = cov.repeat_interleave(4, dim=1)
     l_box = (torch.abs(pred_bbox.float() - bbox) * mask).sum() / mask.sum().clamp(min=1.0)
-    return l_cov + cfg.bbox_weight * l_box
+    loss = l_cov + cfg.bbox_weight * l_box
+    if cfg.giou_weight > 0:
+        giou = giou_of_distances(pred_bbox.float(), bbox)
+        loss = loss + cfg.giou_weight * ((1 - giou) * cov).sum() / cov.sum().clamp(min=1.0)
+    return loss
 
 
-def initial_model(cfg: DetectorTrainConfig, num_classes: int, log: Any) -> DetectNetV2:
-    model = _initial_model(cfg, num_classes, log)
+def initial_model(cfg: DetectorTrainConfig, num_classes: int, log: Any, stride: int = 16) -> DetectNetV2:
+    """The model to train for a detector of output ``stride`` (config/models.yaml's): a palm
+    trunk is cut where its map has that stride; a model of another stride is one clear error,
+    since its grid would not be the one the runtime decodes."""
+    model = _initial_model(cfg, num_classes, log, stride)
+    got = int(getattr(model.backbone, "stride", 16))
+    if got != stride:
+        raise ValueError(
+            f"the detector's output stride is {got}, config/models.yaml says {stride}: "
+            + ("retrain from the palm trunk" if cfg.init_from else "the ResNet trunk is stride 16")
+        )
     freeze_if_palm(model, cfg.palm_frozen_stages, log, "detector")
     return model
 
 
-def _initial_model(cfg: DetectorTrainConfig, num_classes: int, log: Any) -> DetectNetV2:
+def _initial_model(cfg: DetectorTrainConfig, num_classes: int, log: Any, stride: int) -> DetectNetV2:
     """A fresh model, or one started from ``init_from``.
 
     A pruned checkpoint (``gesture-train prune``) brings its own, smaller architecture: the model
@@ -254,13 +378,13 @@ def _initial_model(cfg: DetectorTrainConfig, num_classes: int, log: Any) -> Dete
     """
     if cfg.palm_tflite and not cfg.init_from:
         tflite_path = resolve_palm_tflite(cfg.palm_tflite)
-        graph, state = read_palm_graph(tflite_path)
+        graph, state = read_palm_graph(tflite_path, palm_cut(stride))
         palm = DetectNetV2(num_classes, palm_graph=graph)
         palm.backbone.load_state_dict(state)
         log(f"detector: trunk = MediaPipe palm detector from {tflite_path} ({len(state)} tensors)")
         return palm
     if not cfg.init_from:
-        return DetectNetV2(num_classes, cfg.depth, cfg.width)
+        return DetectNetV2(num_classes, cfg.depth, cfg.width, stride=stride)
     ckpt = load_checkpoint(Path(cfg.init_from))
     pruned = bool(ckpt.get("pruned") or ckpt.get("config", {}).get("pruned"))
     if pruned or ckpt.get("config", {}).get("palm_graph"):
@@ -270,7 +394,7 @@ def _initial_model(cfg: DetectorTrainConfig, num_classes: int, log: Any) -> Dete
             model.config["pruned"] = True
         log(f"detector: retraining the {'pruned ' if pruned else ''}model from {cfg.init_from}")
         return model
-    model = DetectNetV2(num_classes, cfg.depth, cfg.width)
+    model = DetectNetV2(num_classes, cfg.depth, cfg.width, stride=stride)
     kept = load_matching(model, Path(cfg.init_from))
     log(f"detector: initialised {kept} of {len(model.state_dict())} tensors from {cfg.init_from}")
     return model
@@ -294,13 +418,26 @@ def repeat_order(samples: list[DetSample], repeat: dict[str, int]) -> np.ndarray
 
 
 def split_detection_set(cfg: DetectorTrainConfig) -> tuple[list[DetSample], list[DetSample], set[str]]:
+    """Training and validation images, split by whole scenes over the detection set and the
+    ``extra_data`` frames together (so ``val_fraction_of`` draws HaGRID's people from both);
+    validation is ``validation_frames`` of those scenes."""
     samples = select_samples(load_detection_set(Path(cfg.data)), cfg.scenes, cfg.limit)
-    val_scenes = split_by_scene([s.scene for s in samples], set(cfg.val_scenes))
-    train = [s for s in samples if s.scene not in val_scenes]
-    for root in cfg.extra_data:
-        extra = select_samples(load_gesture_frames_for_detection(Path(root)), (), cfg.limit)
-        train += [s for s in extra if s.scene not in val_scenes]
-    return train, [s for s in samples if s.scene in val_scenes], val_scenes
+    extra = [
+        s
+        for root in cfg.extra_data
+        for s in select_samples(load_gesture_frames_for_detection(Path(root)), (), cfg.limit)
+    ]
+    val_scenes = split_by_scene(
+        [s.scene for s in samples + extra], set(cfg.val_scenes), val_fraction_of=cfg.val_fraction_of
+    )
+    train = [s for s in samples + extra if s.scene not in val_scenes]
+    chosen = {s.image for s in samples}  # the run's scenes and limit apply to validation too
+    val = [
+        s
+        for s in validation_frames(Path(cfg.data), [Path(r) for r in cfg.extra_data], val_scenes, cfg.val_fraction_of)
+        if s.image in chosen or s.image in {e.image for e in extra}
+    ]
+    return train, val, val_scenes
 
 
 def train_detector(
@@ -317,11 +454,21 @@ def train_detector(
         f"detector: {len(train_s)} train / {len(val_s)} val images; val scenes: {sorted(val_scenes)}; "
         f"device {rt.device}, amp {rt.amp_dtype}, world size {rt.world_size}"
     )
-    data = DetectorData(train_s, spec, spec.labels, cfg.max_source_width, cfg.mosaic, cfg.blur, cfg.blur_kernel)
+    data = DetectorData(
+        train_s,
+        spec,
+        spec.labels,
+        cfg.max_source_width,
+        cfg.mosaic,
+        cfg.blur,
+        cfg.blur_kernel,
+        cfg.zoom_out,
+        cfg.zoom_out_p,
+    )
     order = repeat_order(train_s, cfg.repeat)
     if cfg.repeat:
         exp.log(f"detector: {len(order)} draws per epoch from {len(train_s)} images (repeat {cfg.repeat})")
-    model = initial_model(cfg, len(spec.labels), exp.log)
+    model = initial_model(cfg, len(spec.labels), exp.log, spec.stride)
     float_val: dict[str, Any] | None = None
     if cfg.qat:
         if not cfg.init_from:

@@ -20,7 +20,7 @@ TFLITE = sorted(
     ROOT.glob(".venv-mediapipe/lib/python3*/site-packages/mediapipe/modules/palm_detection/palm_detection_full.tflite")
 )[-1]
 IMAGE = "subhih__16_pic00021.jpg"  # SubhiH/HandsDataset, Apache-2.0 (../shared/data/hands_detect)
-CUT = "p_re_lu_27"  # gesture_ros/training/palm_trunk.PALM_CUT
+CUTS = {16: "p_re_lu_27", 8: "p_re_lu_30"}  # gesture_ros/training/palm_trunk.PALM_CUTS
 
 
 def main() -> None:
@@ -29,14 +29,19 @@ def main() -> None:
     x = rgb.astype(np.float32) / 255.0
     it = Interpreter(model_path=str(TFLITE), experimental_preserve_all_tensors=True)
     it.allocate_tensors()
-    cut = [d["index"] for d in it.get_tensor_details() if CUT in d["name"] and len(d["shape"]) == 4]
     it.set_tensor(it.get_input_details()[0]["index"], x[None])
     it.invoke()
-    feat = it.get_tensor(cut[0])[0]  # [12, 12, 256]
+    feats = {}
+    for stride, name in CUTS.items():
+        cut = [d["index"] for d in it.get_tensor_details() if name in d["name"] and len(d["shape"]) == 4]
+        feats[stride] = it.get_tensor(cut[0])[0]  # [12, 12, 256] and [24, 24, 128]
     score = it.get_tensor(it.get_output_details()[1]["index"]).max()
     np.savez_compressed(Path(__file__).with_name("palm_reference.npz"), image=IMAGE, rgb=rgb,
-                        feature=feat.astype(np.float16), max_palm_logit=np.float32(score))  # fmt: skip
-    print(f"{IMAGE}: feature {feat.shape}, |max| {np.abs(feat).max():.2f}, best palm logit {score:.2f}")
+                        feature=feats[16].astype(np.float16), feature_8=feats[8].astype(np.float16),
+                        max_palm_logit=np.float32(score))  # fmt: skip
+    for stride, f in feats.items():
+        print(f"{IMAGE}: stride-{stride} feature {f.shape}, |max| {np.abs(f).max():.2f}")
+    print(f"best palm logit {score:.2f}")
 
 
 if __name__ == "__main__":
