@@ -56,7 +56,8 @@ def test_detector_on_validation_scenes(models, values, shared_data) -> None:
         outs.append((d.boxes, d.scores))
         gts.append(s.boxes)
     ap50 = average_precision(outs, gts, 0.5)["ap"]
-    assert ap50 >= 0.8, ap50  # SubhiH sessions (1.00 recorded): a broken decoder or model falls far below
+    # SubhiH places + distant people (0.918 recorded): a broken decoder or model falls far below
+    assert ap50 >= 0.8, ap50
     assert ap50 == pytest.approx(METRICS["detector"]["val"]["ap50"], abs=0.02)  # same decoder, same number
 
 
