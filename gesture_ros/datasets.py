@@ -311,17 +311,23 @@ def load_gesture_frames_for_detection(root: Path) -> list[DetSample]:
 def validation_frames(
     data: Path, extra_roots: Sequence[Path], val_scenes: Collection[str], val_fraction_of: Collection[str] = ()
 ) -> list[DetSample]:
-    """The labelled frames a detector run validated on: the detection set's images of its
-    validation scenes, plus the extra full frames (``extra_roots``, laid out like ../shared/data)
-    of validation scenes drawn by ``val_fraction_of``'s prefixes (HaGRID's people). Training and
-    the benchmarks both call this, so a figure means the same frames everywhere."""
+    """The labelled frames a detector run validated on, read from ``data`` (the detection set)
+    and ``extra_roots`` (laid out like ../shared/data): ``select_validation`` of them. Training
+    and the benchmarks both call this, so a figure means the same frames everywhere."""
+    extra = [s for root in extra_roots for s in load_gesture_frames_for_detection(root)] if val_fraction_of else []
+    return select_validation(load_detection_set(data), extra, val_scenes, val_fraction_of)
+
+
+def select_validation(
+    samples: Sequence[DetSample],
+    extra: Sequence[DetSample],
+    val_scenes: Collection[str],
+    val_fraction_of: Collection[str],
+) -> list[DetSample]:
+    """The detection set's images of the validation scenes, plus the extra full frames of the
+    validation scenes drawn by ``val_fraction_of``'s prefixes (HaGRID's people)."""
     prefixes = tuple(val_fraction_of)
-    frames = [s for s in load_detection_set(data) if s.scene in val_scenes]
+    frames = [s for s in samples if s.scene in val_scenes]
     if prefixes:
-        frames += [
-            s
-            for root in extra_roots
-            for s in load_gesture_frames_for_detection(root)
-            if s.scene in val_scenes and s.scene.startswith(prefixes)
-        ]
+        frames += [s for s in extra if s.scene in val_scenes and s.scene.startswith(prefixes)]
     return frames

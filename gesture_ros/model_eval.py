@@ -44,15 +44,7 @@ def evaluate_detector(
         gts.append(s.boxes)
         scenes.append(s.scene)
     pr50, pr70 = average_precision(outs, gts, 0.5), average_precision(outs, gts, 0.7)
-    per_scene: dict[str, dict[str, float | int]] = {}
-    for sc in sorted(set(scenes)):
-        o = [x for x, k in zip(outs, scenes, strict=True) if k == sc]
-        g = [x for x, k in zip(gts, scenes, strict=True) if k == sc]
-        per_scene[sc] = {
-            "ap50": average_precision(o, g, 0.5)["ap"],
-            "ap70": average_precision(o, g, 0.7)["ap"],
-            "images": len(o),
-        }
+    per_scene = ap_by_group(outs, gts, scenes)
     res: dict[str, Any] = {
         "ap50": pr50["ap"],
         "ap70": pr70["ap"],
@@ -72,6 +64,24 @@ def evaluate_detector(
         )
         res["pr_curve_png"] = str(plot)
     return res
+
+
+def ap_by_group(
+    outs: list[tuple[np.ndarray, np.ndarray]], gts: list[np.ndarray], groups: list[str]
+) -> dict[str, dict[str, float | int]]:
+    """AP50 / AP70, images and hands of each group of images (``groups[i]``: image i's scene,
+    or the part of the validation it belongs to), in sorted group order."""
+    out: dict[str, dict[str, float | int]] = {}
+    for name in sorted(set(groups)):
+        o = [x for x, k in zip(outs, groups, strict=True) if k == name]
+        g = [x for x, k in zip(gts, groups, strict=True) if k == name]
+        out[name] = {
+            "ap50": average_precision(o, g, 0.5)["ap"],
+            "ap70": average_precision(o, g, 0.7)["ap"],
+            "images": len(o),
+            "hands": int(sum(len(b) for b in g)),
+        }
+    return out
 
 
 def crop_region(s: GestureSample, roi: RoiConfig) -> np.ndarray:

@@ -22,12 +22,11 @@ import numpy as np
 
 from gesture_ros import paths
 from gesture_ros.backends import create_backend
-from gesture_ros.core.metrics import average_precision
 from gesture_ros.core.model_spec import load_models, with_file
 from gesture_ros.core.pipeline import HandDetector
 from gesture_ros.datasets import DetSample, validation_frames
 from gesture_ros.factory import parameter_values
-from gesture_ros.model_eval import read_bgr
+from gesture_ros.model_eval import ap_by_group, read_bgr
 from gesture_ros.settings import CLUSTERING
 
 from .peer import mediapipe_boxes, run_mediapipe
@@ -54,21 +53,13 @@ def shipped_validation(data_root: Path, metrics: dict[str, Any]) -> list[DetSamp
     )
 
 
-def scores(found: list[tuple[np.ndarray, np.ndarray]], samples: list[DetSample]) -> dict[str, dict[str, float]]:
+def scores(found: list[tuple[np.ndarray, np.ndarray]], samples: list[DetSample]) -> dict[str, dict[str, float | int]]:
     """AP50 / AP70 per part and over all, for one system's detections on ``samples``."""
-    out: dict[str, dict[str, float]] = {}
-    groups: dict[str, list[int]] = {"all": list(range(len(samples)))}
-    for i, s in enumerate(samples):
-        groups.setdefault(part_of(s.scene), []).append(i)
-    for name, idx in groups.items():
-        dets, gts = [found[i] for i in idx], [samples[i].boxes for i in idx]
-        out[name] = {
-            "ap50": average_precision(dets, gts, 0.5)["ap"],
-            "ap70": average_precision(dets, gts, 0.7)["ap"],
-            "images": len(idx),
-            "hands": int(sum(len(g) for g in gts)),
-        }
-    return out
+    gts = [s.boxes for s in samples]
+    return {
+        **ap_by_group(found, gts, [part_of(s.scene) for s in samples]),
+        **ap_by_group(found, gts, ["all"] * len(samples)),
+    }
 
 
 def shipped_detector(model: Path) -> HandDetector:

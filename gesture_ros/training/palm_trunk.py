@@ -209,7 +209,9 @@ def read_palm_graph(path: Path, cut: str = PALM_CUT) -> tuple[dict[str, Any], di
     ops = range(g.OperatorsLength())
     producer = {int(g.Operators(i).OutputsAsNumpy()[0]): i for i in ops}
     cut_op = next((i for i in ops if op_name(i) != "DEQUANTIZE" and cut in out_name(i)), -1)
-    needed, todo = set(), [cut_op] if cut_op >= 0 else []
+    if cut_op < 0:
+        raise ValueError(f"palm trunk: no tensor named like {cut!r} in {path}")
+    needed, todo = set(), [cut_op]
     while todo:
         i = todo.pop()
         if i in needed:
@@ -229,7 +231,7 @@ def read_palm_graph(path: Path, cut: str = PALM_CUT) -> tuple[dict[str, Any], di
         if name == "DEQUANTIZE":
             const[out] = raw(ins[0])  # type: ignore[assignment]
             continue
-        if i not in needed or ins[0] not in index:  # a branch off the part that was cut away (the palm heads)
+        if i not in needed:  # a branch the cut does not depend on (the palm heads)
             continue
         for j in ins[1:]:
             if j >= 0 and j not in const and (value := raw(j)) is not None:
@@ -276,11 +278,9 @@ def read_palm_graph(path: Path, cut: str = PALM_CUT) -> tuple[dict[str, Any], di
         index[out] = k + 1
         node["output"] = k + 1
         nodes.append(node)
-        if cut in g.Tensors(out).Name().decode():
+        if i == cut_op:
             out_index = k + 1
             break
-    if out_index < 0:
-        raise ValueError(f"palm trunk: no tensor named like {cut!r} in {path}")
     last = g.Tensors(out).ShapeAsNumpy()
     in_shape = g.Tensors(g.Inputs(0)).ShapeAsNumpy()
     graph = {"nodes": nodes, "output": out_index, "out_channels": int(last[3]), "stride": int(in_shape[1] // last[1])}

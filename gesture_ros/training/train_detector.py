@@ -21,8 +21,8 @@ from ..datasets import (
     load_detection_set,
     load_gesture_frames_for_detection,
     select_samples,
+    select_validation,
     split_by_scene,
-    validation_frames,
 )
 from ..model_eval import evaluate_detector
 from .augment import BLUR_MAX_KERNEL, blur, colour_jitter, flip_boxes
@@ -235,11 +235,10 @@ class DetectorData:
             kept, kept_cls = outer[:0], outer_cls[:0]
         canvas[py : py + ph, px : px + pw] = small
         inner += np.array([px, py, px, py], np.float32)
-        outer, outer_cls = kept, kept_cls
         return (
             canvas,
-            np.concatenate([inner, outer]).astype(np.float32).reshape(-1, 4),
-            np.concatenate([cls, outer_cls]),
+            np.concatenate([inner, kept]).astype(np.float32).reshape(-1, 4),
+            np.concatenate([cls, kept_cls]),
         )
 
     def canvas_of(self, j: int, cw: int, ch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -358,11 +357,10 @@ def initial_model(cfg: DetectorTrainConfig, num_classes: int, log: Any, stride: 
     trunk is cut where its map has that stride; a model of another stride is one clear error,
     since its grid would not be the one the runtime decodes."""
     model = _initial_model(cfg, num_classes, log, stride)
-    got = int(getattr(model.backbone, "stride", 16))
-    if got != stride:
+    if model.backbone.stride != stride:  # only a checkpoint can bring another stride
         raise ValueError(
-            f"the detector's output stride is {got}, config/models.yaml says {stride}: "
-            + ("retrain from the palm trunk" if cfg.init_from else "the ResNet trunk is stride 16")
+            f"the detector's output stride is {model.backbone.stride}, config/models.yaml says {stride}: "
+            f"{cfg.init_from} cannot be retrained for this grid; train from the trunk instead"
         )
     freeze_if_palm(model, cfg.palm_frozen_stages, log, "detector")
     return model
@@ -420,7 +418,7 @@ def repeat_order(samples: list[DetSample], repeat: dict[str, int]) -> np.ndarray
 def split_detection_set(cfg: DetectorTrainConfig) -> tuple[list[DetSample], list[DetSample], set[str]]:
     """Training and validation images, split by whole scenes over the detection set and the
     ``extra_data`` frames together (so ``val_fraction_of`` draws HaGRID's people from both);
-    validation is ``validation_frames`` of those scenes."""
+    validation is ``select_validation`` of those scenes (what ``validation_frames`` reads back)."""
     samples = select_samples(load_detection_set(Path(cfg.data)), cfg.scenes, cfg.limit)
     extra = [
         s
@@ -431,13 +429,7 @@ def split_detection_set(cfg: DetectorTrainConfig) -> tuple[list[DetSample], list
         [s.scene for s in samples + extra], set(cfg.val_scenes), val_fraction_of=cfg.val_fraction_of
     )
     train = [s for s in samples + extra if s.scene not in val_scenes]
-    chosen = {s.image for s in samples}  # the run's scenes and limit apply to validation too
-    val = [
-        s
-        for s in validation_frames(Path(cfg.data), [Path(r) for r in cfg.extra_data], val_scenes, cfg.val_fraction_of)
-        if s.image in chosen or s.image in {e.image for e in extra}
-    ]
-    return train, val, val_scenes
+    return train, select_validation(samples, extra, val_scenes, cfg.val_fraction_of), val_scenes
 
 
 def train_detector(
