@@ -138,7 +138,7 @@ def _eval_arguments(p: argparse.ArgumentParser) -> None:
         default=[],
         metavar="INTERVAL,REUSE",
         help="also run these speed modes (detector.interval,classifier.reuse_frames, e.g. 2,3 4,5) and report "
-        "their speed and agreement with the first run",
+        "their speed and agreement with the every-frame pipeline",
     )
 
 

@@ -201,6 +201,14 @@ PARAMS: dict[str, Param] = {
             min=0.0,
             max=1.0,
         ),
+        Param(
+            "classifier.reuse_change",
+            _U.change,
+            "Mean change (0-255) of the hand's 8x8 crop thumbnail since it was classified, above which it is "
+            "classified again (0: the box alone decides)",
+            min=0.0,
+            max=255.0,
+        ),
         Param("classifier.max_batch", 8, "Hands classified per backend call", min=1, max=64),
         # ONNX Runtime's TensorRT execution provider (a providers list that starts with tensorrt)
         Param("onnxruntime.trt_cache", "", "Folder for the TensorRT EP's engine cache (empty: build at every start)"),
@@ -494,7 +502,9 @@ DEPTH: Group[DepthConfig] = Group(
     {n: n.removeprefix("depth.") for n in PARAMS if n.startswith("depth.") and n != "depth.enabled"},
 )
 REUSE: Group[ReuseConfig] = Group(
-    "reuse", ReuseConfig, {"classifier.reuse_frames": "frames", "classifier.reuse_iou": "iou"}
+    "reuse",
+    ReuseConfig,
+    {"classifier.reuse_frames": "frames", "classifier.reuse_iou": "iou", "classifier.reuse_change": "change"},
 )
 
 #: every group of runtime-writable parameters, by name

@@ -20,9 +20,11 @@ MP_VENV = ROOT / ".venv-mediapipe"
 def test_bench_writes_ratios_table_and_chart(tmp_path: Path, shared_data: Path) -> None:
     if not (MP_VENV / "bin" / "python").is_file():
         pytest.fail("no .venv-mediapipe: run `make setup-mediapipe` (make test does)")
+    from gesture_ros.settings import PARAMS
+
     out = tmp_path / "bench.json"
-    cmd = [sys.executable, "-m", "gesture_ros.cli", "bench", "--json", str(out), "--sizes", "640x480", "--n-images", "4", "--rounds", "1",
-           "--graphs", "fused", "--rss-frames", "30", "--images", str(shared_data / "hands_detect" / "images"),
+    cmd = [sys.executable, "-m", "gesture_ros.cli", "bench", "--json", str(out), "--sizes", "640x480", "--clip-frames", "6", "--rounds", "1",
+           "--graphs", "fused", "--rss-frames", "30",
            "--ap-data", str(shared_data), "--mediapipe-venv", str(MP_VENV),
            "--videos", str(shared_data.parent / "videos"), "--mode-frames", "12"]  # fmt: skip
     tmp = tmp_path / "tmp"  # where the bench writes the graphs' parameter files
@@ -35,7 +37,14 @@ def test_bench_writes_ratios_table_and_chart(tmp_path: Path, shared_data: Path) 
     for key in ("core_vs_raw", "fused_vs_raw", "fps_vs_mediapipe"):
         assert 0.05 < res["ratios"][key] < 20, (key, res["ratios"])
     e = res["sizes"]["640x480"]
-    assert e["frames"] == 56 + 4  # every video frame + the images
+    assert e["frames"] == 56 + 2 * 6  # every frame of the sample video + the first frames of two real clips
+    # the parameters' default speed mode runs, and the raw pass runs the models where the core pass did
+    mode = res["speed_mode"]
+    assert mode == {
+        "interval": PARAMS["detector.interval"].default,
+        "reuse_frames": PARAMS["classifier.reuse_frames"].default,
+    }
+    assert -(-e["frames"] // (mode["interval"] + 1)) <= e["detector_frames"] < e["frames"]
     assert e["raw"]["fps"] > 0 and e["core"]["fps"] > 0 and e["fused"]["fps"] > 0 and e["mediapipe"]["fps"] > 0
     assert e["fused"]["lost"] == 0 and e["fused"]["latency_p50_ms"] > 0
     assert 0 < e["fused"]["startup_s"] < 60
@@ -67,6 +76,47 @@ def test_bench_writes_ratios_table_and_chart(tmp_path: Path, shared_data: Path) 
     chart = cv2.imread(str(out.with_suffix(".png")))
     assert chart is not None and chart.shape[1] > 500
     assert "fused node / DDS" in proc.stdout and "ratios:" in proc.stdout
+
+
+def test_the_raw_pass_runs_the_models_where_the_core_pass_does(models) -> None:
+    """The raw pass is the core pass's limit: the detector on the same frames (every
+    (interval+1)-th, more after a cut), the classifier on as many crops, in the default speed mode
+    and in the every-frame one."""
+    from gesture_ros import paths
+    from gesture_ros.bench import frames as bench_frames
+    from gesture_ros.bench.inproc import as_messages, core_pass, raw_pass, schedule
+    from gesture_ros.factory import camera_pipeline, parameter_values, pipeline
+
+    values = parameter_values()
+    pipe = pipeline(values, models)
+    video = [(str(paths.share_dir() / "samples" / "hands_demo.mp4"), 20)]  # 8 frames per photo: two cuts
+    frames = as_messages(bench_frames.load(video, (640, 480)))
+    calls = {"det": 0, "crops": 0}
+    assert pipe.classifier is not None
+    det_infer, cls_infer = pipe.detector.backend.infer, pipe.classifier.backend.infer
+
+    def count_det(feed):
+        calls["det"] += 1
+        return det_infer(feed)
+
+    def count_cls(feed):
+        calls["crops"] += len(next(iter(feed.values())))
+        return cls_infer(feed)
+
+    pipe.detector.backend.infer, pipe.classifier.backend.infer = count_det, count_cls  # type: ignore[method-assign]
+    for mode in ({}, {"detector.interval": 0, "classifier.reuse_frames": 0}):
+        v = {**values, **mode}
+        schedule(camera_pipeline(pipe, v), frames)
+        runs, crops = sum(f.detect for f in frames), sum(f.hands for f in frames)
+        calls.update(det=0, crops=0)
+        core_pass(camera_pipeline(pipe, v), frames)
+        assert (calls["det"], calls["crops"]) == (runs, crops)  # a fresh pass repeats the schedule
+        calls.update(det=0, crops=0)
+        raw_pass(pipe, frames)
+        assert (calls["det"], calls["crops"]) == (runs, crops)
+        interval = int(v["detector.interval"])
+        assert -(-len(frames) // (interval + 1)) <= runs <= len(frames) and crops > 0
+        assert (runs == len(frames)) == (interval == 0)
 
 
 def test_per_part_ap_scores_each_part_on_its_own() -> None:

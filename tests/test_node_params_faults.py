@@ -17,6 +17,8 @@ from rcl_interfaces.srv import SetParameters
 from ros_harness import ROOT, WARMUP_NS, Harness, encode, header
 from sensor_msgs.msg import Image
 
+from gesture_ros.settings import PARAMS
+
 pytestmark = pytest.mark.dds
 
 
@@ -154,11 +156,15 @@ def test_nan_model_outputs_make_no_detections_are_counted_and_reported_once(tmp_
             assert h.spin_until(lambda i=i: len(dets) >= i + 1, 20), log.read_text()
         assert all(len(d.detections) == 0 for d in dets)
 
-        def counted() -> int:
+        def counted(key: str) -> int:
             values = (kv for d in diags for s in d.status if s.name.endswith("det_nan") for kv in s.values)
-            return max((int(kv.value) for kv in values if kv.key == "nonfinite_detector_outputs"), default=0)
+            return max((int(kv.value) for kv in values if kv.key == key), default=0)
 
-        assert h.spin_until(lambda: counted() >= 5, 10)
+        # every frame the model ran on is counted (with detector.interval it runs on every (interval+1)-th)
+        runs = -(-5 // (int(PARAMS["detector.interval"].default) + 1))
+        assert h.spin_until(lambda: counted("nonfinite_detector_outputs") == counted("detector_runs") >= runs, 10), (
+            list(diags)[-1:]
+        )
         assert proc.poll() is None
         assert log.read_text().count("the detector model produced NaN/inf outputs") == 1
     finally:

@@ -123,7 +123,7 @@ def test_pipeline_allocates_no_image_sized_buffer_per_frame(w: int, h: int) -> N
     from gesture_ros.factory import parameter_values, pipeline
 
     pipe = pipeline(parameter_values(), load_models(paths.resolve("config/models.yaml")))
-    frames = bench_frames.load([str(paths.share_dir() / "samples" / "hands_demo.mp4")], (w, h))[20:26]
+    frames = bench_frames.load([(str(paths.share_dir() / "samples" / "hands_demo.mp4"), None)], (w, h))[20:26]
     pipe.process(frames[0], "bgr")
     tracemalloc.start()
     try:
@@ -171,7 +171,7 @@ def test_frame_size_changing_mid_stream_gives_what_a_fresh_pipeline_gives() -> N
 
     values = {**parameter_values(), "tracking.enabled": False}
     models = load_models(paths.resolve("config/models.yaml"))
-    video = [str(paths.share_dir() / "samples" / "hands_demo.mp4")]
+    video = [(str(paths.share_dir() / "samples" / "hands_demo.mp4"), None)]
     sizes = [(640, 480), (1280, 720), (320, 240), (7680, 4320), (640, 480)]
     frame = bench_frames.load(video, (640, 480))[25]
     frames = [cv2.resize(frame, s, interpolation=cv2.INTER_LINEAR) for s in sizes]

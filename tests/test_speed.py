@@ -92,7 +92,50 @@ def test_a_tracks_gesture_is_reused_while_its_box_stays_and_for_at_most_k_frames
     assert memory.reuse([5], [box]) == [None]  # another track
     memory.remember([5], [box], [None])  # track 4 ended: forgotten
     assert memory.reuse([4], [box]) == [None]
-    assert GestureMemory(ReuseConfig()).reuse([4], [box]) == [None]  # off by default
+    memory = GestureMemory(ReuseConfig(frames=0))
+    memory.remember([4], [box], [_result("stop")])
+    assert memory.reuse([4], [box]) == [None]  # 0 frames: off
+
+
+def _labels(results: list[GestureResult | None]) -> list[str | None]:
+    return [g.label if g else None for g in results]
+
+
+def test_a_gesture_is_not_reused_when_its_crop_changed(frame: np.ndarray) -> None:
+    """The box stays but what is in it changed (a fist that opens, another scene at the same
+    place): classified again. Sensor noise or a drift of a few pixels keeps the gesture."""
+    from gesture_ros.core.speed import LOOK_SIZE, look
+
+    roi = np.array([200.0, 150.0, 360.0, 310.0], np.float32)
+    memory = GestureMemory(ReuseConfig(frames=10, iou=0.7, change=12.0))
+    memory.remember([1], [roi], [_result("fist")], [look(frame, roi)])
+    rng = np.random.default_rng(0)
+    noisy = np.clip(frame.astype(np.int16) + rng.integers(-8, 9, frame.shape), 0, 255).astype(np.uint8)
+    assert _labels(memory.reuse([1], [roi], [look(noisy, roi)])) == ["fist"]
+    drifted = _warp(frame, 3.0, -2.0)  # 3 px of a 160-px crop: 15 % of one thumbnail cell
+    assert _labels(memory.reuse([1], [roi], [look(drifted, roi)])) == ["fist"]
+    changed = frame.copy()
+    changed[150:310, 200:360] = 255 - changed[150:310, 200:360]  # the same place, other content
+    assert memory.reuse([1], [roi], [look(changed, roi)]) == [None]
+    assert look(frame, roi).shape == (LOOK_SIZE, LOOK_SIZE, 3)
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    assert look(grey, roi).shape == (LOOK_SIZE, LOOK_SIZE, 1) == look(grey[..., None], roi).shape  # mono
+    edge = np.array([-40.0, -30.0, 50.0, 60.0], np.float32)  # a ROI over the frame's corner
+    assert look(frame, edge).shape == (LOOK_SIZE, LOOK_SIZE, 3)
+
+
+def test_a_restarted_skipper_runs_the_detector_on_the_next_frame(frame: np.ndarray) -> None:
+    """A detector setting changed (a node's clustering parameters): boxes found under the old
+    setting are not carried on."""
+    skipper = FrameSkipper(IntervalConfig(4))
+    skipper.detections(
+        frame,
+        "bgr",
+        Detections(np.array([[250, 170, 390, 310]], np.float32), np.ones(1, np.float32), np.zeros(1, np.int32)),
+    )
+    assert skipper.carry(frame, "bgr") is not None
+    skipper.restart()
+    assert skipper.carry(frame, "bgr") is None
 
 
 def test_agreement_counts_matches_misses_extras_and_labels() -> None:

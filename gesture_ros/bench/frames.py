@@ -1,4 +1,4 @@
-"""The benchmark's frames: the sample video and real hand images, at fixed sizes.
+"""The benchmark's frames: the sample video and real continuous clips, at fixed sizes.
 
 Only numpy and OpenCV (and the camera's list of image suffixes), so the MediaPipe worker (another
 venv) loads exactly the same pixels.
@@ -17,13 +17,21 @@ from ..core.sources import IMAGE_SUFFIXES
 SIZES: dict[str, tuple[int, int]] = {"640x480": (640, 480), "1280x720": (1280, 720)}
 
 
-def sources(video: Path, images: Path | None, n_images: int) -> list[str]:
-    """The video, then up to ``n_images`` images of a folder (sorted, evenly spread)."""
-    out = [str(video)]
-    if images is not None and images.is_dir() and n_images > 0:
-        files = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        step = max(1, len(files) // n_images)
-        out += [str(p) for p in files[::step][:n_images]]
+#: real clips of ``../shared/videos`` with hands that enter, move, hold a gesture and leave
+CLIPS = ("mpsamples__gesture_recognizer_test_video.mp4", "sam2__03_blocks.mp4")
+
+#: one source of frames: a video or image file, and how many of its first frames (None: all)
+Source = tuple[str, int | None]
+
+
+def sources(video: Path, clips: Path | None, n_clip: int) -> list[Source]:
+    """The sample video, then the first ``n_clip`` frames of each clip of :data:`CLIPS` found in
+    ``clips``: one continuous stream with cuts between sources, as a camera that is moved gives.
+    Still images are not in it: the speed modes carry boxes from frame to frame, so a set of
+    unrelated photos would measure the cuts, not the pipeline."""
+    out: list[Source] = [(str(video), None)]
+    if clips is not None and n_clip > 0:
+        out += [(str(clips / c), n_clip) for c in CLIPS if (clips / c).is_file()]
     return out
 
 
@@ -50,15 +58,16 @@ def clip(path: str, size: tuple[int, int], n: int | None = None) -> list[Any]:
     return frames
 
 
-def load(srcs: list[str], size: tuple[int, int]) -> list[Any]:
-    """BGR uint8 frames at ``size`` (w, h): every frame of a video, one per image file."""
+def load(srcs: list[Source], size: tuple[int, int]) -> list[Any]:
+    """BGR uint8 frames at ``size`` (w, h): the first ``n`` frames of each video (all for None),
+    one per image file."""
     frames: list[Any] = []
-    for s in srcs:
+    for s, n in srcs:
         if Path(s).suffix.lower() in IMAGE_SUFFIXES:
             img = cv2.imread(s, cv2.IMREAD_COLOR)
             if img is None:
                 raise FileNotFoundError(f"cannot read image {s}")
             frames.append(_fit(img, size))
             continue
-        frames += clip(s, size)
+        frames += clip(s, size, n)
     return frames

@@ -1,9 +1,11 @@
 """Raw inference and the core pipeline in this process (no ROS), measured interleaved.
 
 Raw inference is the detector and the classifier alone, on the pipeline's own backends (same
-sessions, same settings) with the batch each frame really needs (its number of hands): the limit
-for these models on this machine. The core pipeline adds everything else: the zero-copy view of
-the message buffer, pre-processing, decoding, clustering, ROIs, cropping, tracking.
+sessions, same settings), on the frames where the core pass runs them and with the batch each
+frame really needs (its crops classified): the limit for these models in this speed mode on this
+machine. The core pipeline adds everything else: the zero-copy view of the message buffer,
+pre-processing, decoding, clustering, ROIs, cropping, tracking, carrying boxes between detector
+runs.
 """
 
 from __future__ import annotations
@@ -22,32 +24,43 @@ from ..core.pipeline import GesturePipeline, Timings
 
 @dataclass
 class Frame:
-    """A frame as a camera message carries it, and how many hands the pipeline classifies in it."""
+    """A frame as a camera message carries it, and what the pipeline's models run on it in the
+    speed mode benchmarked: whether the detector runs, how many crops the classifier gets."""
 
     data: bytes
     width: int
     height: int
     hands: int = 0
+    detect: bool = True
 
 
 def as_messages(images: list[Any]) -> list[Frame]:
     return [Frame(np.ascontiguousarray(im).tobytes(), im.shape[1], im.shape[0]) for im in images]
 
 
-def count_hands(pipe: GesturePipeline, frames: list[Frame]) -> None:
+def schedule(pipe: GesturePipeline, frames: list[Frame]) -> None:
+    """Record what the models run on each frame in one pass of ``pipe`` (give it fresh state, as
+    every core pass gets): the detector's runs (every frame, or every ``interval + 1``-th with the
+    boxes carried between) and the crops classified (fewer where gestures are reused). The raw pass
+    replays exactly this, so it stays the limit of the pass it is compared with."""
+    det, cls = pipe.detector, pipe.classifier
     for f in frames:
-        image, order = image_view("bgr8", f.height, f.width, f.width * 3, f.data)
-        f.hands = sum(h.roi_valid for h in pipe.process(image, order).hands) if pipe.classifier is not None else 0
+        ran, crops = det.frames, cls.crops if cls is not None else 0
+        pipe.process(*image_view("bgr8", f.height, f.width, f.width * 3, f.data))
+        f.detect = det.frames > ran
+        f.hands = cls.crops - crops if cls is not None else 0
 
 
 def raw_pass(pipe: GesturePipeline, frames: list[Frame]) -> list[float]:
-    """ms per frame: the detector on a filled input tensor + the classifier on ``hands`` crops."""
+    """ms per frame: the detector on a filled input tensor where the core pass runs it + the
+    classifier on as many crops as the core pass classifies (:func:`schedule`)."""
     det, cls = pipe.detector, pipe.classifier
     det_feed = {det.spec.input.name: det.pre.batch(1)}
     out = []
     for f in frames:
         t0 = time.perf_counter()
-        det.backend.infer(det_feed)
+        if f.detect:
+            det.backend.infer(det_feed)
         if cls is not None and f.hands:
             cls.pre.ensure_batch(f.hands)
             cls.backend.infer({cls.spec.input.name: cls.pre.batch(f.hands)})

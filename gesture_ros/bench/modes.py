@@ -17,12 +17,9 @@ from typing import Any
 from ..core.metrics import FrameHands, agreement
 from ..core.model_spec import ModelsConfig
 from ..core.pipeline import GesturePipeline
-from ..core.speed import IntervalConfig, ReuseConfig
-from ..factory import pipeline, tracking
+from ..factory import camera_pipeline, pipeline
 from . import frames as bench_frames
 
-#: clips with hands that enter, move, hold a gesture and leave (see ../shared/videos/README.md)
-CLIPS = ("mpsamples__gesture_recognizer_test_video.mp4", "sam2__03_blocks.mp4")
 #: (interval, reuse_frames): each lever alone, then together
 MODES = ((0, 0), (1, 0), (2, 0), (4, 0), (0, 3), (2, 3), (4, 5))
 
@@ -36,10 +33,7 @@ def run_mode(
     wall = cpu = 0.0
     counts = {"detector_runs": 0, "frames": 0, "classified": 0, "reused": 0}
     for frames in clips:
-        pipe = GesturePipeline(
-            base.detector, base.classifier, base.roi, tracking(values, events=base.classifier is not None),
-            IntervalConfig(interval), ReuseConfig(reuse, float(values["classifier.reuse_iou"])),
-        )  # fmt: skip
+        pipe = camera_pipeline(base, {**values, "detector.interval": interval, "classifier.reuse_frames": reuse})
         t0, c0 = time.perf_counter(), time.process_time()
         for f in frames:
             r = pipe.process(f, "bgr")
@@ -58,8 +52,8 @@ def run_mode(
 def run_modes(
     values: dict[str, Any], models: ModelsConfig, videos: Path, size: tuple[int, int], n: int
 ) -> dict[str, Any]:
-    """Every mode of :data:`MODES` on the first ``n`` frames of each clip of :data:`CLIPS`."""
-    paths = [str(videos / c) for c in CLIPS if (videos / c).is_file()]
+    """Every mode of :data:`MODES` on the first ``n`` frames of each clip of :data:`~.frames.CLIPS`."""
+    paths = [str(videos / c) for c in bench_frames.CLIPS if (videos / c).is_file()]
     clips = [bench_frames.clip(p, size, n) for p in paths]
     base = pipeline(values, models)
     for frames in clips:

@@ -48,8 +48,13 @@ def print_modes(m: dict[str, Any]) -> None:
 
 
 def print_table(result: dict[str, Any]) -> None:
+    mode = result.get("speed_mode", {"interval": 0, "reuse_frames": 0})
+    print(f"speed mode: detector.interval {mode['interval']}, classifier.reuse_frames {mode['reuse_frames']}"
+          " (the parameters' default; raw inference runs the models where the core pass runs them)")  # fmt: skip
     for name, e in result["sizes"].items():
-        print(f"\n{name}  ({e['frames']} frames, {e['hands_per_frame']:.2f} hands/frame classified)")
+        runs = e.get("detector_frames", e["frames"])
+        crops = e["hands_per_frame"]
+        print(f"\n{name}  ({e['frames']} frames, detector on {runs}, {crops:.2f} crops/frame classified)")
         print(f"{'':24}{'fps':>8}{'vs raw':>8}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'added p50':>11}{'start s':>9}")
         raw_fps = e["raw"]["fps"]
         flagged: list[str] = []

@@ -45,7 +45,7 @@ def machine_cpu() -> dict[str, int]:
 
 
 def soak(graph: str, seconds: float, rate: float, window: float, size: tuple[int, int]) -> dict[str, Any]:
-    frames = as_messages(bench_frames.load([str(paths.share_dir() / "samples" / "hands_demo.mp4")], size))
+    frames = as_messages(bench_frames.load([(str(paths.share_dir() / "samples" / "hands_demo.mp4"), None)], size))
     driver = Driver()
     stack = ExitStack()
     procs = stack.enter_context(start_graph(graph))

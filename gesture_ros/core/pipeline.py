@@ -23,7 +23,7 @@ from .model_spec import ClassifierSpec, DetectorSpec
 from .motion import MotionConfig, MotionDetector, MotionEvent
 from .preprocess import Letterbox, Preprocessor
 from .roi import RoiConfig, expand_rois, pixel_region
-from .speed import FrameSkipper, GestureMemory, IntervalConfig, ReuseConfig
+from .speed import FrameSkipper, GestureMemory, IntervalConfig, ReuseConfig, look
 from .tracking import GestureChange, HandTracking
 
 
@@ -52,6 +52,8 @@ class HandDetector:
         self.clustering = clustering
         self.pre = Preprocessor(spec.input, max_batch=1)
         self.nonfinite_frames = 0
+        #: frames the model ran on (a benchmark replays the same schedule with the model alone)
+        self.frames = 0
         #: 1 for a model built for one frame at a time (one call per frame), 0 for a dynamic batch
         self.fixed_batch = 0
         #: a remote backend (Triton) that can go away and come back; None for a local one
@@ -117,6 +119,7 @@ class HandDetector:
                 link.fault(str(exc))
             raise
         t2 = time.perf_counter()
+        self.frames += n
         results = [self._decode(cov_all[i], bbox_all[i], boxes[i]) for i in range(n)]
         t3 = time.perf_counter()
         for t in timings or []:
@@ -156,6 +159,8 @@ class GestureClassifier:
         self.backend = backend
         self.pre = Preprocessor(spec.input, max_batch=max_batch)
         self.nonfinite = 0
+        #: crops the model classified (a benchmark replays the same batches with the model alone)
+        self.crops = 0
         self.fixed_batch = 0
         #: a remote backend (Triton) that can go away and come back
         #: (the model is checked again after every reconnection: the server's model may have changed)
@@ -200,6 +205,7 @@ class GestureClassifier:
             )
         else:
             probs = self.backend.infer({self.spec.input.name: self.pre.batch(n)})[self.spec.output]
+        self.crops += n
         results = postprocess(probs, self.spec.labels, self.spec.output_is_probability)
         self.nonfinite += sum(r is None for r in results)
         return results
@@ -375,11 +381,13 @@ def classify_or_reuse(
     """:func:`classify_hands` for the hands whose track may not reuse its gesture (after
     :func:`assign_tracks`); the new results are remembered for the next frames."""
     ids, boxes = [x.track_id for x in hands], [x.box for x in hands]
-    for hand, g in zip(hands, memory.reuse(ids, boxes), strict=True):
+    on = memory.config.frames > 0 and memory.config.change > 0
+    looks = [look(image, x.roi) if on and x.roi_valid and x.track_id >= 0 else None for x in hands]
+    for hand, g in zip(hands, memory.reuse(ids, boxes, looks), strict=True):
         hand.gesture = g if hand.roi_valid else None
     reused = [x.gesture is not None for x in hands]
     error = classify_hands(classifier, image, order, hands, timings)
-    memory.remember(ids, boxes, [None if r else x.gesture for x, r in zip(hands, reused, strict=True)])
+    memory.remember(ids, boxes, [None if r else x.gesture for x, r in zip(hands, reused, strict=True)], looks)
     return error
 
 

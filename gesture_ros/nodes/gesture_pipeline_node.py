@@ -125,6 +125,8 @@ class GesturePipelineNode(ManagedNode):
     def _set_clustering(self, clustering: ClusterConfig) -> None:
         if self.pipeline is not None:
             self.pipeline.detector.clustering = clustering  # shared by every camera
+        for p in self.pipelines:  # applies from the next frame, not from the next detector run
+            p.skipper.restart()
 
     def _set_all(self, attr: str, value: Any) -> None:
         for p in self.pipelines:

@@ -50,6 +50,7 @@ class HandDetectorNode(ManagedNode):
     def _set_clustering(self, clustering: ClusterConfig) -> None:
         if self.detector is not None:
             self.detector.clustering = clustering
+        self.skipper.restart()  # applies from the next frame, not from the next detector run
 
     def _on_image(self, msg: Any) -> None:
         frame = self.images.accept(msg, self.detector is not None)
