@@ -60,7 +60,11 @@ def backend(values: dict[str, Any], stage: str, spec: DetectorSpec | ClassifierS
 def detector(values: dict[str, Any], models: ModelsConfig) -> HandDetector:
     b, where = backend(values, "detector", models.detector)
     return HandDetector(
-        with_file(models.detector, where), b, CLUSTERING.build(values), RECONNECT.build(values).max_wait
+        with_file(models.detector, where),
+        b,
+        CLUSTERING.build(values),
+        RECONNECT.build(values).max_wait,
+        fit_input=bool(values["detector.fit_input"]),
     )
 
 

@@ -119,6 +119,12 @@ PARAMS: dict[str, Param] = {
         ),
         Param("detector.threads", 0, "Intra-op threads of ONNX Runtime (0: library default)", min=0, max=64),
         Param(
+            "detector.fit_input",
+            True,
+            "Run a frame whose aspect leaves padding at a smaller input of the same scale, when the model takes any "
+            "size (models.yaml size_multiple; ONNX Runtime). A 640x480 frame then runs at 384x288 instead of 512x288",
+        ),
+        Param(
             "detector.clustering",
             _D.method,
             "Clustering of grid boxes: deepstream_dbscan, tao_dbscan or nms",

@@ -19,8 +19,11 @@ import numpy as np
 MAGIC = b"FAKE_TRT_ENGINE\n"
 
 
-def make_engine_file(path: Any, onnx_path: Any, max_batch: int = 4) -> None:
-    path.write_bytes(MAGIC + f"{onnx_path}\n{max_batch}".encode())
+def make_engine_file(path: Any, onnx_path: Any, max_batch: int = 4, size: tuple[int, int] | None = None) -> None:
+    """``size``: (H, W) the profile fixes for inputs whose height and width the ONNX file leaves
+    open (as ``gesture-train engines`` builds: min = opt = max)."""
+    fixed = f"\n{size[0]}x{size[1]}" if size else ""
+    path.write_bytes(MAGIC + f"{onnx_path}\n{max_batch}{fixed}".encode())
 
 
 def cuda_module() -> types.ModuleType:
@@ -81,14 +84,18 @@ def tensorrt_module() -> types.ModuleType:
             self.addresses: dict[str, int] = {}
 
         def set_input_shape(self, name: str, shape: tuple[int, ...]) -> bool:
-            if shape[0] > self.engine.max_batch or tuple(shape[1:]) != self.engine.shapes[name][1:]:
+            if shape[0] > self.engine.max_batch or tuple(shape[1:]) != self.engine.profile[name][1:]:
                 return False
             self.shapes[name] = tuple(shape)
             return True
 
         def get_tensor_shape(self, name: str) -> tuple[int, ...]:
             batch = next(iter(self.shapes.values()))[0]
-            return (batch, *self.engine.shapes[name][1:])
+            shape = (batch, *self.engine.shapes[name][1:])
+            if min(shape) < 0:  # an output the ONNX file leaves open: what these inputs give
+                feeds = {n: np.zeros(s, np.float32) for n, s in self.shapes.items()}
+                shape = self.engine.session.run([name], feeds)[0].shape
+            return tuple(shape)
 
         def set_tensor_address(self, name: str, ptr: int) -> None:
             self.addresses[name] = ptr
@@ -108,7 +115,7 @@ def tensorrt_module() -> types.ModuleType:
             return True
 
     class Engine:
-        def __init__(self, onnx_path: str, max_batch: int) -> None:
+        def __init__(self, onnx_path: str, max_batch: int, size: tuple[int, ...] | None = None) -> None:
             self.session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
             self.max_batch = max_batch
             self.inputs = [i.name for i in self.session.get_inputs()]
@@ -117,7 +124,16 @@ def tensorrt_module() -> types.ModuleType:
                 t.name: tuple(-1 if not isinstance(d, int) else d for d in t.shape)
                 for t in [*self.session.get_inputs(), *self.session.get_outputs()]
             }
+            # profile 0: batch 1..max_batch; open input dims fixed to ``size`` (H, W), else unbuilt
+            self.profile = {
+                n: tuple(s if s >= 0 else (size[i - 2] if size and i >= 2 else 0) for i, s in enumerate(self.shapes[n]))
+                for n in self.inputs
+            }
             self.names = self.inputs + self.outputs
+
+        def get_tensor_profile_shape(self, name: str, profile: int) -> list[tuple[int, ...]]:
+            top = (self.max_batch, *self.profile[name][1:])
+            return [(1, *self.profile[name][1:]), top, top]
 
         @property
         def num_io_tensors(self) -> int:
@@ -145,8 +161,8 @@ def tensorrt_module() -> types.ModuleType:
         def deserialize_cuda_engine(self, data: bytes) -> Engine | None:
             if not data.startswith(MAGIC):
                 return None
-            path, batch = data[len(MAGIC) :].decode().split("\n")
-            return Engine(path, int(batch))
+            path, batch, *size = data[len(MAGIC) :].decode().split("\n")
+            return Engine(path, int(batch), tuple(int(v) for v in size[0].split("x")) if size else None)
 
     # --- builder side: records what the engine step asks for; "builds" a fake engine file ---
     class BuilderFlag(enum.Enum):

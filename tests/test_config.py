@@ -53,6 +53,8 @@ def test_models_file_is_the_one_description(models) -> None:
         ({"detector": None}, "must have 'detector' and 'classifier'"),
         ({"detector.input.shape": [3, 100, 512]}, "not a multiple of stride"),
         ({"detector.input.shape": [1, 288, 512]}, "only 3-channel"),
+        ({"detector.size_multiple": 24}, "size_multiple 24 must be 0 or a multiple of stride 16"),
+        ({"detector.size_multiple": 64}, "that divides the input 288x512"),
         ({"classifier.input.color": "yuv"}, "must be 'rgb' or 'bgr'"),
         ({"classifier.input.normalisation": {"mean": [1, 2]}}, "3 numbers"),
         ({"classifier.output": None}, "missing key 'output'"),

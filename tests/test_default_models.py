@@ -139,3 +139,43 @@ def test_a_bad_roi_from_the_wire_leaves_that_hand_unclassified(models, roi: list
     assert len(problems) == 1 and why in problems[0]
     assert classify_hands(cls, image, "bgr", [good, bad]) is None
     assert good.gesture is not None and bad.gesture is None and not bad.roi_valid
+
+
+def test_a_frame_narrower_than_the_input_runs_at_a_smaller_input(models, values, tmp_path: Path) -> None:
+    """``detector.fit_input`` (issue 23): the shipped model takes any multiple of 32, so a 640x480
+    frame runs at 384x288 (the 512x288 letterbox's scale without its 128 padded columns), a portrait
+    one at 224x288, a 16:9 one at the full input. The hands are the letterboxed run's (one each, IoU
+    >= 0.8); a 16:9 frame gives exactly the same answer; a model of one fixed size is never fitted."""
+    from synthetic_models import detector_model
+
+    from gesture_ros.core.boxes import iou_matrix
+
+    def detector(fit: bool, file: Path | None = None) -> HandDetector:
+        backend = create_backend("onnxruntime", file or paths.resolve(models.detector.file))
+        return HandDetector(models.detector, backend, CLUSTERING.build(values), fit_input=fit)
+
+    fit, full = detector(True), detector(False)
+    assert fit.any_size and fit.input_size(640, 480) == (384, 288) and full.input_size(640, 480) == (512, 288)
+    assert fit.input_size(480, 640) == (224, 288) and fit.input_size(1280, 720) == (512, 288)
+    assert fit.input_size(1000, 400) == (512, 224)  # wider than 16:9: the height shrinks instead
+    cap = cv2.VideoCapture(str(paths.share_dir() / "samples" / "hands_demo.mp4"))
+    photos = []
+    for i in range(56):  # the sample's seven photos (8 frames each), 640x480
+        ok, img = cap.read()
+        if ok and i % 8 == 0:
+            photos.append(img)
+    found = 0
+    for img in photos:
+        for frame in (img, np.ascontiguousarray(img.transpose(1, 0, 2))):  # landscape and portrait
+            a, b = fit.detect(frame, "bgr"), full.detect(frame, "bgr")
+            sure_a, sure_b = a.boxes[a.scores >= 0.6], b.boxes[b.scores >= 0.6]
+            assert len(sure_a) == len(sure_b)
+            if len(sure_a):
+                assert (iou_matrix(sure_a, sure_b).max(axis=1) >= 0.8).all()
+            found += len(sure_a)
+        wide = cv2.resize(img, (1280, 720))
+        a, b = fit.detect(wide, "bgr"), full.detect(wide, "bgr")
+        np.testing.assert_array_equal(a.boxes, b.boxes)
+    assert found >= len(photos)  # every photo has a hand
+    fixed = detector(True, detector_model(models.detector, tmp_path / "fixed.onnx", batch=1))
+    assert not fixed.any_size and fixed.input_size(640, 480) == (512, 288)

@@ -42,6 +42,27 @@ def test_tensorrt_backend_matches_onnxruntime(tmp_path: Path, synthetic, models,
     assert len(fake_trt.buffers) == 0  # every device buffer released
 
 
+def test_an_engine_of_one_input_size_is_not_sent_other_sizes(tmp_path: Path, models, fake_trt) -> None:
+    """The shipped ONNX leaves the input's height and width open (``detector.fit_input``); an
+    engine built from it with one size (min = max, as ``gesture-train engines`` does) reports that
+    size, so the detector letterboxes a 640x480 frame into it instead of sending 384x288."""
+    from gesture_ros import paths
+
+    engine = tmp_path / "detector.engine"
+    onnx = paths.resolve(models.detector.file)
+    make_engine_file(engine, onnx, max_batch=2, size=(models.detector.input.height, models.detector.input.width))
+    backend = create_backend("tensorrt", engine)
+    assert backend.inputs[0].shape == (-1, 3, models.detector.input.height, models.detector.input.width)
+    trt_det = HandDetector(models.detector, backend, ClusterConfig())
+    ort_det = HandDetector(models.detector, create_backend("onnxruntime", onnx), ClusterConfig())
+    assert not trt_det.any_size and ort_det.any_size
+    assert trt_det.input_size(640, 480) == (512, 288) and ort_det.input_size(640, 480) == (384, 288)
+    img = np.zeros((480, 640, 3), np.uint8)
+    img[100:220, 200:320] = 255
+    trt_det.detect(img, "bgr")  # accepted: the engine's own size
+    backend.close()
+
+
 def test_corrupt_engine_is_one_clear_error(tmp_path: Path, fake_trt) -> None:
     bad = tmp_path / "bad.engine"
     bad.write_bytes(b"\x00" * 64)

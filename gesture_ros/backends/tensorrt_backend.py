@@ -68,6 +68,14 @@ class TensorRTBackend(Backend):
         for i in range(engine.num_io_tensors):
             name = engine.get_tensor_name(i)
             shape = tuple(int(d) for d in engine.get_tensor_shape(name))
+            if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT and min(shape, default=0) < 0:
+                # a dimension the ONNX file leaves open is fixed when the engine's profile fixes it
+                # (gesture-train engines builds min = max for H and W): say so, so the detector does
+                # not send other sizes (NOT RUN here: no TensorRT on this machine)
+                lo, _, hi = engine.get_tensor_profile_shape(name, 0)
+                shape = tuple(
+                    d if d >= 0 or int(a) != int(b) else int(a) for d, a, b in zip(shape, lo, hi, strict=True)
+                )
             self._dtypes[name] = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
             info = TensorInfo(name, shape, str(self._dtypes[name]))
             (self._inputs if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT else self._outputs).append(info)

@@ -55,9 +55,9 @@ def raw_pass(pipe: GesturePipeline, frames: list[Frame]) -> list[float]:
     """ms per frame: the detector on a filled input tensor where the core pass runs it + the
     classifier on as many crops as the core pass classifies (:func:`schedule`)."""
     det, cls = pipe.detector, pipe.classifier
-    det_feed = {det.spec.input.name: det.pre.batch(1)}
     out = []
     for f in frames:
+        det_feed = {det.spec.input.name: det.preprocessor(f.width, f.height).batch(1)}  # the core's input size
         t0 = time.perf_counter()
         if f.detect:
             det.backend.infer(det_feed)

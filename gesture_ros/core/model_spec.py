@@ -72,6 +72,9 @@ class DetectorSpec:
     bbox_scale: float = 35.0
     offset: float = 0.5
     triton_model: str = "hand_detector"  # its name in a Triton model repository
+    #: the network runs at any input height and width that are multiples of this (0: only at
+    #: ``input``'s own size); ``input`` is then the largest size, the one a letterbox fills
+    size_multiple: int = 0
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -146,6 +149,7 @@ def parse_models(raw: Any, source: Path | None = None) -> ModelsConfig:
             bbox_scale=float(d.get("bbox_scale", 35.0)),
             offset=float(d.get("offset", 0.5)),
             triton_model=str(d.get("triton_model", "hand_detector")),
+            size_multiple=int(d.get("size_multiple", 0)),
         )
         cls = ClassifierSpec(
             file=str(c["file"]),
@@ -160,6 +164,12 @@ def parse_models(raw: Any, source: Path | None = None) -> ModelsConfig:
     if det.input.height % det.stride or det.input.width % det.stride:
         raise ConfigError(
             f"detector input {det.input.height}x{det.input.width} is not a multiple of stride {det.stride}"
+        )
+    m = det.size_multiple
+    if m < 0 or (m and (m % det.stride or det.input.height % m or det.input.width % m)):
+        raise ConfigError(
+            f"detector size_multiple {m} must be 0 or a multiple of stride {det.stride} that divides the input "
+            f"{det.input.height}x{det.input.width}"
         )
     if not det.labels or not cls.labels:
         raise ConfigError("detector and classifier need at least one label each")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -45,12 +45,25 @@ class HandDetector:
     """Pre-process -> backend -> DetectNet_v2 decode -> cluster -> map to frame pixels."""
 
     def __init__(
-        self, spec: DetectorSpec, backend: InferenceBackend, clustering: ClusterConfig, reconnect_max: float = 5.0
+        self,
+        spec: DetectorSpec,
+        backend: InferenceBackend,
+        clustering: ClusterConfig,
+        reconnect_max: float = 5.0,
+        fit_input: bool = True,
     ) -> None:
+        """``fit_input``: run a frame narrower (or wider) than the input's aspect at the smallest
+        input that holds it at the same scale, when the model takes any size (``size_multiple``)
+        and its backend says so (ONNX Runtime; an engine or a server model of one size does not)."""
         self.spec = spec
         self.backend = backend
         self.clustering = clustering
-        self.pre = Preprocessor(spec.input, max_batch=1)
+        self.fit_input = fit_input
+        #: whether the loaded model takes any multiple of ``size_multiple`` (set by the model check)
+        self.any_size = False
+        #: one pre-processor (input tensor bound once) per network input size in use
+        self._pres: dict[tuple[int, int], Preprocessor] = {}
+        self.pre = self._preprocessor((spec.input.width, spec.input.height))  # the model's full input
         self.nonfinite_frames = 0
         #: frames the model ran on (a benchmark replays the same schedule with the model alone)
         self.frames = 0
@@ -67,8 +80,33 @@ class HandDetector:
         n = len(spec.labels)
         outputs: dict[str, tuple[int, ...]] = {spec.coverage_output: (n, gh, gw), spec.bbox_output: (4 * n, gh, gw)}
         check_io(self.backend, spec.file, spec.input.name, (3, spec.input.height, spec.input.width), outputs)
-        batch_dim = next((t.shape[0] for t in self.backend.inputs if t.name == spec.input.name and t.shape), -1)
+        dims = next((t.shape for t in self.backend.inputs if t.name == spec.input.name), ())
+        batch_dim = dims[0] if dims else -1
         self.fixed_batch = batch_dim if batch_dim > 0 else 0
+        self.any_size = spec.size_multiple > 0 and len(dims) == 4 and dims[2] < 0 and dims[3] < 0
+
+    def input_size(self, width: int, height: int) -> tuple[int, int]:
+        """The network input (width, height) for a ``width`` x ``height`` frame: the model's own,
+        or with ``fit_input`` the smallest multiple of ``size_multiple`` per side that holds the
+        frame at the scale the full input letterboxes it to. The same pixels reach the network,
+        without the padding (a 4:3 frame in a 16:9 input: 0.75 of the work)."""
+        w_in, h_in = self.spec.input.width, self.spec.input.height
+        m = self.spec.size_multiple
+        if not (self.fit_input and self.any_size) or self.spec.input.pad == "stretch":
+            return w_in, h_in
+        s = min(w_in / width, h_in / height)
+        return min(w_in, -(-round(width * s) // m) * m), min(h_in, -(-round(height * s) // m) * m)
+
+    def preprocessor(self, width: int, height: int) -> Preprocessor:
+        """The pre-processor (and its bound input tensor) that a ``width`` x ``height`` frame uses."""
+        return self._preprocessor(self.input_size(width, height))
+
+    def _preprocessor(self, size: tuple[int, int]) -> Preprocessor:
+        pre = self._pres.get(size)
+        if pre is None:
+            spec = replace(self.spec.input, width=size[0], height=size[1])
+            pre = self._pres[size] = Preprocessor(spec, max_batch=1)
+        return pre
 
     def warm_up(self, batch: int = 1) -> None:
         """One inference on a blank frame (and one on ``batch`` of them, for a node serving several
@@ -102,17 +140,21 @@ class HandDetector:
         if n == 0:
             return []
         t0 = time.perf_counter()
-        self.pre.ensure_batch(n)
-        boxes = [self.pre.fill(i, image, order) for i, (image, order) in enumerate(frames)]
+        # one input for the batch: the largest any frame needs (each frame keeps its own scale)
+        sizes = [self.input_size(image.shape[1], image.shape[0]) for image, _ in frames]
+        size = (max(w for w, _ in sizes), max(h for _, h in sizes))
+        pre = self._preprocessor(size)
+        pre.ensure_batch(n)
+        boxes = [pre.fill(i, image, order) for i, (image, order) in enumerate(frames)]
         t1 = time.perf_counter()
         name = self.spec.input.name
         try:
             if self.fixed_batch and n > 1:  # a model built for one frame: one call per frame
-                outs = [self.backend.infer({name: self.pre.batch(n)[i : i + 1]}) for i in range(n)]
+                outs = [self.backend.infer({name: pre.batch(n)[i : i + 1]}) for i in range(n)]
                 cov_all = np.concatenate([o[self.spec.coverage_output] for o in outs])
                 bbox_all = np.concatenate([o[self.spec.bbox_output] for o in outs])
             else:
-                out = self.backend.infer({name: self.pre.batch(n)})
+                out = self.backend.infer({name: pre.batch(n)})
                 cov_all, bbox_all = out[self.spec.coverage_output], out[self.spec.bbox_output]
         except BackendUnavailableError as exc:
             if link is not None:
@@ -120,7 +162,7 @@ class HandDetector:
             raise
         t2 = time.perf_counter()
         self.frames += n
-        results = [self._decode(cov_all[i], bbox_all[i], boxes[i]) for i in range(n)]
+        results = [self._decode(cov_all[i], bbox_all[i], boxes[i], size) for i in range(n)]
         t3 = time.perf_counter()
         for t in timings or []:
             t.pre += (t1 - t0) * 1e3 / n
@@ -128,8 +170,10 @@ class HandDetector:
             t.post += (t3 - t2) * 1e3 / n
         return results
 
-    def _decode(self, cov: npt.NDArray[np.float32], bbox: npt.NDArray[np.float32], lb: Letterbox) -> Detections:
-        """One frame's grid outputs -> clustered boxes in its pixels."""
+    def _decode(
+        self, cov: npt.NDArray[np.float32], bbox: npt.NDArray[np.float32], lb: Letterbox, size: tuple[int, int]
+    ) -> Detections:
+        """One frame's grid outputs (from a ``size`` input) -> clustered boxes in its pixels."""
         if not (np.isfinite(cov).all() and np.isfinite(bbox).all()):
             self.nonfinite_frames += 1
         cands = decode(
@@ -139,7 +183,7 @@ class HandDetector:
             stride=self.spec.stride,
             bbox_scale=self.spec.bbox_scale,
             offset=self.spec.offset,
-            input_size=(self.spec.input.width, self.spec.input.height),
+            input_size=size,
         )
         dets = cluster(cands, self.clustering)
         dets.boxes = lb.to_source(dets.boxes)

@@ -12,9 +12,12 @@ from gesture_ros.core.model_spec import ClassifierSpec, DetectorSpec
 
 
 def export_detector(model: nn.Module, spec: DetectorSpec, path: Path) -> float:
-    """Write the ONNX file; return the largest |ORT - torch| difference on a random batch."""
+    """Write the ONNX file; return the largest |ORT - torch| difference on a random batch. With
+    ``size_multiple`` the input's height and width are left open too (the fully convolutional
+    network runs at any multiple of it: :meth:`~gesture_ros.core.pipeline.HandDetector.input_size`)."""
     dummy = torch.rand(2, 3, spec.input.height, spec.input.width)
-    return export_onnx(model, dummy, path, spec.input.name, [spec.coverage_output, spec.bbox_output])
+    spatial = {2: "H", 3: "W"} if spec.size_multiple else {}
+    return export_onnx(model, dummy, path, spec.input.name, [spec.coverage_output, spec.bbox_output], spatial)
 
 
 def export_classifier(model: nn.Module, spec: ClassifierSpec, path: Path) -> float:
@@ -22,8 +25,16 @@ def export_classifier(model: nn.Module, spec: ClassifierSpec, path: Path) -> flo
     return export_onnx(model, dummy, path, spec.input.name, [spec.output])
 
 
-def export_onnx(model: nn.Module, dummy: torch.Tensor, path: Path, input_name: str, outputs: list[str]) -> float:
-    """Export with a dynamic batch axis (opset 17) and compare ONNX Runtime with torch."""
+def export_onnx(
+    model: nn.Module,
+    dummy: torch.Tensor,
+    path: Path,
+    input_name: str,
+    outputs: list[str],
+    input_axes: dict[int, str] | None = None,
+) -> float:
+    """Export with a dynamic batch axis (opset 17), and the ``input_axes`` open too, and compare
+    ONNX Runtime with torch."""
     import onnxruntime as ort
 
     model.eval()
@@ -34,7 +45,7 @@ def export_onnx(model: nn.Module, dummy: torch.Tensor, path: Path, input_name: s
         str(path),
         input_names=[input_name],
         output_names=outputs,
-        dynamic_axes={name: {0: "N"} for name in [input_name, *outputs]},
+        dynamic_axes={input_name: {0: "N", **(input_axes or {})}, **{name: {0: "N"} for name in outputs}},
         opset_version=17,
         dynamo=False,
     )
