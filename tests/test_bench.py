@@ -65,6 +65,10 @@ def test_bench_writes_ratios_table_and_chart(tmp_path: Path, shared_data: Path) 
         assert (r["reused"] > 0) == (reuse > 0) or r["classified"] == 0
         assert 0.0 <= r["recall"] <= 1.0 and 0.0 <= r["precision"] <= 1.0
     assert "speed modes: 2 real clips x 12 frames" in proc.stdout
+    # and each mode's AP50 where every frame is labelled (the sample bag: a new photo on every frame)
+    assert m["labelled_bag"].endswith("sample_gestures_bag")
+    assert all(0.0 <= r["bag_ap50"] <= 1.0 and 0.0 <= r["bag_gesture_accuracy"] <= 1.0 for r in rows.values())
+    assert rows[(0, 0)]["bag_ap50"] > 0.5
     assert not list(tmp.glob("gesture_ros_bench_fused_*"))  # the graph's parameter files are removed
     # both systems' hand AP on the validation frames of the shipped detector, per part too
     assert res["hand_ap"]["images"] > 10

@@ -156,17 +156,19 @@ def run_graph(
     timeout: float = 5.0,
     startup_timeout: float = 60.0,
     saturate: float = 1.3,
+    params_file: str | None = None,
 ) -> GraphRun:
     """Start the graph and time until its first GestureArray; then ``rounds`` times: ``raw()``
     (raw inference on the same frames, in this process, while the graph idles), every frame in
     closed loop (latency), every frame in open loop at ``saturate`` x the closed-loop rate
-    (throughput: the rate of GestureArray publish times while the camera outruns the graph)."""
+    (throughput: the rate of GestureArray publish times while the camera outruns the graph).
+    ``params_file``: the nodes' parameters (the graph's launch argument; default: its own)."""
     run = GraphRun()
     driver.clear()
     driver.diagnostics.clear()
     t_spawn = time.monotonic()
     stack = ExitStack()
-    procs = stack.enter_context(start_graph(kind))
+    procs = stack.enter_context(start_graph(kind, {"params_file": params_file} if params_file else None))
     try:
         # start-up: the first frame again and again until a GestureArray comes back
         deadline = t_spawn + startup_timeout

