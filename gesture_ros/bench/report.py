@@ -54,7 +54,7 @@ def print_modes(m: dict[str, Any]) -> None:
 def print_table(result: dict[str, Any]) -> None:
     mode = result.get("speed_mode", {"interval": 0, "reuse_frames": 0})
     print(f"speed mode: detector.interval {mode['interval']}, classifier.reuse_frames {mode['reuse_frames']}"
-          " (the parameters' default; raw inference runs the models where the core pass runs them)")  # fmt: skip
+          " (from the params file; raw inference runs the models where the core pass runs them)")  # fmt: skip
     for name, e in result["sizes"].items():
         runs = e.get("detector_frames", e["frames"])
         crops = e["hands_per_frame"]
