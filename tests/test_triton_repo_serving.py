@@ -214,7 +214,9 @@ def test_detector_through_triton_equals_onnxruntime(server, models, shared_data:
     remote = HandDetector(
         spec, create_backend("triton", spec.triton_model, url=server.grpc_url, max_batch=1), ClusterConfig()
     )
-    local = HandDetector(spec, create_backend("onnxruntime", ROOT / spec.file), ClusterConfig())
+    # the repository declares the model at its full size, so the in-process reference letterboxes too
+    local = HandDetector(spec, create_backend("onnxruntime", ROOT / spec.file), ClusterConfig(), fit_input=False)
+    assert not remote.any_size and local.input_size(640, 480) == remote.input_size(640, 480) == (512, 288)
     found = 0
     for img_path in sorted((shared_data / "hands_detect" / "images").glob("*.jpg"))[::70]:
         img = cv2.imread(str(img_path))
@@ -280,9 +282,8 @@ def test_a_triton_detector_starts_before_its_server_and_survives_a_restart(
     values.update({"detector.backend": "triton", "triton.url": f"127.0.0.1:{ports['grpc_port']}", "triton.timeout": 0.5,
                    "triton.reconnect_max": 0.5, "triton.shared_memory": True})  # fmt: skip
     img = cv2.imread(str(sorted((shared_data / "hands_detect" / "images").glob("*.jpg"))[0]))
-    want = HandDetector(spec, create_backend("onnxruntime", ROOT / spec.file), CLUSTERING.build(values)).detect(
-        img, "bgr"
-    )
+    local = create_backend("onnxruntime", ROOT / spec.file)  # letterboxed, as the repository's full-size model
+    want = HandDetector(spec, local, CLUSTERING.build(values), fit_input=False).detect(img, "bgr")
     assert len(want) > 0
 
     det = factory.detector(values, models)  # no server yet: before the fix, a ModelError here

@@ -130,19 +130,35 @@ class HandDetector:
     def detect_batch(
         self, frames: Sequence[tuple[Image, PixelOrder]], timings: Sequence[Timings] | None = None
     ) -> list[Detections]:
-        """The hands in each of several frames (several cameras' newest), in one backend call
-        (one per frame for a model with a fixed batch of 1); each frame's ``timings`` get an
-        equal share of the call."""
+        """The hands in each of several frames (several cameras' newest), in one backend call per
+        input size (frames of one size batch together; one call per frame for a model with a
+        fixed batch of 1), so a frame finds what it finds alone; each frame's ``timings`` get an
+        equal share."""
         link = self.link
         if link is not None and not link.ready():
             raise BackendUnavailableError(f"detector backend down, reconnecting ({link.last_error})")
         n = len(frames)
         if n == 0:
             return []
-        t0 = time.perf_counter()
-        # one input for the batch: the largest any frame needs (each frame keeps its own scale)
         sizes = [self.input_size(image.shape[1], image.shape[0]) for image, _ in frames]
-        size = (max(w for w, _ in sizes), max(h for _, h in sizes))
+        results: list[Detections] = [Detections.empty() for _ in frames]
+        spent = [0.0, 0.0, 0.0]  # pre, infer, post (s)
+        for size in dict.fromkeys(sizes):  # each input size once, in the frames' order
+            idx = [i for i, s in enumerate(sizes) if s == size]
+            for i, dets in zip(idx, self._detect_same_size([frames[i] for i in idx], size, spent), strict=True):
+                results[i] = dets
+        for t in timings or []:
+            t.pre += spent[0] * 1e3 / n
+            t.infer += spent[1] * 1e3 / n
+            t.post += spent[2] * 1e3 / n
+        return results
+
+    def _detect_same_size(
+        self, frames: Sequence[tuple[Image, PixelOrder]], size: tuple[int, int], spent: list[float]
+    ) -> list[Detections]:
+        """Frames that share the network input ``size``: one batch (or one call per frame)."""
+        n = len(frames)
+        t0 = time.perf_counter()
         pre = self._preprocessor(size)
         pre.ensure_batch(n)
         boxes = [pre.fill(i, image, order) for i, (image, order) in enumerate(frames)]
@@ -157,17 +173,15 @@ class HandDetector:
                 out = self.backend.infer({name: pre.batch(n)})
                 cov_all, bbox_all = out[self.spec.coverage_output], out[self.spec.bbox_output]
         except BackendUnavailableError as exc:
-            if link is not None:
-                link.fault(str(exc))
+            if self.link is not None:
+                self.link.fault(str(exc))
             raise
         t2 = time.perf_counter()
         self.frames += n
         results = [self._decode(cov_all[i], bbox_all[i], boxes[i], size) for i in range(n)]
-        t3 = time.perf_counter()
-        for t in timings or []:
-            t.pre += (t1 - t0) * 1e3 / n
-            t.infer += (t2 - t1) * 1e3 / n
-            t.post += (t3 - t2) * 1e3 / n
+        spent[0] += t1 - t0
+        spent[1] += t2 - t1
+        spent[2] += time.perf_counter() - t2
         return results
 
     def _decode(

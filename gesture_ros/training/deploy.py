@@ -62,7 +62,8 @@ def backend_of(model: Path) -> str:
 
 
 def _check_onnx_input(model: Path, spec: Any) -> None:
-    """An ONNX file's input must be what models.yaml says (the nodes pre-process to that size)."""
+    """An ONNX file's input must be what models.yaml says (the nodes pre-process to that size; a
+    detector with ``size_multiple`` may leave its height and width open)."""
     if model.suffix != ".onnx":
         return
     import onnx
@@ -70,7 +71,13 @@ def _check_onnx_input(model: Path, spec: Any) -> None:
     inp = onnx.load(str(model), load_external_data=False).graph.input[0]
     dims = [d.dim_value or d.dim_param for d in inp.type.tensor_type.shape.dim]
     want = [3, spec.input.height, spec.input.width]
-    if inp.name != spec.input.name or [int(d) if isinstance(d, int) else d for d in dims[1:]] != want:
+    open_ok = [False, *([bool(getattr(spec, "size_multiple", 0))] * 2)]
+    got = [int(d) if isinstance(d, int) else d for d in dims[1:]]
+    if (
+        inp.name != spec.input.name
+        or len(got) != 3
+        or any(g != w and not (ok and isinstance(g, str)) for g, w, ok in zip(got, want, open_ok, strict=True))
+    ):
         raise ModelError(
             f"{model}: input {inp.name} {dims} does not match config/models.yaml ({spec.input.name} [N, {want}])"
         )
