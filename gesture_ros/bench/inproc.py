@@ -43,11 +43,11 @@ def schedule(pipe: GesturePipeline, frames: list[Frame]) -> None:
     every core pass gets): the detector's runs (every frame, or every ``interval + 1``-th with the
     boxes carried between) and the crops classified (fewer where gestures are reused). The raw pass
     replays exactly this, so it stays the limit of the pass it is compared with."""
-    det, cls = pipe.detector, pipe.classifier
+    cls = pipe.classifier
     for f in frames:
-        ran, crops = det.frames, cls.crops if cls is not None else 0
+        ran, crops = pipe.skipper.detected, cls.crops if cls is not None else 0
         pipe.process(*image_view("bgr8", f.height, f.width, f.width * 3, f.data))
-        f.detect = det.frames > ran
+        f.detect = pipe.skipper.detected > ran
         f.hands = cls.crops - crops if cls is not None else 0
 
 

@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
         },
         "frames": {"sources": [{"path": p, "frames": n} for p, n in srcs]},
-        "speed_mode": mode,  # the parameters' default speed mode: every pass and graph below runs it
+        "speed_mode": mode,  # the params file's speed mode: every pass and graph below runs it
         "sizes": {},
         "ratios": {},
     }

@@ -65,8 +65,6 @@ class HandDetector:
         self._pres: dict[tuple[int, int], Preprocessor] = {}
         self.pre = self._preprocessor((spec.input.width, spec.input.height))  # the model's full input
         self.nonfinite_frames = 0
-        #: frames the model ran on (a benchmark replays the same schedule with the model alone)
-        self.frames = 0
         #: 1 for a model built for one frame at a time (one call per frame), 0 for a dynamic batch
         self.fixed_batch = 0
         #: a remote backend (Triton) that can go away and come back; None for a local one
@@ -142,10 +140,12 @@ class HandDetector:
             return []
         sizes = [self.input_size(image.shape[1], image.shape[0]) for image, _ in frames]
         results: list[Detections] = [Detections.empty() for _ in frames]
-        spent = [0.0, 0.0, 0.0]  # pre, infer, post (s)
+        spent = np.zeros(3)  # seconds of pre-processing, inference, decoding
         for size in dict.fromkeys(sizes):  # each input size once, in the frames' order
             idx = [i for i, s in enumerate(sizes) if s == size]
-            for i, dets in zip(idx, self._detect_same_size([frames[i] for i in idx], size, spent), strict=True):
+            found, took = self._detect_same_size([frames[i] for i in idx], size)
+            spent += took
+            for i, dets in zip(idx, found, strict=True):
                 results[i] = dets
         for t in timings or []:
             t.pre += spent[0] * 1e3 / n
@@ -154,9 +154,10 @@ class HandDetector:
         return results
 
     def _detect_same_size(
-        self, frames: Sequence[tuple[Image, PixelOrder]], size: tuple[int, int], spent: list[float]
-    ) -> list[Detections]:
-        """Frames that share the network input ``size``: one batch (or one call per frame)."""
+        self, frames: Sequence[tuple[Image, PixelOrder]], size: tuple[int, int]
+    ) -> tuple[list[Detections], tuple[float, float, float]]:
+        """Frames that share the network input ``size``: one batch (or one call per frame), and
+        the seconds spent pre-processing, inferring and decoding."""
         n = len(frames)
         t0 = time.perf_counter()
         pre = self._preprocessor(size)
@@ -177,12 +178,8 @@ class HandDetector:
                 self.link.fault(str(exc))
             raise
         t2 = time.perf_counter()
-        self.frames += n
         results = [self._decode(cov_all[i], bbox_all[i], boxes[i], size) for i in range(n)]
-        spent[0] += t1 - t0
-        spent[1] += t2 - t1
-        spent[2] += time.perf_counter() - t2
-        return results
+        return results, (t1 - t0, t2 - t1, time.perf_counter() - t2)
 
     def _decode(
         self, cov: npt.NDArray[np.float32], bbox: npt.NDArray[np.float32], lb: Letterbox, size: tuple[int, int]

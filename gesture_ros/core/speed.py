@@ -149,8 +149,11 @@ class GestureMemory:
         return out
 
     def _same_look(self, then: np.ndarray | None, now: np.ndarray | None) -> bool:
-        if self.config.change <= 0 or then is None or now is None:
-            return self.config.change <= 0 or (then is None and now is None)
+        """The crop changed less than ``change`` since it was classified (0: not checked)."""
+        if self.config.change <= 0:
+            return True
+        if then is None or now is None:  # no thumbnails given (a caller without the frame): both or neither
+            return then is None and now is None
         return then.shape == now.shape and float(np.abs(now - then).mean()) <= self.config.change
 
     def remember(
