@@ -83,6 +83,15 @@ PARAMS: dict[str, Param] = {
             "raw: sensor_msgs/Image; compressed: sensor_msgs/CompressedImage on <image_topic>/compressed",
             choices=("raw", "compressed"),
         ),
+        Param(
+            "image_queue_size",
+            3,
+            "Images kept while the node is busy (best effort, keep-last-N): frames that arrive during a "
+            "detector run wait their turn and are processed in order. 1: only the newest frame waits "
+            "(each frame's latency is lowest; the others are dropped and counted as dropped_frames)",
+            min=1,
+            max=100,
+        ),
         Param("detections_topic", "hands/detections", "DetectionArray output of the detector"),
         Param("rois_topic", "hands/rois", "DetectionArray with expanded ROIs (roi_node output, classifier input)"),
         Param("gestures_topic", "gestures", "GestureArray output"),
@@ -525,6 +534,8 @@ def group_of(name: str) -> Group[Any] | None:
     return _GROUP_OF.get(name)
 
 
+#: what every node that takes camera images declares
+IMAGE_INPUT_PARAMS = ("image_topic", "image_transport", "image_queue_size")
 TRITON_PARAMS = tuple(n for n in PARAMS if n.startswith("triton."))
 ORT_PARAMS = tuple(n for n in PARAMS if n.startswith("onnxruntime."))
 DETECTOR_PARAMS = tuple(n for n in PARAMS if n.startswith("detector.")) + TRITON_PARAMS + ORT_PARAMS

@@ -47,6 +47,12 @@ def test_bench_writes_ratios_table_and_chart(tmp_path: Path, shared_data: Path) 
     assert -(-e["frames"] // (mode["interval"] + 1)) <= e["detector_frames"] < e["frames"]
     assert e["raw"]["fps"] > 0 and e["core"]["fps"] > 0 and e["fused"]["fps"] > 0 and e["mediapipe"]["fps"] > 0
     assert e["fused"]["lost"] == 0 and e["fused"]["latency_p50_ms"] > 0
+    # open loop too: outputs' latency while the camera outruns the node, and a 30 Hz camera's frames
+    assert e["fused"]["open_loop"]["latency_p50_ms"] > 0 and e["fused"]["open_loop"]["published"][0] > 1
+    cam = e["fused"]["camera"]
+    assert cam["camera_hz"] == 30.0 and 1 < cam["processed"] <= cam["frames"] == e["frames"]
+    assert cam["latency_p90_ms"] >= cam["latency_p50_ms"] > 0 and cam["cpu_ms_per_frame"] > 0
+    assert "fused, camera at 30 Hz:" in proc.stdout
     assert 0 < e["fused"]["startup_s"] < 60
     assert set(e["core"]["stages_ms_p50"]) == {"convert", "pre", "infer", "post", "classify"}
     assert {"convert", "pre", "infer", "post", "classify", "publish"} <= set(

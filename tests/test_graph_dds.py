@@ -58,9 +58,9 @@ def _run(graph_file: str, tmp_path: Path, synthetic, reference, n_subscribers: i
         for i, (msg, img) in enumerate(frames):
             pub.publish(msg)
             sent.append((msg, img))
-            # one frame at a time: image topics are keep-last-1 by design (newest frame wins)
+            # one frame at a time, as the reference pipeline saw them
             assert h.spin_until(lambda i=i: len(gestures) >= i + 1, 20), f"no GestureArray for frame {i}\n{g.log()}"
-        return h, g, sent, gestures, dets
+        return h, g, sent, gestures, dets, pub
     except BaseException:
         g.stop()
         h.close()
@@ -90,13 +90,20 @@ def test_fused_graph_over_dds(tmp_path: Path, synthetic, reference) -> None:
     for i, colour in enumerate(["red", "green", "blue", "red"]):
         img = scene(colour, 40 + 50 * i, 60)
         frames.append((encode(img, "bgr8", t0 + i * 33_000_000, pad=8 if i == 1 else 0), img))
-    h, g, sent, gestures, dets = _run("config/graph_fused.yaml", tmp_path, synthetic, reference, 1, frames)
+    h, g, sent, gestures, dets, pub = _run("config/graph_fused.yaml", tmp_path, synthetic, reference, 1, frames)
     try:
         _assert_matches_reference(sent, gestures, reference)
         labels = [m.gestures[0].label for m in gestures]
         assert labels == ["thumbs_up", "fist", "stop", "thumbs_up"]  # red, green, blue -> classes 0, 1, 2
         assert h.spin_until(lambda: len(dets) >= len(sent), 10)
         assert all(d.image_width == 320 and d.image_height == 240 for d in dets)
+        # a burst as long as image_queue_size (3 by default), sent at once: the frames that arrive
+        # while the node works on the first wait their turn instead of replacing each other
+        burst = [encode(scene("blue", 60 + 10 * i, 60), "bgr8", t0 + (10 + i) * 33_000_000) for i in range(3)]
+        for msg in burst:
+            pub.publish(msg)
+        assert h.spin_until(lambda: len(gestures) >= len(sent) + 3, 20), g.log()
+        assert [stamp_ns(m.header) for m in gestures[-3:]] == [stamp_ns(m.header) for m in burst]
     finally:
         g.stop()
         h.close()
@@ -108,7 +115,7 @@ def test_separate_graph_over_dds(tmp_path: Path, synthetic, reference) -> None:
     for i, colour in enumerate(["blue", "green", "red"]):
         img = scene(colour, 30 + 60 * i, 80)
         frames.append((encode(img, "rgb8", t0 + i * 50_000_000), img))
-    h, g, sent, gestures, dets = _run(
+    h, g, sent, gestures, dets, _ = _run(
         "config/graph_separate.yaml", tmp_path, synthetic, reference, 3, frames, overlay=True
     )
     try:
@@ -150,7 +157,7 @@ def test_every_encoding_accepted_and_bad_ones_logged_once(tmp_path: Path, synthe
         n_ok = len(gestures)
         bad = encode(img, "bgr8", t0 + 100)
         bad.encoding = "16UC1"
-        for _ in range(3):  # spaced out: the image subscription keeps only the newest frame
+        for _ in range(3):  # spaced out: one rejection at a time
             bad.header.stamp.nanosec += 1
             pub.publish(bad)
             h.spin_until(lambda: False, 0.3)

@@ -9,6 +9,7 @@ image header stamp -> the GestureArray's DDS source timestamp (its publish time)
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -55,6 +56,9 @@ class GraphRun:
     saturated_fps: list[float] = field(default_factory=list)
     saturate_hz: list[float] = field(default_factory=list)
     saturated_published: list[int] = field(default_factory=list)
+    saturated_latency_ms: list[list[float]] = field(default_factory=list)  # per round, per output
+    #: a camera at ``camera_hz`` (what a robot runs), once: frames out, latency, the nodes' CPU
+    camera: dict[str, Any] | None = None
     lost: int = 0
     startup_s: float = float("nan")
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
@@ -157,11 +161,14 @@ def run_graph(
     startup_timeout: float = 60.0,
     saturate: float = 1.3,
     params_file: str | None = None,
+    camera_hz: float = 30.0,
 ) -> GraphRun:
     """Start the graph and time until its first GestureArray; then ``rounds`` times: ``raw()``
     (raw inference on the same frames, in this process, while the graph idles), every frame in
     closed loop (latency), every frame in open loop at ``saturate`` x the closed-loop rate
-    (throughput: the rate of GestureArray publish times while the camera outruns the graph).
+    (throughput: the rate of GestureArray publish times while the camera outruns the graph);
+    in the first round also every frame at ``camera_hz`` (0: not), a robot's camera: how many
+    frames come out, their latency and the graph's CPU per frame.
     ``params_file``: the nodes' parameters (the graph's launch argument; default: its own)."""
     run = GraphRun()
     driver.clear()
@@ -202,10 +209,23 @@ def run_graph(
                             k[:-7]: float(v) for k, v in values.items() if k.endswith("_ms_p50") and v != "nan"
                         }
             if saturate > 0:
-                fps, hz, n = _open_loop(driver, frames, saturate * run.closed_fps[-1])
-                run.saturated_fps.append(fps)
-                run.saturate_hz.append(hz)
-                run.saturated_published.append(n)
+                sat = _open_loop(driver, frames, saturate * run.closed_fps[-1])
+                run.saturated_fps.append(sat.fps)
+                run.saturate_hz.append(sat.rate_hz)
+                run.saturated_published.append(len(sat.latency_ms))
+                run.saturated_latency_ms.append(sat.latency_ms)
+            if r == 0 and camera_hz > 0:
+                cpu0 = sum(cpu_seconds(p.pid) for p in procs.values())
+                cam = _open_loop(driver, frames, camera_hz)
+                cpu = sum(cpu_seconds(p.pid) for p in procs.values()) - cpu0
+                run.camera = {
+                    "camera_hz": camera_hz,
+                    "frames": len(frames),
+                    "processed": len(cam.latency_ms),
+                    "fps": cam.fps,
+                    "latency_ms": cam.latency_ms,
+                    "cpu_ms_per_frame": cpu * 1e3 / max(1, len(cam.latency_ms)),  # the graph's processes
+                }
         if rss_frames:  # memory of the graph's processes over many frames
             run.rss = track_rss(
                 rss_frames,
@@ -218,18 +238,33 @@ def run_graph(
     return run
 
 
-def _open_loop(driver: Driver, frames: list[Frame], rate_hz: float) -> tuple[float, float, int]:
-    """Send every frame at ``rate_hz``; the graph's output rate (from publish times), the rate
-    and how many GestureArrays came out."""
+@dataclass
+class OpenLoop:
+    """Frames sent at a fixed rate, whether or not the graph is done with the previous one."""
+
+    rate_hz: float
+    fps: float  # the graph's output rate, from its GestureArrays' publish times
+    latency_ms: list[float]  # per GestureArray that came out: stamp -> publish time
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far (user + system, all threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _open_loop(driver: Driver, frames: list[Frame], rate_hz: float) -> OpenLoop:
+    """Send every frame at ``rate_hz``, as a camera does; what came out and when."""
     driver.clear()
     period = 1.0 / rate_hz
     t_next = time.monotonic()
+    stamps = []
     for f in frames:
-        driver.send(f)
+        stamps.append(driver.send(f))
         t_next += period
         while time.monotonic() < t_next:
             driver.executor.spin_once(timeout_sec=max(0.0, t_next - time.monotonic()))
     driver.spin_for(0.5)
     published = sorted(driver.back.values())
     fps = (len(published) - 1) / ((published[-1] - published[0]) / 1e9) if len(published) > 2 else float("nan")
-    return fps, rate_hz, len(published)
+    return OpenLoop(rate_hz, fps, [(driver.back[s] - s) / 1e6 for s in stamps if s in driver.back])

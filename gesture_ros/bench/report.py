@@ -84,7 +84,17 @@ def print_table(result: dict[str, Any]) -> None:
         if cpu:
             print("CPU ms per frame (all threads): " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
         for key in ("fused", "separate"):
-            for node, st in (e.get(key) or {}).get("stages_ms_p50", {}).items():
+            g = e.get(key) or {}
+            ol, cam = g.get("open_loop") or {}, g.get("camera")
+            if ol.get("camera_hz"):
+                lat = f"p50 {_f(ol.get('latency_p50_ms'), '{:.0f}')}, p90 {_f(ol.get('latency_p90_ms'), '{:.0f}')} ms"
+                print(f"{key}, camera at {np.median(ol['camera_hz']):.0f} Hz (the fps above; frames queue): {lat}")
+            if cam:
+                print(f"{key}, camera at {cam['camera_hz']:.0f} Hz: {cam['processed']}/{cam['frames']} frames out, "
+                      f"{_f(cam['fps'], '{:.1f}')} fps, latency p50 {_f(cam['latency_p50_ms'], '{:.0f}')}, "
+                      f"p90 {_f(cam['latency_p90_ms'], '{:.0f}')} ms, graph CPU "
+                      f"{_f(cam['cpu_ms_per_frame'], '{:.1f}')} ms/frame")  # fmt: skip
+            for node, st in g.get("stages_ms_p50", {}).items():
                 print(f"stages p50 ms, {key} {node}: " + ", ".join(f"{k} {v:.2f}" for k, v in st.items()))
     if "speed_modes" in result:
         print_modes(result["speed_modes"])

@@ -45,6 +45,11 @@ def median_ratio(a: list[list[float]], b: list[list[float]]) -> float:
     return float(np.median([sum(x) / sum(y) for x, y in zip(a, b, strict=True)]))
 
 
+def _percentiles(name: str, values: list[float]) -> dict[str, float]:
+    v = np.asarray(values, dtype=np.float64)
+    return {f"{name}_p{q}_ms": float(np.percentile(v, q)) if v.size else float("nan") for q in (50, 90)}
+
+
 def graph_entry(run: Any) -> dict[str, Any]:
     """A graph's figures; each ratio and added latency against the raw pass of the same round."""
     lat = np.asarray(run.latency_ms, dtype=np.float64)
@@ -58,7 +63,18 @@ def graph_entry(run: Any) -> dict[str, Any]:
         "closed_loop_fps": float(np.median(run.closed_fps)),
         "closed_loop_vs_raw": float(np.median(np.asarray(run.closed_fps) / raw_fps)),
         "raw_fps": float(np.median(raw_fps)),
-        "open_loop": {"camera_hz": run.saturate_hz, "published": run.saturated_published, "fps": run.saturated_fps},
+        "open_loop": {
+            "camera_hz": run.saturate_hz,
+            "published": run.saturated_published,
+            "fps": run.saturated_fps,
+            **_percentiles("latency", [x for r in run.saturated_latency_ms for x in r]),
+        },
+        "camera": None
+        if run.camera is None
+        else {
+            **{k: v for k, v in run.camera.items() if k != "latency_ms"},
+            **_percentiles("latency", run.camera["latency_ms"]),
+        },
         **{f"latency_p{q}_ms": float(np.percentile(lat[ok], q)) if ok.any() else float("nan") for q in (50, 90, 99)},
         # per frame: its latency through the graph minus its raw inference time in the same round
         **{
@@ -98,6 +114,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=1.3,
         help="open-loop camera rate / closed-loop rate for throughput (0: closed loop only)",
+    )
+    p.add_argument(
+        "--camera-hz", type=float, default=30.0, help="and once at this camera rate, a robot's camera (0: not)"
     )
     p.add_argument(
         "--rss-frames", type=int, default=1000, help="frames through the fused graph while its RSS is sampled"
@@ -182,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             rss_n = args.rss_frames if (kind == "fused" and name == args.sizes[0]) else 0
             raw = functools.partial(raw_pass, pipe, frames)
             run = run_graph(kind, frames, driver, raw, rounds=args.rounds, rss_frames=rss_n, saturate=args.saturate,
-                            params_file=str(paths.resolve(args.params_file)))  # fmt: skip
+                            params_file=str(paths.resolve(args.params_file)), camera_hz=args.camera_hz)  # fmt: skip
             entry[kind] = graph_entry(run)
             if run.rss is not None:
                 entry[kind]["rss"] = run.rss

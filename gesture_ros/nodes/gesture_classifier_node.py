@@ -20,6 +20,7 @@ from ..settings import (
     CLASSIFIER_PARAMS,
     DEPTH,
     DEPTH_PARAMS,
+    IMAGE_INPUT_PARAMS,
     MOTION,
     RECONNECT,
     REUSE,
@@ -41,8 +42,7 @@ class GestureClassifierNode(ManagedNode):
         super().__init__(
             "gesture_classifier",
             (
-                "image_topic",
-                "image_transport",
+                *IMAGE_INPUT_PARAMS,
                 "rois_topic",
                 "gestures_topic",
                 "events_topic",

@@ -23,6 +23,7 @@ from ..settings import (
     DEPTH,
     DEPTH_PARAMS,
     DETECTOR_PARAMS,
+    IMAGE_INPUT_PARAMS,
     INTERVAL,
     MOTION,
     OVERLAY_PARAMS,
@@ -46,8 +47,7 @@ class GesturePipelineNode(ManagedNode):
         super().__init__(
             "gesture_pipeline",
             (
-                "image_topic",
-                "image_transport",
+                *IMAGE_INPUT_PARAMS,
                 "detections_topic",
                 "gestures_topic",
                 "events_topic",

@@ -9,7 +9,7 @@ from gesture_ros_msgs.msg import DetectionArray
 from ..core.detectnet import ClusterConfig
 from ..core.pipeline import HandDetector, Timings, build_hands
 from ..core.speed import FrameSkipper
-from ..settings import CLUSTERING, DETECTOR_PARAMS, INTERVAL, RECONNECT
+from ..settings import CLUSTERING, DETECTOR_PARAMS, IMAGE_INPUT_PARAMS, INTERVAL, RECONNECT
 from .base import RESULT_QOS, ManagedNode, spin_node
 from .convert import detections_msg
 from .stage_runner import StageRunner
@@ -20,7 +20,7 @@ class HandDetectorNode(ManagedNode):
     def __init__(self) -> None:
         super().__init__(
             "hand_detector",
-            ("image_topic", "image_transport", "detections_topic", "models_file", *DETECTOR_PARAMS),
+            (*IMAGE_INPUT_PARAMS, "detections_topic", "models_file", *DETECTOR_PARAMS),
             # the reconnect wait is writable where there is a link to apply it to
             applies=lambda v: (
                 (CLUSTERING, INTERVAL, RECONNECT) if self.remote("detector")(v) else (CLUSTERING, INTERVAL)

@@ -1,4 +1,4 @@
-"""Images into a node: keep-last-1 subscriptions, conversion with one report per bad image,
+"""Images into a node: keep-last-N subscriptions, conversion with one report per bad image,
 and exact-stamp pairing with another topic."""
 
 from __future__ import annotations
@@ -17,8 +17,14 @@ from ..core.sync import ExactTimeSync
 from .convert import image_from_msg, stamp_key
 from .diagnostics import Diagnostics
 
-#: Images: best effort, keep only the newest frame (never process stale frames).
-IMAGE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST)
+
+def image_qos(depth: int = 1) -> QoSProfile:
+    """Images: best effort, keep-last-``depth``."""
+    return QoSProfile(depth=depth, reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST)
+
+
+#: Image publishers: best effort, keep-last-1 (a subscriber's ``image_queue_size`` sets its own queue).
+IMAGE_QOS = image_qos(1)
 #: Detections / gestures / events: reliable, a short history.
 RESULT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 
@@ -31,6 +37,7 @@ class ImageInput:
         self.topic = str(values["image_topic"])
         self.transport = str(values.get("image_transport", "raw"))
         self.queue_size = int(values.get("sync.queue_size", 10))
+        self.image_queue = int(values["image_queue_size"])
         self.diag = diag
         #: what this input subscribed: dropped together by :meth:`unsubscribe` (a lifecycle
         #: node's deactivate)
@@ -43,9 +50,12 @@ class ImageInput:
         self.subscriptions.clear()
 
     def subscribe(self, callback: Callable[[Any], None]) -> None:
-        """Images with keep-last-1: a frame that arrives while the node is busy replaces the one
-        waiting, so the node always works on the newest. The replaced frames are counted
-        (``dropped_frames`` on diagnostics) from gaps in each camera's publication sequence."""
+        """Images with keep-last-``image_queue_size``: frames that arrive while the node is busy
+        wait, up to that many, so a detector frame that takes two camera periods does not cost the
+        frames behind it (the cheap frames between detector runs catch up); past that, the oldest
+        waiting frame is replaced. With 1 the node always works on the newest frame. Replaced
+        frames are counted (``dropped_frames`` on diagnostics) from gaps in each camera's
+        publication sequence."""
         last_seq: dict[bytes, int] = {}
 
         def on_image(msg: Any, info: Any) -> None:
@@ -65,7 +75,8 @@ class ImageInput:
             topic, msg_type = self.topic.rstrip("/") + "/compressed", CompressedImage
         else:
             topic, msg_type = self.topic, Image
-        self.subscriptions.append(self.node.create_subscription(msg_type, topic, on_image, IMAGE_QOS))
+        qos = image_qos(self.image_queue)
+        self.subscriptions.append(self.node.create_subscription(msg_type, topic, on_image, qos))
 
     def accept(self, msg: Any, ready: bool) -> tuple[Frame, PixelOrder] | None:
         """Count an incoming image and return it, or None when the node has no working model

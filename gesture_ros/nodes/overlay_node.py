@@ -11,7 +11,7 @@ from ..core.classify import GestureResult
 from ..core.overlay import draw, to_bgr
 from ..core.pipeline import Hand
 from ..core.received import check_hands
-from ..settings import OVERLAY_PARAMS
+from ..settings import IMAGE_INPUT_PARAMS, OVERLAY_PARAMS
 from .base import GestureNode, spin_node
 from .convert import box_array
 from .video import OverlayOutput
@@ -47,7 +47,7 @@ class OverlayNode(GestureNode):
     def __init__(self) -> None:
         super().__init__(
             "overlay",
-            ("image_topic", "image_transport", "gestures_topic", "overlay_topic", "sync.queue_size", *OVERLAY_PARAMS),
+            (*IMAGE_INPUT_PARAMS, "gestures_topic", "overlay_topic", "sync.queue_size", *OVERLAY_PARAMS),
         )
         v = self.values
         self.overlay = OverlayOutput(self)
