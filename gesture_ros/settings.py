@@ -118,7 +118,12 @@ PARAMS: dict[str, Param] = {
             "manager (ros2 lifecycle set <node> configure, then activate)",
         ),
         # detector
-        Param("detector.backend", "onnxruntime", "Inference backend of the hand detector", choices=backend_names()),
+        Param(
+            "detector.backend",
+            "openvino",
+            "Inference backend of the hand detector (openvino and onnxruntime run the ONNX file on the CPU)",
+            choices=backend_names(),
+        ),
         Param("detector.model", "", "Detector model file (ONNX or TensorRT engine); empty: the file in models_file"),
         Param(
             "detector.providers",
@@ -126,12 +131,19 @@ PARAMS: dict[str, Param] = {
             "onnxruntime backend: execution providers in order, comma-separated (tensorrt, cuda, openvino, cpu); "
             "unavailable ones are skipped with one warning, /diagnostics says which one runs",
         ),
-        Param("detector.threads", 0, "Intra-op threads of ONNX Runtime (0: library default)", min=0, max=64),
+        Param(
+            "detector.threads",
+            0,
+            "Inference threads of OpenVINO / ONNX Runtime (0: the library's default)",
+            min=0,
+            max=64,
+        ),
         Param(
             "detector.fit_input",
             True,
             "Run a frame whose aspect leaves padding at a smaller input of the same scale, when the model takes any "
-            "size (models.yaml size_multiple; ONNX Runtime). A 640x480 frame then runs at 384x288 instead of 512x288",
+            "size (models.yaml size_multiple; OpenVINO, ONNX Runtime). A 640x480 frame then runs at 384x288 instead "
+            "of 512x288",
         ),
         Param(
             "detector.clustering",
@@ -192,16 +204,20 @@ PARAMS: dict[str, Param] = {
         ),
         Param("roi.square", _R.square, "Square ROIs (GestureNet's crops are square)"),
         # classifier
-        Param(
-            "classifier.backend", "onnxruntime", "Inference backend of the gesture classifier", choices=backend_names()
-        ),
+        Param("classifier.backend", "openvino", "Inference backend of the gesture classifier", choices=backend_names()),
         Param("classifier.model", "", "Classifier model file; empty: the file in models_file"),
         Param(
             "classifier.providers",
             "cpu",
             "onnxruntime backend: execution providers in order, comma-separated (tensorrt, cuda, openvino, cpu)",
         ),
-        Param("classifier.threads", 0, "Intra-op threads of ONNX Runtime (0: library default)", min=0, max=64),
+        Param(
+            "classifier.threads",
+            0,
+            "Inference threads of OpenVINO / ONNX Runtime (0: the library's default)",
+            min=0,
+            max=64,
+        ),
         Param(
             "classifier.reuse_frames",
             _U.frames,

@@ -1,4 +1,4 @@
-"""ONNX Runtime backend on real ONNX files, and the start-up checks against the description."""
+"""The ONNX Runtime and OpenVINO backends on real ONNX files, and the start-up checks against the description."""
 
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +24,36 @@ def test_onnxruntime_reports_tensors_and_runs(synthetic: dict[str, Path], models
     assert np.allclose(out["output_cov/Sigmoid"], 1 / (1 + np.exp(-10.0)), atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    ("model", "shapes"),
+    [
+        ("detector", [(1, 3, 288, 512), (1, 3, 288, 384), (2, 3, 224, 288)]),
+        ("classifier", [(1, 3, 160, 160), (3, 3, 160, 160)]),
+    ],
+)
+def test_openvino_runs_the_shipped_models_as_onnxruntime_does(models, model: str, shapes) -> None:
+    """The same ONNX file in both CPU backends: the same tensors (open dimensions open: the
+    detector's height and width, the classifier's batch) and the same outputs at every shape
+    the pipeline uses, in fp32 (1e-4: float reassociation between two libraries' kernels)."""
+    from gesture_ros import paths
+
+    spec = getattr(models, model)
+    ov, ort = (create_backend(b, paths.resolve(spec.file)) for b in ("openvino", "onnxruntime"))
+    assert ov.inputs == ort.inputs and ov.outputs == ort.outputs
+    rng = np.random.default_rng(0)
+    for shape in shapes:
+        x = {spec.input.name: rng.random(shape, dtype=np.float32)}
+        got, want = ov.infer(x), ort.infer(x)
+        assert set(got) == set(want)
+        for name in want:
+            assert got[name].shape == want[name].shape
+            np.testing.assert_allclose(got[name], want[name], atol=1e-4, err_msg=f"{model} {shape} {name}")
+    kept = {k: v.copy() for k, v in got.items()}
+    ov.infer({spec.input.name: np.zeros(shape, np.float32)})
+    for name, v in got.items():  # a result is the caller's: the next call does not overwrite it
+        np.testing.assert_array_equal(v, kept[name])
+
+
 def test_missing_corrupt_and_unknown(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="ONNX model not found"):
         create_backend("onnxruntime", tmp_path / "nope.onnx")
@@ -31,8 +61,12 @@ def test_missing_corrupt_and_unknown(tmp_path: Path) -> None:
     bad.write_bytes(b"\x08\x01garbage" * 10)
     with pytest.raises(ModelError, match="cannot load ONNX model"):
         create_backend("onnxruntime", bad)
-    with pytest.raises(ModelError, match="unknown backend 'openvino'"):
+    with pytest.raises(ModelError, match=r"cannot load bad\.onnx with OpenVINO"):
         create_backend("openvino", bad)
+    with pytest.raises(ModelError, match="ONNX model not found"):
+        create_backend("openvino", tmp_path / "nope.onnx")
+    with pytest.raises(ModelError, match="unknown backend 'tflite'"):
+        create_backend("tflite", bad)
 
 
 def test_tensorrt_absent_is_one_clear_error(tmp_path: Path) -> None:

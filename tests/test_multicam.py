@@ -102,7 +102,7 @@ def test_three_cameras_in_one_node_over_dds(tmp_path: Path, synthetic, reference
         pubs[1].publish(encode(scene("green", 100, 100), "bgr8", t0 + 10**9, frame_id="cam1_optical"))
         assert h.spin_until(lambda: len(outs[1]) > before, 10), g.log()
         assert len(outs[0]) == 3 and len(outs[2]) == 3
-        assert g.proc.poll() is None and g.log().count("hand detector: onnxruntime") == 1  # one model, loaded once
+        assert g.proc.poll() is None and g.log().count("hand detector: openvino") == 1  # one model, loaded once
     finally:
         g.stop()
         h.close()

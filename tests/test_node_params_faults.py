@@ -119,15 +119,15 @@ def test_missing_model_is_one_error_and_the_node_stays_up(tmp_path: Path) -> Non
 
 def test_unknown_backend_in_params_is_rejected_with_the_choices(tmp_path: Path) -> None:
     log = tmp_path / "det.log"
-    proc = _node("hand_detector_node", "det_backend", ["-p", "detector.backend:=openvino"], log)
+    proc = _node("hand_detector_node", "det_backend", ["-p", "detector.backend:=tflite"], log)
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and "detector.backend must be" not in log.read_text():
             time.sleep(0.1)
         text = log.read_text()
         assert (
-            "detector.backend must be one of onnxruntime, tensorrt, triton, got 'openvino'; using the default 'onnxruntime'"
-            in text
+            "detector.backend must be one of onnxruntime, openvino, tensorrt, triton, got 'tflite'; "
+            "using the default 'openvino'" in text
         )
     finally:
         proc.terminate()

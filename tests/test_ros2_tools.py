@@ -219,7 +219,7 @@ def test_the_readme_robot_launch_lines_as_written(ws: Workspace, tmp_path: Path)
     good = ws.run("ros2 param set /gesture_pipeline roi.ratio 1.8")
     assert "Set parameter successful" in good.stdout, good.stdout
     assert "Double value is: 1.8" in ws.run("ros2 param get /gesture_pipeline roi.ratio").stdout
-    assert "String value is: onnxruntime" in ws.run("ros2 param get /gesture_pipeline detector.backend").stdout
+    assert "String value is: openvino" in ws.run("ros2 param get /gesture_pipeline detector.backend").stdout
     described = ws.run("ros2 param describe /gesture_pipeline roi.ratio").stdout
     assert "Min value: 0.1" in described, described
     enable_motion = robot_block("## Motion gestures")[0]  # the README's line, as written
@@ -302,7 +302,7 @@ def test_managed_nodes_through_ros2_lifecycle(ws: Workspace, tmp_path: Path) -> 
     assert "frame_id: camera" in ws.echo_once("/gestures", GESTURES)
     ws.stop(p)
     log = (tmp_path / "launch.log").read_text()
-    assert log.count("hand detector: onnxruntime") == 2, log[-3000:]  # loaded at each configure, not at start
+    assert log.count("hand detector: openvino") == 2, log[-3000:]  # loaded at each configure, not at start
 
     # a model that cannot load: configure fails, says why once, the node stays up
     log_path = tmp_path / "missing.log"

@@ -83,7 +83,7 @@ def nodes() -> Iterator[dict[str, Any]]:
     # the classifiers run on a Triton server that is not there: their links exist (down), so the
     # reconnect wait has something to apply to; the detector runs on ONNX Runtime
     args = ["--ros-args", "--params-file", str(ROOT / "config" / "gesture_ros.yaml"), "-p", "overlay.publish:=false",
-            "-p", "classifier.backend:=triton", "-p", "detector.providers:=cuda,cpu", "-p", "triton.url:=127.0.0.1:1", "-p", "triton.timeout:=0.2",
+            "-p", "classifier.backend:=triton", "-p", "detector.backend:=onnxruntime", "-p", "detector.providers:=cuda,cpu", "-p", "triton.url:=127.0.0.1:1", "-p", "triton.timeout:=0.2",
             "-p", "image_topic:=/rtp/image", "-p", "detections_topic:=/rtp/dets", "-p", "rois_topic:=/rtp/rois",
             "-p", "gestures_topic:=/rtp/gestures", "-p", "events_topic:=/rtp/events"]  # fmt: skip
     context = rclpy.get_default_context()  # the nodes are made in it (their constructors take none)

@@ -58,12 +58,21 @@ def test_the_core_imports_nothing_above_it() -> None:
 
 def test_backends_are_imported_only_when_created() -> None:
     assert (
-        _loaded_after("import gesture_ros.backends, gesture_ros.settings", ("onnxruntime", "tritonclient", "tensorrt"))
+        _loaded_after(
+            "import gesture_ros.backends, gesture_ros.settings", ("onnxruntime", "openvino", "tritonclient", "tensorrt")
+        )
         == []
     )
     assert _loaded_after(
         "from gesture_ros.backends import create_backend\ncreate_backend('onnxruntime', 'models/gesture_classifier.onnx')",
-        ("onnxruntime", "tritonclient", "tensorrt", "gesture_ros.backends.triton", "gesture_ros.backends.tensorrt"),
+        (
+            "onnxruntime",
+            "openvino",
+            "tritonclient",
+            "tensorrt",
+            "gesture_ros.backends.triton",
+            "gesture_ros.backends.tensorrt",
+        ),
     ) == ["onnxruntime", *_onnxruntime_submodules()]
 
 
@@ -87,7 +96,9 @@ class _Constant:
 
 
 def test_a_backend_registers_by_name() -> None:
-    with pytest.raises(ModelError, match=r"unknown backend 'nope' \(use one of: onnxruntime, tensorrt, triton"):
+    with pytest.raises(
+        ModelError, match=r"unknown backend 'nope' \(use one of: onnxruntime, openvino, tensorrt, triton"
+    ):
         create_backend("nope", "x")
     register("test_constant", f"{__name__}:_Constant")
     try:

@@ -45,5 +45,6 @@ def create_backend(kind: str, model_file: str | Path, **options: Any) -> Inferen
 
 
 register("onnxruntime", "gesture_ros.backends.onnxruntime_backend:OnnxRuntimeBackend")
+register("openvino", "gesture_ros.backends.openvino_backend:OpenVinoBackend")
 register("tensorrt", "gesture_ros.backends.tensorrt_backend:TensorRTBackend")
 register("triton", "gesture_ros.backends.triton_backend:TritonBackend")
