@@ -104,6 +104,13 @@ def test_fused_graph_over_dds(tmp_path: Path, synthetic, reference) -> None:
             pub.publish(msg)
         assert h.spin_until(lambda: len(gestures) >= len(sent) + 3, 20), g.log()
         assert [stamp_ns(m.header) for m in gestures[-3:]] == [stamp_ns(m.header) for m in burst]
+        # the annotated image is drawn only while someone takes it: a subscriber that comes later
+        # gets the frames from then on, each with its frame's header
+        overlays = h.subscribe(Image, "gestures/overlay", best_effort=True)
+        h.handshake(lambda k: pub.publish(encode(scene("red", 0, 0), "bgr8", WARMUP_NS + k)), overlays)
+        late = encode(scene("green", 100, 100), "bgr8", t0 + 20 * 33_000_000)
+        pub.publish(late)
+        assert h.spin_until(lambda: any(o.header == late.header for o in overlays), 20), g.log()
     finally:
         g.stop()
         h.close()

@@ -63,11 +63,13 @@ class OverlayOutput:
 
     @property
     def wanted(self) -> bool:
-        """False when nobody takes annotated frames (then do not draw them)."""
-        return self.pub is not None or self.video is not None
+        """False when nobody takes annotated frames: no video file, and nobody subscribed to the
+        overlay topic (then do not draw them). Drawing and a full-size image message cost several
+        ms a frame at 1280x720; image_transport's publishers are lazy the same way."""
+        return self.video is not None or (self.pub is not None and self.pub.get_subscription_count() > 0)
 
     def emit(self, frame: Image, header: Header) -> None:
-        if self.pub is not None:
+        if self.pub is not None and self.pub.get_subscription_count() > 0:
             safe_publish(self.node.diag, self.pub, image_to_msg(frame, header))
         if self.video is not None:
             self.video.write(frame)
