@@ -9,7 +9,6 @@ image header stamp -> the GestureArray's DDS source timestamp (its publish time)
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -34,7 +33,7 @@ from ..bringup import _stop, node_command, node_env
 from ..graph import load_graph, resolve
 from ..nodes.base import IMAGE_QOS, RESULT_QOS
 from ..nodes.convert import stamp_key
-from .inproc import Frame, peak_rss_mb, rss_mb, track_rss
+from .inproc import Frame, cpu_seconds, peak_rss_mb, rss_mb, track_rss
 
 #: graph file -> the nodes between camera and GestureArray
 GRAPHS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -245,12 +244,6 @@ class OpenLoop:
     rate_hz: float
     fps: float  # the graph's output rate, from its GestureArrays' publish times
     latency_ms: list[float]  # per GestureArray that came out: stamp -> publish time
-
-
-def cpu_seconds(pid: int) -> float:
-    """A process's CPU time so far (user + system, all threads), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _open_loop(driver: Driver, frames: list[Frame], rate_hz: float) -> OpenLoop:

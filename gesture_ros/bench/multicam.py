@@ -38,8 +38,7 @@ from ..bringup import _stop, node_env
 from ..nodes.base import IMAGE_QOS, RESULT_QOS
 from ..nodes.convert import stamp_key
 from .frames import clip
-from .inproc import peak_rss_mb
-from .soak import cpu_seconds
+from .inproc import cpu_seconds, peak_rss_mb
 
 SETUPS = ("one node", "one node per camera")
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -25,16 +24,8 @@ import numpy as np
 from .. import paths
 from . import frames as bench_frames
 from .dds import Driver, start_graph
-from .inproc import as_messages, rss_mb
+from .inproc import as_messages, cpu_seconds, rss_mb
 from .run import ros_environment
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def machine_cpu() -> dict[str, int]:
