@@ -419,6 +419,12 @@ PARAMS: dict[str, Param] = {
             min=0,
             max=100,
         ),
+        Param(
+            "camera.wait_for_echo",
+            False,
+            "With wait_for_subscribers: also hold the first frame until gestures_topic has a subscriber (the "
+            "graphs' console, launch argument echo, which starts beside the camera and must not miss the first frames)",
+        ),
         # overlay
         Param("overlay.video_path", "", "Also write annotated frames to this video file (empty: off)"),
         Param("overlay.video_fps", 10.0, "Frame rate written into the video file", min=0.1, max=1000.0),

@@ -29,7 +29,7 @@ def camera_info_topic(image_topic: str) -> str:
 
 class CameraNode(GestureNode):
     def __init__(self) -> None:
-        super().__init__("camera", ("image_topic", *CAMERA_PARAMS))
+        super().__init__("camera", ("image_topic", "gestures_topic", *CAMERA_PARAMS))
         v = self.values
         self.pub = self.create_publisher(Image, v["image_topic"], IMAGE_QOS)
         self.info_pub = self.create_publisher(CameraInfo, camera_info_topic(v["image_topic"]), IMAGE_QOS)
@@ -71,7 +71,7 @@ class CameraNode(GestureNode):
         delay_over = time.monotonic() >= self._start
         if wait > 0:
             now = time.monotonic()
-            if self._matched_at is None and self.pub.get_subscription_count() >= wait:
+            if self._matched_at is None and self.pub.get_subscription_count() >= wait and self._echo_ready():
                 self._matched_at = now
             # a writer sees its readers before they see it: give them a moment to match back
             settled = self._matched_at is not None and now - self._matched_at >= 1.0
@@ -79,6 +79,13 @@ class CameraNode(GestureNode):
         else:
             self._started = delay_over
         return self._started
+
+    def _echo_ready(self) -> bool:
+        """The console's subscription is known (``camera.wait_for_echo``): under load its process
+        can start seconds after the pipeline node, and the first frames' gestures would be lost."""
+        if not self.values["camera.wait_for_echo"]:
+            return True
+        return self.count_subscribers(str(self.values["gestures_topic"])) >= 1
 
     def _tick(self) -> None:
         if self.source is None or self._broken or not self._ready():
